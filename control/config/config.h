@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The mxgate configuration: one YAML schema (libcyaml) shared by mxgate-dp and
+ * mxgate-control. Loading checks structure and types; validation checks
+ * meaning, and every error names file:line:column and the key path.
+ */
+#ifndef MX_CONFIG_H
+#define MX_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_MAX_WORKERS 16
+#define CFG_MAX_PORTS 4
+#define CFG_MAX_ADDRS 8
+#define CFG_MAX_ROUTES 64
+
+enum cfg_memory_mode {
+	CFG_MEM_HUGEPAGES, /* "hugepages": hugetlbfs pages (production) */
+	CFG_MEM_NO_HUGE,   /* "no-huge": anonymous memory, for laptops and tests */
+};
+
+enum cfg_steering {
+	CFG_STEER_AUTO,     /* "auto": software unless the driver is known to steer by RSS */
+	CFG_STEER_HARDWARE, /* "hardware": trust the NIC's RSS (symmetric Toeplitz) */
+	CFG_STEER_SOFTWARE, /* "software": re-steer every flow packet to its owner */
+};
+
+/* An IPv4 prefix; addr in network byte order. */
+struct cfg_prefix {
+	uint32_t addr;
+	uint8_t len; /* 0..32 */
+};
+
+struct cfg_port {
+	char *name;   /* operator's name, e.g. "wan"; unique */
+	char *device; /* PCI address "0000:01:00.0" or a vdev "net_tap0,iface=mxg0" */
+	bool is_pci;  /* derived at validation: device parses as a PCI address */
+	uint16_t mtu;            /* default 1500; 68..9000 */
+	uint16_t rx_desc;        /* default 1024 */
+	uint16_t tx_desc;        /* default 1024 */
+	enum cfg_steering steering;   /* default auto */
+	struct cfg_prefix addrs[CFG_MAX_ADDRS]; /* "198.51.100.2/24" */
+	unsigned n_addrs;        /* at least 1 */
+};
+
+struct cfg_route {
+	struct cfg_prefix dst; /* "0.0.0.0/0" for the default route */
+	uint32_t via;          /* gateway, network order; must be on-link for some port */
+};
+
+struct cfg_dataplane {
+	unsigned main_core;                     /* default 0 */
+	unsigned worker_cores[CFG_MAX_WORKERS]; /* CPU of worker i; default [1] */
+	unsigned n_workers;                     /* 1..CFG_MAX_WORKERS */
+	enum cfg_memory_mode memory_mode;       /* default hugepages */
+	unsigned memory_mb;                     /* default 512; used for no-huge, and as -m */
+	bool in_memory;                         /* default true: no shared files (no secondaries) */
+	char *file_prefix;                      /* default "mxgate"; names the telemetry socket dir */
+	unsigned idle_sleep_us;                 /* default 0 (pure polling); >0 naps when idle */
+	unsigned tx_drain_us;                   /* default 100 */
+	unsigned mbufs_per_worker;              /* default 8191 */
+	unsigned steer_ring_size;               /* default 1024, power of two */
+	char **eal_args;                        /* extra EAL arguments, appended last */
+	unsigned n_eal_args;
+	struct cfg_port ports[CFG_MAX_PORTS];
+	unsigned n_ports;                       /* at least 1 */
+	struct cfg_route routes[CFG_MAX_ROUTES];
+	unsigned n_routes;
+	unsigned arp_timeout_s;                 /* default 300 */
+	unsigned arp_pending_max;               /* per entry, default 8 */
+	unsigned icmp_echo_rate;                /* replies/s per worker, default 10000 */
+	unsigned icmp_echo_burst;               /* default 2000 */
+	unsigned icmp_error_rate;               /* errors/s per worker, default 100 */
+	unsigned icmp_error_burst;              /* default 50 */
+};
+
+struct cfg {
+	char *path; /* file it came from */
+	struct cfg_dataplane dp;
+};
+
+/*
+ * Loads and validates FILE. Returns a config to free with cfg_free(), or NULL
+ * after writing every error it found to ERR, one per line, as
+ * "FILE:LINE:COLUMN: KEY.PATH: what is wrong".
+ */
+struct cfg *cfg_load(const char *path, FILE *err);
+
+/* Same as cfg_load() over a buffer; NAME stands for the file in messages. */
+struct cfg *cfg_load_data(const char *name, const uint8_t *data, size_t len, FILE *err);
+
+/* Frees a config from cfg_load*(); NULL is fine. */
+void cfg_free(struct cfg *c);
+
+/* Formats an IPv4 prefix as "a.b.c.d/len" into buf (at least 19 bytes); returns buf. */
+char *cfg_prefix_str(const struct cfg_prefix *p, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Inside the config loader: the index of where each key sits in the file, the
+ * error list every check writes to, and the typed readers that turn the
+ * strings libcyaml loaded into checked values. Not for use outside this folder.
+ */
+#ifndef MX_CONFIG_PRIV_H
+#define MX_CONFIG_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cyaml/cyaml.h>
+
+#include "control/config/config.h"
+
+/* 1-based, as editors count; {0, 0} means "nowhere", printed as 1:1. */
+struct cfg_pos {
+	unsigned line;
+	unsigned col;
+};
+
+enum cfg_node_kind {
+	CFG_NODE_SCALAR,
+	CFG_NODE_MAPPING,
+	CFG_NODE_SEQUENCE,
+};
+
+/* One key or sequence entry in the document, e.g. "dataplane.ports[0].mtu". */
+struct cfg_node {
+	char *path;
+	const char *name;     /* the key as written (inside path); NULL for entries and the root */
+	int parent;	      /* index of the enclosing node; -1 for the root */
+	struct cfg_pos key;   /* the key itself; for sequence entries, the entry */
+	struct cfg_pos value; /* start of the value */
+	enum cfg_node_kind kind;
+	bool is_null; /* plain scalar "", "~" or "null": written but left empty */
+};
+
+struct cfg_diag {
+	struct cfg_pos pos;
+	unsigned seq; /* report order, to keep the sort stable */
+	char *text;   /* "key.path: what is wrong" */
+};
+
+/* State of one load: the document's index and the errors found so far. */
+struct cfg_ctx {
+	const char *name;	/* the file, as the operator named it */
+	struct cfg_node *nodes; /* in document order: a parent comes before its children */
+	unsigned n_nodes;
+	unsigned cap_nodes;
+	unsigned *slots;  /* hash of path -> node index + 1; 0 is a free slot */
+	unsigned n_slots; /* a power of two, at least twice n_nodes */
+	bool empty;	  /* the document holds no node at all */
+	struct cfg_diag *diags;
+	unsigned n_diags;
+	unsigned cap_diags;
+	bool oom; /* an allocation failed; the load fails with a note saying so */
+};
+
+/* Printed in place of a key path for problems that belong to no key. */
+#define CFG_PATH_TOP "(top level)"
+
+/*
+ * Walks DATA with libyaml once and fills x->nodes. Reports YAML syntax errors,
+ * duplicate keys, aliases and extra documents. Returns 0, or -1 when the
+ * document cannot be loaded (errors are in x).
+ */
+int cfg_idx_build(struct cfg_ctx *x, const uint8_t *data, size_t len);
+
+/* The node at PATH, or NULL when the key is not in the file. */
+const struct cfg_node *cfg_idx_find(const struct cfg_ctx *x, const char *path);
+
+/*
+ * Where to point for a problem with PATH's value: the value, or its key when the
+ * value is empty; for a key that is absent, the nearest enclosing key present.
+ */
+struct cfg_pos cfg_pos_value(const struct cfg_ctx *x, const char *path);
+
+/* Where to point for a problem with PATH's key (e.g. a list with too many entries). */
+struct cfg_pos cfg_pos_key(const struct cfg_ctx *x, const char *path);
+
+/* Records one error; PATH is the key path shown to the operator. */
+void cfg_error(struct cfg_ctx *x, struct cfg_pos pos, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Writes the errors to ERR in file order, one per line; ERR may be NULL. */
+void cfg_diag_flush(struct cfg_ctx *x, FILE *err);
+
+/* Frees the index and the errors; X may then be reused or dropped. */
+void cfg_ctx_fini(struct cfg_ctx *x);
+
+/*
+ * Typed readers. RAW is the string libcyaml loaded for PATH, NULL when the key
+ * is absent, in which case *OUT becomes DEF. Each returns 0, or -1 after
+ * reporting what is wrong (then *OUT holds DEF).
+ */
+int cfg_get_uint(struct cfg_ctx *x, const char *path, const char *raw, unsigned min, unsigned max,
+		 unsigned def, unsigned *out);
+int cfg_get_bool(struct cfg_ctx *x, const char *path, const char *raw, bool def, bool *out);
+
+/* One accepted spelling of an enum value. */
+struct cfg_enum {
+	const char *name;
+	int value;
+};
+
+/* TAB ends with a {NULL, 0} entry. */
+int cfg_get_enum(struct cfg_ctx *x, const char *path, const char *raw, const struct cfg_enum *tab,
+		 int def, int *out);
+
+/*
+ * A non-empty string; *OUT is a copy of RAW (or of DEF) for the caller to free.
+ * DEF may be NULL, then *OUT stays NULL when the key is absent.
+ */
+int cfg_get_str(struct cfg_ctx *x, const char *path, const char *raw, const char *def, char **out);
+
+/*
+ * The document as libcyaml loads it, one struct per mapping. Every scalar is
+ * kept as the string written (NULL when the key is absent) and converted by the
+ * cfg_get_*() readers: libcyaml 1.3 reads "-1" as a huge unsigned, "0x10" as
+ * 16, "1.5" as 1 and "maybe" as true, which an operator should hear about.
+ * Lists are NULL with a zero count when absent or empty.
+ */
+struct cfg_raw_memory {
+	char *mode;
+	char *size_mb;
+	char *in_memory;
+	char *file_prefix;
+};
+
+struct cfg_raw_port {
+	char *name;
+	char *device;
+	char *mtu;
+	char *rx_desc;
+	char *tx_desc;
+	char *steering;
+	char **addresses;
+	unsigned n_addresses;
+};
+
+struct cfg_raw_route {
+	char *dst;
+	char *via;
+};
+
+struct cfg_raw_arp {
+	char *timeout_s;
+	char *pending_max;
+};
+
+struct cfg_raw_icmp {
+	char *echo_rate;
+	char *echo_burst;
+	char *error_rate;
+	char *error_burst;
+};
+
+struct cfg_raw_dataplane {
+	char *main_core;
+	char **worker_cores;
+	unsigned n_worker_cores;
+	struct cfg_raw_memory *memory;
+	char *idle_sleep_us;
+	char *tx_drain_us;
+	char *mbufs_per_worker;
+	char *steer_ring_size;
+	char **eal_args;
+	unsigned n_eal_args;
+	struct cfg_raw_port *ports;
+	unsigned n_ports;
+	struct cfg_raw_route *routes;
+	unsigned n_routes;
+	struct cfg_raw_arp *arp;
+	struct cfg_raw_icmp *icmp;
+};
+
+/* The whole file: one pointer per top-level section, NULL when absent. */
+struct cfg_raw {
+	struct cfg_raw_dataplane *dataplane;
+};
+
+/*
+ * Section "dataplane" (dataplane.c): its keys, and the step that checks them and
+ * fills DP. RAW may be NULL (section absent). Reports every problem it finds to X;
+ * DP may be partly filled either way, and cfg_dp_free() frees it.
+ */
+extern const cyaml_schema_field_t cfg_dp_fields[];
+void cfg_dp_build(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw, struct cfg_dataplane *dp);
+
+/* Frees what cfg_dp_build() allocated in DP; leaves DP all zero. */
+void cfg_dp_free(struct cfg_dataplane *dp);
+
+#endif
