@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane runtime: the workers (one per worker lcore, shared-nothing,
+ * each owning one RX/TX queue pair per port) and the immutable description of
+ * ports and routes they all read. Anything that must cross cores goes through
+ * a ring: packets of a flow to the flow's owner, ARP learnings to every
+ * worker, and commands from the main lcore.
+ */
+#ifndef MX_CORE_DP_H
+#define MX_CORE_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "control/config/config.h"
+#include "dataplane/core/counters.h"
+#include "dataplane/core/timer.h"
+#include "dataplane/net/net.h"
+#include "dataplane/port/port.h"
+
+#define DP_MAX_WORKERS CFG_MAX_WORKERS
+#define DP_MAX_PORTS CFG_MAX_PORTS
+#define DP_BURST 32
+
+/* Frames waiting for the next tx burst on one port (a worker's own TX queue). */
+struct dp_txq {
+	uint16_t n;
+	struct rte_mbuf *pkts[DP_BURST];
+};
+
+/* What the main lcore (telemetry) asks of a worker. */
+enum dp_cmd_type {
+	DP_CMD_PING,     /* send echo requests, wait for replies */
+	DP_CMD_ARP_DUMP, /* copy the worker's ARP table */
+};
+
+#define DP_CMD_ARP_MAX 256
+
+/*
+ * A command in flight. The submitter allocates it; state decides who frees it:
+ * the worker moves PENDING→DONE, a submitter that gives up moves
+ * PENDING→ABANDONED, and whoever loses that race frees it.
+ */
+struct dp_cmd {
+	enum dp_cmd_type type;
+	int state; /* DP_CMD_ST_* (atomic) */
+	int result; /* 0 or -errno, valid when DONE */
+	union {
+		struct {
+			uint32_t dst; /* network order */
+			uint16_t count;
+			uint16_t sent, received;
+			uint32_t rtt_us[NET_PING_MAX];
+		} ping;
+		struct {
+			unsigned n;
+			struct net_arp_entry e[DP_CMD_ARP_MAX];
+		} arp;
+	} u;
+};
+enum { DP_CMD_ST_PENDING, DP_CMD_ST_DONE, DP_CMD_ST_ABANDONED };
+
+struct dp;
+
+struct dp_worker {
+	unsigned id; /* 0..n_workers-1; also the RX/TX queue index on every port */
+	unsigned lcore_id;
+	struct dp *dp;
+	struct rte_mempool *pool;
+	struct rte_ring *steer_ring; /* MP/SC: mbufs of flows this worker owns */
+	struct rte_ring *learn_ring; /* MP/SC: struct dp_learn, ARP news from other workers */
+	struct rte_ring *cmd_ring;   /* MP/SC: struct dp_cmd * from the main lcore */
+	struct dp_cmd *ping_cmd;     /* the ping in progress, if any */
+	uint64_t ping_next_tsc;
+	uint64_t ping_deadline_tsc;
+	unsigned ping_seq_base;
+	struct dp_txq txq[DP_MAX_PORTS]; /* indexed by ethdev port id slot, see dp_port_slot() */
+	struct net_ctx net;
+	struct timer_wheel timers; /* TCP and SMTP timers of this worker, 1 ms ticks */
+	struct dp_stats stats;
+} __rte_cache_aligned;
+
+/* An ARP learning passed between workers: 12 bytes, a ring element. */
+struct dp_learn {
+	uint32_t ip;
+	uint16_t port_id;
+	struct rte_ether_addr mac;
+};
+
+struct dp {
+	const struct cfg *cfg;
+	unsigned n_workers;
+	unsigned n_ports;
+	struct port_info ports[DP_MAX_PORTS];
+	struct net_iface ifaces[DP_MAX_PORTS];
+	struct net_route routes[NET_MAX_ROUTES];
+	unsigned n_routes;
+	uint16_t slot_of_port[RTE_MAX_ETHPORTS]; /* ethdev port id → index in ports[] */
+	struct dp_worker *workers[DP_MAX_WORKERS];
+	uint64_t hz;
+	uint64_t start_tsc;
+	uint64_t tx_drain_tsc;
+	unsigned idle_sleep_us;
+	int quit; /* atomic: workers leave their loop when set */
+};
+
+/*
+ * Creates worker W's mempool, rings and network context on its lcore's
+ * socket. Returns the worker or NULL with a reason in err.
+ */
+struct dp_worker *dp_worker_new(struct dp *dp, unsigned id, unsigned lcore_id, char *err,
+				size_t errlen);
+/* Initialises the network context once ports are up (needs their MACs). Returns 0 or -errno. */
+int dp_worker_net_init(struct dp_worker *w);
+/* Frees what dp_worker_new() and dp_worker_net_init() made; the worker must have stopped. */
+void dp_worker_free(struct dp_worker *w);
+
+/* The worker poll loop, for rte_eal_remote_launch(); returns 0 when dp->quit is set. */
+int dp_worker_main(void *arg);
+
+/* Queues a frame on this worker's TX queue of PORT; takes ownership. */
+void dp_tx(struct dp_worker *w, uint16_t port_id, struct rte_mbuf *m);
+/* Sends every queued frame now. */
+void dp_tx_flush(struct dp_worker *w);
+
+/*
+ * Hands CMD to worker W. Returns 0 (wait with dp_cmd_wait()), or -ENOBUFS
+ * when the worker's command ring is full (cmd is still the caller's).
+ */
+int dp_cmd_submit(struct dp *dp, unsigned w, struct dp_cmd *cmd);
+/*
+ * Waits up to timeout_ms for a submitted command. Returns 0 with the results
+ * in cmd (the caller frees it with rte_free), or -ETIMEDOUT, after which the
+ * command belongs to the worker (do not touch it). Touches only cmd, never
+ * the dp, so it may run while the dataplane shuts down.
+ */
+int dp_cmd_wait(struct dp_cmd *cmd, unsigned timeout_ms);
+
+/* Registers the /mxgate/... telemetry commands over dp. */
+int dp_telemetry_register(struct dp *dp);
+/* Makes telemetry commands answer "shutting down" from now on (before ports close). */
+void dp_telemetry_shutdown(void);
+
+#endif

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * /mxgate/... commands on DPDK's telemetry socket, so mxgate-control and stock
+ * dpdk-telemetry.py read the same figures. Callbacks run on the telemetry
+ * thread: they read counters with relaxed loads and ask workers, through
+ * their command rings, for anything a worker owns (ARP table, ping).
+ */
+#include "dp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_telemetry.h>
+
+#ifndef MXGATE_VERSION
+#define MXGATE_VERSION "unknown"
+#endif
+
+#define PING_MAX_COUNT 20
+#define CMD_TIMEOUT_MS 1000
+
+/* Guards tel_dp against the shutdown path closing ports under a callback. */
+static pthread_mutex_t tel_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dp *tel_dp;
+
+static struct dp *tel_enter(void)
+{
+	pthread_mutex_lock(&tel_lock);
+	if (!tel_dp)
+		pthread_mutex_unlock(&tel_lock);
+	return tel_dp;
+}
+
+static void tel_leave(void)
+{
+	pthread_mutex_unlock(&tel_lock);
+}
+
+static void mac_str(const struct rte_ether_addr *mac, char *buf, size_t len)
+{
+	rte_ether_format_addr(buf, (uint16_t)len, mac);
+}
+
+static struct rte_tel_data *stats_dict(const struct dp_stats *s)
+{
+	struct rte_tel_data *d = rte_tel_data_alloc();
+	char name[64];
+
+	if (!d)
+		return NULL;
+	rte_tel_data_start_dict(d);
+	for (unsigned i = 0; i < DP_C_MAX; i++)
+		rte_tel_data_add_dict_u64(d, dp_counter_names[i], s->c[i]);
+	for (unsigned i = 0; i < DP_DROP_MAX; i++) {
+		snprintf(name, sizeof(name), "drop_%s", dp_drop_names[i]);
+		rte_tel_data_add_dict_u64(d, name, s->drop[i]);
+	}
+	return d;
+}
+
+static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unused,
+		     struct rte_tel_data *d)
+{
+	struct dp_stats total = {0}, one;
+	struct dp *dp = tel_enter();
+	char name[32];
+
+	if (!dp)
+		return -ESHUTDOWN;
+	rte_tel_data_start_dict(d);
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		dp_stats_read(&dp->workers[i]->stats, &one);
+		dp_stats_add(&total, &one);
+		snprintf(name, sizeof(name), "worker%u", i);
+		struct rte_tel_data *w = stats_dict(&one);
+		if (w)
+			rte_tel_data_add_dict_container(d, name, w, 0);
+	}
+	struct rte_tel_data *t = stats_dict(&total);
+	if (t)
+		rte_tel_data_add_dict_container(d, "total", t, 0);
+	tel_leave();
+	return 0;
+}
+
+static int cmd_info(const char *cmd __rte_unused, const char *params __rte_unused,
+		    struct rte_tel_data *d)
+{
+	struct dp *dp = tel_enter();
+
+	if (!dp)
+		return -ESHUTDOWN;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "version", MXGATE_VERSION);
+	rte_tel_data_add_dict_u64(d, "workers", dp->n_workers);
+	rte_tel_data_add_dict_u64(d, "ports", dp->n_ports);
+	rte_tel_data_add_dict_u64(d, "uptime_s", (rte_rdtsc() - dp->start_tsc) / dp->hz);
+	rte_tel_data_add_dict_string(d, "config", dp->cfg->path ? dp->cfg->path : "");
+	tel_leave();
+	return 0;
+}
+
+static struct rte_tel_data *port_dict(const struct dp *dp, unsigned slot)
+{
+	const struct port_info *p = &dp->ports[slot];
+	const struct net_iface *ifc = &dp->ifaces[slot];
+	struct rte_tel_data *d = rte_tel_data_alloc();
+	struct rte_eth_stats st;
+	struct rte_eth_link link;
+	char buf[RTE_TEL_MAX_STRING_LEN];
+	size_t off = 0;
+
+	if (!d)
+		return NULL;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "name", p->name);
+	rte_tel_data_add_dict_string(d, "device", p->device);
+	rte_tel_data_add_dict_string(d, "driver", p->driver);
+	mac_str(&p->mac, buf, sizeof(buf));
+	rte_tel_data_add_dict_string(d, "mac", buf);
+	if (rte_eth_link_get_nowait(p->port_id, &link) == 0) {
+		rte_tel_data_add_dict_u64(d, "link_up", link.link_status);
+		rte_tel_data_add_dict_u64(d, "link_speed_mbps", link.link_speed);
+	}
+	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
+	rte_tel_data_add_dict_u64(d, "queues", p->n_queues);
+	rte_tel_data_add_dict_string(d, "steering", p->hw_steering ? "hardware" : "software");
+	buf[0] = '\0';
+	for (unsigned i = 0; i < ifc->n_addrs && off < sizeof(buf); i++) {
+		struct cfg_prefix pf = {.addr = ifc->addrs[i].addr, .len = ifc->addrs[i].len};
+		char one[32];
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? " " : "",
+					cfg_prefix_str(&pf, one, sizeof(one)));
+	}
+	rte_tel_data_add_dict_string(d, "addresses", buf);
+	if (rte_eth_stats_get(p->port_id, &st) == 0) {
+		rte_tel_data_add_dict_u64(d, "ipackets", st.ipackets);
+		rte_tel_data_add_dict_u64(d, "opackets", st.opackets);
+		rte_tel_data_add_dict_u64(d, "ibytes", st.ibytes);
+		rte_tel_data_add_dict_u64(d, "obytes", st.obytes);
+		rte_tel_data_add_dict_u64(d, "imissed", st.imissed);
+		rte_tel_data_add_dict_u64(d, "ierrors", st.ierrors);
+		rte_tel_data_add_dict_u64(d, "oerrors", st.oerrors);
+		rte_tel_data_add_dict_u64(d, "rx_nombuf", st.rx_nombuf);
+	}
+	return d;
+}
+
+static int cmd_ports(const char *cmd __rte_unused, const char *params __rte_unused,
+		     struct rte_tel_data *d)
+{
+	struct dp *dp = tel_enter();
+	char name[32];
+
+	if (!dp)
+		return -ESHUTDOWN;
+	rte_tel_data_start_dict(d);
+	for (unsigned i = 0; i < dp->n_ports; i++) {
+		struct rte_tel_data *p = port_dict(dp, i);
+		snprintf(name, sizeof(name), "port%u", i);
+		if (p)
+			rte_tel_data_add_dict_container(d, name, p, 0);
+	}
+	tel_leave();
+	return 0;
+}
+
+/* Submits under the lock (the dp is alive), waits without it (shutdown may proceed). */
+static int run_on_worker(unsigned wid, struct dp_cmd *cmd, unsigned timeout_ms)
+{
+	struct dp *dp = tel_enter();
+	int rc;
+
+	if (!dp) {
+		rte_free(cmd);
+		return -ESHUTDOWN;
+	}
+	rc = dp_cmd_submit(dp, wid, cmd);
+	tel_leave();
+	if (rc != 0) {
+		rte_free(cmd);
+		return rc;
+	}
+	return dp_cmd_wait(cmd, timeout_ms);
+}
+
+/* The operator's name of an ethdev port; the ports never change while telemetry runs. */
+static const char *port_name(uint16_t port_id)
+{
+	static __thread char fallback[16];
+	struct dp *dp = tel_enter();
+	const char *name = NULL;
+
+	if (dp) {
+		for (unsigned i = 0; i < dp->n_ports; i++)
+			if (dp->ports[i].port_id == port_id)
+				name = dp->ports[i].name;
+		tel_leave();
+	}
+	if (!name) {
+		snprintf(fallback, sizeof(fallback), "port%u", port_id);
+		name = fallback;
+	}
+	return name;
+}
+
+static int cmd_arp(const char *cmd __rte_unused, const char *params __rte_unused,
+		   struct rte_tel_data *d)
+{
+	struct dp *dp = tel_enter();
+	unsigned n_workers;
+	char name[32], ip[INET_ADDRSTRLEN], mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+	if (!dp)
+		return -ESHUTDOWN;
+	n_workers = dp->n_workers;
+	tel_leave();
+
+	rte_tel_data_start_dict(d);
+	for (unsigned w = 0; w < n_workers; w++) {
+		struct dp_cmd *c = rte_zmalloc("dp_cmd", sizeof(*c), 0);
+		if (!c)
+			return -ENOMEM;
+		c->type = DP_CMD_ARP_DUMP;
+		int rc = run_on_worker(w, c, CMD_TIMEOUT_MS);
+		if (rc != 0)
+			return rc;
+		/* Dict keys may not hold dots in 22.11, so each entry is one string:
+		 * "ADDRESS MAC|incomplete PORT age_s=N". */
+		struct rte_tel_data *t = rte_tel_data_alloc();
+		if (t) {
+			rte_tel_data_start_array(t, RTE_TEL_STRING_VAL);
+			for (unsigned i = 0; i < c->u.arp.n; i++) {
+				const struct net_arp_entry *e = &c->u.arp.e[i];
+				char line[RTE_TEL_MAX_STRING_LEN];
+				inet_ntop(AF_INET, &e->ip, ip, sizeof(ip));
+				if (e->resolved)
+					mac_str(&e->mac, mac, sizeof(mac));
+				else
+					snprintf(mac, sizeof(mac), "incomplete");
+				snprintf(line, sizeof(line), "%s %s %s age_s=%u", ip, mac,
+					 port_name(e->port_id), e->age_s);
+				rte_tel_data_add_array_string(t, line);
+			}
+			snprintf(name, sizeof(name), "worker%u", w);
+			rte_tel_data_add_dict_container(d, name, t, 0);
+		}
+		rte_free(c);
+	}
+	return 0;
+}
+
+/* /mxgate/ping,ADDR[,COUNT]: the dataplane's own reachability check of a next hop. */
+static int cmd_ping(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	char addr[INET_ADDRSTRLEN] = "";
+	unsigned long count = 3;
+	struct in_addr dst;
+	const char *comma;
+
+	if (!params || !*params)
+		return -EINVAL;
+	comma = strchr(params, ',');
+	size_t alen = comma ? (size_t)(comma - params) : strlen(params);
+	if (alen >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, params, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, &dst) != 1)
+		return -EINVAL;
+	if (comma) {
+		char *end;
+		count = strtoul(comma + 1, &end, 10);
+		if (*end || count < 1 || count > PING_MAX_COUNT)
+			return -EINVAL;
+	}
+
+	struct dp_cmd *c = rte_zmalloc("dp_cmd", sizeof(*c), 0);
+	if (!c)
+		return -ENOMEM;
+	c->type = DP_CMD_PING;
+	c->u.ping.dst = dst.s_addr;
+	c->u.ping.count = (uint16_t)count;
+	int rc = run_on_worker(0, c, (unsigned)count * 100 + 2000);
+	if (rc != 0)
+		return rc;
+	if (c->result != 0) {
+		rc = c->result;
+		rte_free(c);
+		return rc;
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "dst", addr);
+	rte_tel_data_add_dict_u64(d, "sent", c->u.ping.sent);
+	rte_tel_data_add_dict_u64(d, "received", c->u.ping.received);
+	struct rte_tel_data *rtt = rte_tel_data_alloc();
+	if (rtt) {
+		rte_tel_data_start_array(rtt, RTE_TEL_U64_VAL);
+		for (unsigned i = 0; i < c->u.ping.sent && i < NET_PING_MAX; i++)
+			if (c->u.ping.rtt_us[i] != UINT32_MAX)
+				rte_tel_data_add_array_u64(rtt, c->u.ping.rtt_us[i]);
+		rte_tel_data_add_dict_container(d, "rtt_us", rtt, 0);
+	}
+	rte_free(c);
+	return 0;
+}
+
+int dp_telemetry_register(struct dp *dp)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&tel_lock);
+	tel_dp = dp;
+	pthread_mutex_unlock(&tel_lock);
+	rc |= rte_telemetry_register_cmd("/mxgate/info", cmd_info,
+					 "mxgate-dp version, workers, uptime. No parameters");
+	rc |= rte_telemetry_register_cmd("/mxgate/stats", cmd_stats,
+					 "Counters per worker and in total. No parameters");
+	rc |= rte_telemetry_register_cmd("/mxgate/ports", cmd_ports,
+					 "Ports: device, MAC, link, steering, addresses, NIC stats");
+	rc |= rte_telemetry_register_cmd("/mxgate/arp", cmd_arp,
+					 "ARP table of every worker. No parameters");
+	rc |= rte_telemetry_register_cmd("/mxgate/ping", cmd_ping,
+					 "Ping from the dataplane. Parameters: ADDRESS[,COUNT<=20]");
+	return rc ? -EINVAL : 0;
+}
+
+void dp_telemetry_shutdown(void)
+{
+	pthread_mutex_lock(&tel_lock);
+	tel_dp = NULL;
+	pthread_mutex_unlock(&tel_lock);
+}
