@@ -50,6 +50,25 @@ struct cfg_route {
 	uint32_t via;          /* gateway, network order; must be on-link for some port */
 };
 
+enum cfg_tcp_cc {
+	CFG_CC_NEWRENO, /* "newreno" (RFC 5681, RFC 6582) */
+	CFG_CC_CUBIC,   /* "cubic" (RFC 9438) */
+};
+
+/* The TCP stack of every worker (dataplane.tcp). */
+struct cfg_tcp {
+	enum cfg_tcp_cc cc;      /* default newreno */
+	unsigned syn_backlog;    /* half-open connections per listener before SYN cookies: 1024 */
+	unsigned max_conns;      /* per worker: 65536 */
+	unsigned rto_min_ms;     /* RFC 6298 minimum RTO: 200 */
+	unsigned delack_ms;      /* delayed ACK timer: 40 */
+	unsigned time_wait_max;  /* TIME_WAIT entries per worker before recycling: 8192 */
+	unsigned rcv_buf_kb;     /* receive window ceiling: 256 */
+	unsigned snd_buf_kb;     /* send queue per connection: 256 */
+	unsigned echo_port;      /* test service (RFC 862), 0 = off (default) */
+	unsigned discard_port;   /* test service (RFC 863), 0 = off (default) */
+};
+
 struct cfg_dataplane {
 	unsigned main_core;                     /* default 0 */
 	unsigned worker_cores[CFG_MAX_WORKERS]; /* CPU of worker i; default [1] */
@@ -74,6 +93,7 @@ struct cfg_dataplane {
 	unsigned icmp_echo_burst;               /* default 2000 */
 	unsigned icmp_error_rate;               /* errors/s per worker, default 100 */
 	unsigned icmp_error_burst;              /* default 50 */
+	struct cfg_tcp tcp;
 };
 
 struct cfg {

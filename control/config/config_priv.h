@@ -158,6 +158,19 @@ struct cfg_raw_icmp {
 	char *error_burst;
 };
 
+struct cfg_raw_tcp {
+	char *cc;
+	char *syn_backlog;
+	char *max_conns;
+	char *rto_min_ms;
+	char *delack_ms;
+	char *time_wait_max;
+	char *rcv_buf_kb;
+	char *snd_buf_kb;
+	char *echo_port;
+	char *discard_port;
+};
+
 struct cfg_raw_dataplane {
 	char *main_core;
 	char **worker_cores;
@@ -175,6 +188,7 @@ struct cfg_raw_dataplane {
 	unsigned n_routes;
 	struct cfg_raw_arp *arp;
 	struct cfg_raw_icmp *icmp;
+	struct cfg_raw_tcp *tcp;
 };
 
 /* The whole file: one pointer per top-level section, NULL when absent. */

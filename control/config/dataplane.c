@@ -84,6 +84,20 @@ static const cyaml_schema_field_t icmp_fields[] = {
 	CYAML_FIELD_END
 };
 
+static const cyaml_schema_field_t tcp_fields[] = {
+	STR("cc", struct cfg_raw_tcp, cc),
+	STR("syn_backlog", struct cfg_raw_tcp, syn_backlog),
+	STR("max_conns", struct cfg_raw_tcp, max_conns),
+	STR("rto_min_ms", struct cfg_raw_tcp, rto_min_ms),
+	STR("delack_ms", struct cfg_raw_tcp, delack_ms),
+	STR("time_wait_max", struct cfg_raw_tcp, time_wait_max),
+	STR("rcv_buf_kb", struct cfg_raw_tcp, rcv_buf_kb),
+	STR("snd_buf_kb", struct cfg_raw_tcp, snd_buf_kb),
+	STR("echo_port", struct cfg_raw_tcp, echo_port),
+	STR("discard_port", struct cfg_raw_tcp, discard_port),
+	CYAML_FIELD_END
+};
+
 const cyaml_schema_field_t cfg_dp_fields[] = {
 	STR("main_core", struct cfg_raw_dataplane, main_core),
 	CYAML_FIELD_SEQUENCE_COUNT("worker_cores", OPT_NULL, struct cfg_raw_dataplane,
@@ -102,12 +116,19 @@ const cyaml_schema_field_t cfg_dp_fields[] = {
 				   n_routes, &route_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("arp", OPT_NULL, struct cfg_raw_dataplane, arp, arp_fields),
 	CYAML_FIELD_MAPPING_PTR("icmp", OPT_NULL, struct cfg_raw_dataplane, icmp, icmp_fields),
+	CYAML_FIELD_MAPPING_PTR("tcp", OPT_NULL, struct cfg_raw_dataplane, tcp, tcp_fields),
 	CYAML_FIELD_END
 };
 
 static const struct cfg_enum memory_modes[] = {
 	{ "hugepages", CFG_MEM_HUGEPAGES },
 	{ "no-huge", CFG_MEM_NO_HUGE },
+	{ NULL, 0 },
+};
+
+static const struct cfg_enum tcp_ccs[] = {
+	{ "newreno", CFG_CC_NEWRENO },
+	{ "cubic", CFG_CC_CUBIC },
 	{ NULL, 0 },
 };
 
@@ -675,6 +696,35 @@ static void build_routes(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw,
 		build_route(x, i, &raw->routes[i], dp, seen);
 }
 
+static void build_tcp(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw,
+		      struct cfg_dataplane *dp)
+{
+	static const struct cfg_raw_tcp no_tcp;
+	const struct cfg_raw_tcp *t = raw->tcp != NULL ? raw->tcp : &no_tcp;
+	struct cfg_tcp *o = &dp->tcp;
+	int cc = CFG_CC_NEWRENO;
+
+	cfg_get_enum(x, "dataplane.tcp.cc", t->cc, tcp_ccs, CFG_CC_NEWRENO, &cc);
+	o->cc = (enum cfg_tcp_cc)cc;
+	cfg_get_uint(x, "dataplane.tcp.syn_backlog", t->syn_backlog, 1, 1048576, 1024,
+		     &o->syn_backlog);
+	cfg_get_uint(x, "dataplane.tcp.max_conns", t->max_conns, 16, 4194304, 65536,
+		     &o->max_conns);
+	cfg_get_uint(x, "dataplane.tcp.rto_min_ms", t->rto_min_ms, 1, 60000, 200, &o->rto_min_ms);
+	cfg_get_uint(x, "dataplane.tcp.delack_ms", t->delack_ms, 1, 500, 40, &o->delack_ms);
+	cfg_get_uint(x, "dataplane.tcp.time_wait_max", t->time_wait_max, 16, 4194304, 8192,
+		     &o->time_wait_max);
+	cfg_get_uint(x, "dataplane.tcp.rcv_buf_kb", t->rcv_buf_kb, 16, 65536, 256, &o->rcv_buf_kb);
+	cfg_get_uint(x, "dataplane.tcp.snd_buf_kb", t->snd_buf_kb, 16, 65536, 256, &o->snd_buf_kb);
+	cfg_get_uint(x, "dataplane.tcp.echo_port", t->echo_port, 0, 65535, 0, &o->echo_port);
+	cfg_get_uint(x, "dataplane.tcp.discard_port", t->discard_port, 0, 65535, 0,
+		     &o->discard_port);
+	if (o->echo_port && o->echo_port == o->discard_port)
+		cfg_error(x, cfg_pos_value(x, "dataplane.tcp.discard_port"),
+			  "dataplane.tcp.discard_port", "%u is already the echo port",
+			  o->discard_port);
+}
+
 static void build_limits(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw,
 			 struct cfg_dataplane *dp)
 {
@@ -730,6 +780,7 @@ void cfg_dp_build(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw, struct
 	build_ports(x, raw, dp, seen);
 	build_routes(x, raw, dp, seen);
 	build_limits(x, raw, dp);
+	build_tcp(x, raw, dp);
 	free(seen);
 }
 

@@ -32,7 +32,20 @@
 	X(ICMP_UNREACH_SENT, "icmp_unreach_sent")                                                  \
 	X(TCP_IN, "tcp_in")                                                                        \
 	X(TCP_RST_SENT, "tcp_rst_sent")                                                            \
-	X(UDP_IN, "udp_in")
+	X(UDP_IN, "udp_in")                                                                        \
+	X(TCP_SEGS_IN, "tcp_segs_in")                                                              \
+	X(TCP_SEGS_OUT, "tcp_segs_out")                                                            \
+	X(TCP_PASSIVE_OPENS, "tcp_passive_opens")                                                  \
+	X(TCP_ACTIVE_OPENS, "tcp_active_opens")                                                    \
+	X(TCP_RSTS_IN, "tcp_rsts_in")           /* valid resets that ended a connection */         \
+	X(TCP_RETRANSMITS, "tcp_retransmits")                                                      \
+	X(TCP_RTO_TIMEOUTS, "tcp_rto_timeouts")                                                    \
+	X(TCP_FAST_RECOVERIES, "tcp_fast_recoveries")                                              \
+	X(TCP_OOO_SEGMENTS, "tcp_ooo_segments")                                                    \
+	X(TCP_CHALLENGE_ACKS, "tcp_challenge_acks") /* RFC 5961 */                                 \
+	X(TCP_SYNCOOKIES_SENT, "tcp_syncookies_sent")                                              \
+	X(TCP_SYNCOOKIES_OK, "tcp_syncookies_ok")                                                  \
+	X(TCP_TIME_WAIT_RECYCLED, "tcp_time_wait_recycled")
 
 /* Drop reasons: X(ENUM, "telemetry name") — every dropped packet lands in exactly one. */
 #define DP_DROP_COUNTERS(X)                                                                        \
@@ -63,6 +76,18 @@
 	X(ICMP_UNHANDLED, "icmp_unhandled")       /* a type we do not act on */                    \
 	X(TCP_MALFORMED, "tcp_malformed")         /* truncated, bad offset or bad checksum */      \
 	X(TCP_RST_IN, "tcp_rst_in")               /* a RST to a closed port: never answered */     \
+	X(TCP_BAD_OPTIONS, "tcp_bad_options")     /* an option with an impossible length */      \
+	X(TCP_BAD_FLAGS, "tcp_bad_flags")         /* SYN+FIN, SYN+RST, no ACK when synchronized */\
+	X(TCP_NO_CONN, "tcp_no_conn")             /* no connection or listener: answered by RST */\
+	X(TCP_BAD_ACK, "tcp_bad_ack")             /* acks what was never sent, or far too old */  \
+	X(TCP_PAWS, "tcp_paws")                   /* RFC 7323 old timestamp */                    \
+	X(TCP_OUT_OF_WINDOW, "tcp_out_of_window")                                                  \
+	X(TCP_RST_IN_WINDOW, "tcp_rst_in_window") /* RFC 5961: challenged, not obeyed */          \
+	X(TCP_SYN_IN_WINDOW, "tcp_syn_in_window") /* RFC 5961: challenged */                      \
+	X(TCP_OOO_FULL, "tcp_ooo_full")           /* reassembly queue at its bound */             \
+	X(TCP_MBUF_CAP, "tcp_mbuf_cap")           /* connection holds its share of mbufs */       \
+	X(TCP_CONN_TABLE_FULL, "tcp_conn_table_full")                                              \
+	X(TCP_DATA_AFTER_CLOSE, "tcp_data_after_close") /* answered by RST */                     \
 	X(UDP_MALFORMED, "udp_malformed")                                                          \
 	X(UDP_NO_LISTENER, "udp_no_listener")                                                      \
 	X(STEER_RING_FULL, "steer_ring_full")                                                      \

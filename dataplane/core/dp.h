@@ -21,6 +21,7 @@
 #include "dataplane/core/timer.h"
 #include "dataplane/net/net.h"
 #include "dataplane/port/port.h"
+#include "dataplane/tcp/tcp.h"
 
 #define DP_MAX_WORKERS CFG_MAX_WORKERS
 #define DP_MAX_PORTS CFG_MAX_PORTS
@@ -36,6 +37,7 @@ struct dp_txq {
 enum dp_cmd_type {
 	DP_CMD_PING,     /* send echo requests, wait for replies */
 	DP_CMD_ARP_DUMP, /* copy the worker's ARP table */
+	DP_CMD_TCP_ECHO, /* active open to an echo server: send, read back, compare */
 };
 
 #define DP_CMD_ARP_MAX 256
@@ -60,6 +62,14 @@ struct dp_cmd {
 			unsigned n;
 			struct net_arp_entry e[DP_CMD_ARP_MAX];
 		} arp;
+		struct {
+			uint32_t dst;  /* network order */
+			uint16_t port; /* host order */
+			uint64_t bytes;
+			bool connected;
+			uint64_t sent, received, mismatches, elapsed_us;
+			int error; /* -errno */
+		} echo;
 	} u;
 };
 enum { DP_CMD_ST_PENDING, DP_CMD_ST_DONE, DP_CMD_ST_ABANDONED };
@@ -78,8 +88,12 @@ struct dp_worker {
 	uint64_t ping_next_tsc;
 	uint64_t ping_deadline_tsc;
 	unsigned ping_seq_base;
+	struct dp_cmd *echo_cmd;         /* the echo test in progress, if any */
+	struct tcp_conn *echo_conn;
+	uint64_t echo_start_tsc, echo_deadline_tsc;
 	struct dp_txq txq[DP_MAX_PORTS]; /* indexed by ethdev port id slot, see dp_port_slot() */
 	struct net_ctx net;
+	struct tcp_stack *tcp;
 	struct timer_wheel timers; /* TCP and SMTP timers of this worker, 1 ms ticks */
 	struct dp_stats stats;
 } __rte_cache_aligned;
@@ -139,6 +153,13 @@ int dp_cmd_submit(struct dp *dp, unsigned w, struct dp_cmd *cmd);
  * the dp, so it may run while the dataplane shuts down.
  */
 int dp_cmd_wait(struct dp_cmd *cmd, unsigned timeout_ms);
+
+/* Completes CMD (result 0 or -errno); frees it if its submitter gave up. */
+void dp_cmd_finish(struct dp_cmd *cmd, int result);
+
+/* The echo-test client (echo_client.c): starts CMD on worker W; checks its deadline. */
+void dp_echo_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now);
+void dp_echo_step(struct dp_worker *w, uint64_t now);
 
 /* Registers the /mxgate/... telemetry commands over dp. */
 int dp_telemetry_register(struct dp *dp);

@@ -312,6 +312,56 @@ static int cmd_ping(const char *cmd __rte_unused, const char *params, struct rte
 	return 0;
 }
 
+/*
+ * /mxgate/tcp_echo_test,ADDR,PORT,BYTES: the dataplane opens a connection to
+ * an echo server, sends BYTES and checks what comes back.
+ */
+static int cmd_tcp_echo(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	char buf[96], addr[INET_ADDRSTRLEN];
+	struct in_addr dst;
+	char *save = NULL, *a, *p, *b, *end;
+
+	if (!params || strlen(params) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, params);
+	a = strtok_r(buf, ",", &save);
+	p = strtok_r(NULL, ",", &save);
+	b = strtok_r(NULL, ",", &save);
+	if (!a || !p || !b || inet_pton(AF_INET, a, &dst) != 1)
+		return -EINVAL;
+	unsigned long port = strtoul(p, &end, 10);
+	if (*end || port == 0 || port > 65535)
+		return -EINVAL;
+	unsigned long long bytes = strtoull(b, &end, 10);
+	if (*end || bytes > (1ull << 32))
+		return -EINVAL;
+	snprintf(addr, sizeof(addr), "%s", a);
+
+	struct dp_cmd *c = rte_zmalloc("dp_cmd", sizeof(*c), 0);
+	if (!c)
+		return -ENOMEM;
+	c->type = DP_CMD_TCP_ECHO;
+	c->u.echo.dst = dst.s_addr;
+	c->u.echo.port = (uint16_t)port;
+	c->u.echo.bytes = bytes;
+	int rc = run_on_worker(0, c, 65000);
+	if (rc != 0)
+		return rc;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "dst", addr);
+	rte_tel_data_add_dict_u64(d, "port", port);
+	rte_tel_data_add_dict_u64(d, "connected", c->u.echo.connected);
+	rte_tel_data_add_dict_u64(d, "sent", c->u.echo.sent);
+	rte_tel_data_add_dict_u64(d, "received", c->u.echo.received);
+	rte_tel_data_add_dict_u64(d, "mismatches", c->u.echo.mismatches);
+	rte_tel_data_add_dict_u64(d, "elapsed_us", c->u.echo.elapsed_us);
+	int err = c->result ? c->result : c->u.echo.error;
+	rte_tel_data_add_dict_string(d, "error", err ? strerror(-err) : "");
+	rte_free(c);
+	return 0;
+}
+
 int dp_telemetry_register(struct dp *dp)
 {
 	int rc = 0;
@@ -329,6 +379,8 @@ int dp_telemetry_register(struct dp *dp)
 					 "ARP table of every worker. No parameters");
 	rc |= rte_telemetry_register_cmd("/mxgate/ping", cmd_ping,
 					 "Ping from the dataplane. Parameters: ADDRESS[,COUNT<=20]");
+	rc |= rte_telemetry_register_cmd("/mxgate/tcp_echo_test", cmd_tcp_echo,
+					 "Active TCP open to an echo server. Parameters: ADDRESS,PORT,BYTES");
 	return rc ? -EINVAL : 0;
 }
 

@@ -16,6 +16,9 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_pause.h>
+#include <rte_random.h>
+
+#include "dataplane/tcp/testsvc.h"
 
 #define LEARN_RING_SIZE 1024
 #define CMD_RING_SIZE 64
@@ -82,6 +85,61 @@ struct dp_worker *dp_worker_new(struct dp *dp, unsigned id, unsigned lcore_id, c
 	return w;
 }
 
+/* The stack's packets go out through the network layer: route, ARP, Ethernet. */
+static void worker_ip_out(void *arg, struct rte_mbuf *m, uint32_t dst)
+{
+	struct dp_worker *w = arg;
+	net_ip_output(&w->net, m, dst, rte_rdtsc());
+}
+
+static void worker_tcp_input(void *arg, struct rte_mbuf *m, uint64_t now)
+{
+	struct dp_worker *w = arg;
+	tcp_input(w->tcp, m, now);
+}
+
+static void worker_tcp_icmp(void *arg, uint8_t type, uint8_t code, const void *inner,
+			    unsigned len, uint64_t now)
+{
+	struct dp_worker *w = arg;
+	tcp_icmp_error(w->tcp, type, code, inner, len, now);
+}
+
+static int worker_tcp_init(struct dp_worker *w)
+{
+	const struct cfg_tcp *c = &w->dp->cfg->dp.tcp;
+	struct tcp_params p;
+	uint8_t secret[32];
+	uint16_t mtu = UINT16_MAX;
+
+	tcp_params_default(&p);
+	p.cc = c->cc == CFG_CC_CUBIC ? TCP_CC_CUBIC : TCP_CC_NEWRENO;
+	p.syn_backlog = c->syn_backlog;
+	p.max_conns = c->max_conns;
+	p.rto_min_ms = c->rto_min_ms;
+	p.delack_ms = c->delack_ms;
+	p.time_wait_max = c->time_wait_max;
+	p.rcv_buf = c->rcv_buf_kb * 1024;
+	p.snd_buf = c->snd_buf_kb * 1024;
+	for (unsigned i = 0; i < w->dp->n_ports; i++)
+		mtu = RTE_MIN(mtu, w->dp->ports[i].mtu);
+	/* Keys ISNs (RFC 6528) and SYN cookies: a flow never leaves its worker, so
+	 * each worker may have its own. */
+	for (unsigned i = 0; i < sizeof(secret); i += 8) {
+		uint64_t r = rte_rand();
+		memcpy(secret + i, &r, 8);
+	}
+	w->tcp = tcp_stack_new(&p, &w->timers, w->pool, &w->stats, worker_ip_out, w, mtu, secret);
+	if (!w->tcp)
+		return -ENOMEM;
+	w->net.upper = (struct net_upper){
+		.tcp_input = worker_tcp_input,
+		.tcp_icmp_error = worker_tcp_icmp,
+		.arg = w,
+	};
+	return tcp_testsvc_start(w->tcp, (uint16_t)c->echo_port, (uint16_t)c->discard_port);
+}
+
 int dp_worker_net_init(struct dp_worker *w)
 {
 	const struct cfg_dataplane *c = &w->dp->cfg->dp;
@@ -106,10 +164,15 @@ int dp_worker_net_init(struct dp_worker *w)
 		.icmp_error_rate = c->icmp_error_rate,
 		.icmp_error_burst = c->icmp_error_burst,
 	};
-	return net_ctx_init(n, rte_rdtsc());
+	uint64_t now = rte_rdtsc();
+	int rc = net_ctx_init(n, now);
+	if (rc != 0)
+		return rc;
+	timer_wheel_init(&w->timers, w->dp->hz, 1000, now);
+	return worker_tcp_init(w);
 }
 
-static void cmd_finish(struct dp_cmd *cmd, int result)
+void dp_cmd_finish(struct dp_cmd *cmd, int result)
 {
 	int expect = DP_CMD_ST_PENDING;
 
@@ -127,13 +190,20 @@ void dp_worker_free(struct dp_worker *w)
 	if (!w)
 		return;
 	if (w->ping_cmd)
-		cmd_finish(w->ping_cmd, -ECANCELED);
+		dp_cmd_finish(w->ping_cmd, -ECANCELED);
+	if (w->echo_cmd) {
+		w->echo_cmd->u.echo.error = -ECANCELED;
+		dp_cmd_finish(w->echo_cmd, 0);
+		w->echo_cmd = NULL;
+	}
 	if (w->cmd_ring)
 		while (rte_ring_dequeue(w->cmd_ring, (void **)&cmd) == 0)
-			cmd_finish(cmd, -ECANCELED);
+			dp_cmd_finish(cmd, -ECANCELED);
 	if (w->steer_ring)
 		while (rte_ring_dequeue(w->steer_ring, (void **)&m) == 0)
 			rte_pktmbuf_free(m);
+	tcp_stack_free(w->tcp); /* before the queues: aborting may still send */
+	w->tcp = NULL;
 	for (unsigned i = 0; i < DP_MAX_PORTS; i++)
 		rte_pktmbuf_free_bulk(w->txq[i].pkts, w->txq[i].n);
 	if (w->net.arp)
@@ -273,7 +343,7 @@ static void ping_finish(struct dp_worker *w, int result)
 	memcpy(cmd->u.ping.rtt_us, w->net.ping.rtt_us, sizeof(cmd->u.ping.rtt_us));
 	w->net.ping.active = false;
 	w->ping_cmd = NULL;
-	cmd_finish(cmd, result);
+	dp_cmd_finish(cmd, result);
 }
 
 /* Paces the ping in progress: one request per interval, then wait for stragglers. */
@@ -301,7 +371,7 @@ static void cmd_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now)
 	switch (cmd->type) {
 	case DP_CMD_PING: {
 		if (w->ping_cmd) {
-			cmd_finish(cmd, -EBUSY);
+			dp_cmd_finish(cmd, -EBUSY);
 			return;
 		}
 		/* ident % n_workers == w->id, so echo replies are steered back here */
@@ -309,7 +379,7 @@ static void cmd_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now)
 		uint16_t ident = (uint16_t)(w->id + w->dp->n_workers * (w->ping_seq_base++ % slots));
 		int rc = net_ping_start(&w->net, cmd->u.ping.dst, ident);
 		if (rc != 0) {
-			cmd_finish(cmd, rc);
+			dp_cmd_finish(cmd, rc);
 			return;
 		}
 		w->ping_cmd = cmd;
@@ -317,12 +387,15 @@ static void cmd_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now)
 		ping_step(w, now);
 		return;
 	}
+	case DP_CMD_TCP_ECHO:
+		dp_echo_start(w, cmd, now);
+		return;
 	case DP_CMD_ARP_DUMP:
 		cmd->u.arp.n = net_arp_dump(&w->net, cmd->u.arp.e, DP_CMD_ARP_MAX, now);
-		cmd_finish(cmd, 0);
+		dp_cmd_finish(cmd, 0);
 		return;
 	}
-	cmd_finish(cmd, -EINVAL);
+	dp_cmd_finish(cmd, -EINVAL);
 }
 
 static void idle_nap(unsigned us)
@@ -340,7 +413,6 @@ int dp_worker_main(void *arg)
 	uint64_t last_drain = now, last_periodic = now;
 	unsigned idle = 0;
 
-	timer_wheel_init(&w->timers, dp->hz, 1000, now);
 	if (w->id == 0)
 		net_announce(&w->net, now);
 
@@ -354,7 +426,10 @@ int dp_worker_main(void *arg)
 			cmd_start(w, cmd, now);
 		if (w->ping_cmd)
 			ping_step(w, now);
+		tcp_stack_clock(w->tcp, now);
 		timer_wheel_run(&w->timers, now);
+		if (w->echo_cmd)
+			dp_echo_step(w, now);
 
 		if (now - last_periodic >= periodic_tsc) {
 			net_periodic(&w->net, now);

@@ -93,13 +93,10 @@ static void icmp_echo_reply(struct net_ctx *n, struct rte_mbuf *m, const struct 
  * sequence number. INNER is the quoted IPv4 header, LEN the bytes quoted.
  */
 static void icmp_error_deliver(struct net_ctx *n, uint8_t type, uint8_t code,
-			       const struct rte_ipv4_hdr *inner, uint16_t len)
+			       const struct rte_ipv4_hdr *inner, uint16_t len, uint64_t now)
 {
-	(void)n;
-	(void)type;
-	(void)code;
-	(void)inner;
-	(void)len;
+	if (inner->next_proto_id == IPPROTO_TCP && n->upper.tcp_icmp_error)
+		n->upper.tcp_icmp_error(n->upper.arg, type, code, inner, len, now);
 }
 
 void net_icmp_input(struct net_ctx *n, const struct net_iface *ifc, struct rte_mbuf *m,
@@ -134,7 +131,7 @@ void net_icmp_input(struct net_ctx *n, const struct net_iface *ifc, struct rte_m
 			return;
 		}
 		dp_count(n->stats, DP_C_ICMP_ERRORS_IN, 1);
-		icmp_error_deliver(n, icmp->icmp_type, icmp->icmp_code, inner, quoted);
+		icmp_error_deliver(n, icmp->icmp_type, icmp->icmp_code, inner, quoted, now);
 		rte_pktmbuf_free(m);
 		return;
 	}

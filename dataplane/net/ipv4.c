@@ -89,6 +89,16 @@ int net_ip_output(struct net_ctx *n, struct rte_mbuf *m, uint32_t dst, uint64_t 
 	return net_arp_output(n, net_iface_get(n, port), next_hop, m, now);
 }
 
+uint32_t net_source_for(const struct net_ctx *n, uint32_t dst)
+{
+	uint16_t port;
+	uint32_t next_hop;
+
+	if (!net_route_lookup(n, dst, &port, &next_hop))
+		return 0;
+	return net_iface_src_for(net_iface_get(n, port), next_hop);
+}
+
 void net_ip_hdr_fill(struct net_ctx *n, struct rte_ipv4_hdr *ip, uint32_t src, uint32_t dst,
 		     uint8_t proto, uint8_t tos, uint16_t l4_len)
 {

@@ -78,7 +78,6 @@ void net_tcp_input(struct net_ctx *n, const struct net_iface *ifc, struct rte_mb
 	uint16_t len = net_l4_len(ip);
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)((uint8_t *)ip + net_ip_hlen(ip));
 
-	(void)now;
 	dp_count(n->stats, DP_C_TCP_IN, 1);
 	if (len < TCP_HDR_LEN) {
 		net_drop(n, m, DP_DROP_TCP_MALFORMED);
@@ -89,11 +88,13 @@ void net_tcp_input(struct net_ctx *n, const struct net_iface *ifc, struct rte_mb
 		net_drop(n, m, DP_DROP_TCP_MALFORMED);
 		return;
 	}
-	/*
-	 * The TCP stack goes here: it takes the segments of its connections and
-	 * listeners, and only what matches none falls through to the answer of
-	 * a closed port.
-	 */
+	if (n->upper.tcp_input) {
+		/* The stack owns connections, listeners and the RST for closed ports. */
+		rte_pktmbuf_adj(m, (uint16_t)((uint8_t *)ip - rte_pktmbuf_mtod(m, uint8_t *)));
+		m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD; /* verified just above */
+		n->upper.tcp_input(n->upper.arg, m, now);
+		return;
+	}
 	tcp_closed_port_reset(n, ifc, m, th, (uint32_t)(len - doff));
 }
 

@@ -62,6 +62,19 @@ struct net_params {
 
 struct arp_table; /* net/arp.c */
 
+/*
+ * The transport above the network layer (the worker's TCP stack). Unset
+ * hooks leave net answering as for closed ports.
+ */
+struct net_upper {
+	/* A checksum-verified TCP segment, m starting at its IPv4 header. Takes ownership. */
+	void (*tcp_input)(void *arg, struct rte_mbuf *m, uint64_t now);
+	/* An ICMP error about one of our TCP segments: the quoted IPv4 header + 8 bytes or more. */
+	void (*tcp_icmp_error)(void *arg, uint8_t type, uint8_t code, const void *inner,
+			       unsigned len, uint64_t now);
+	void *arg;
+};
+
 /* The state of one dataplane-originated ping (an operator's reachability check). */
 struct net_ping {
 	bool active;
@@ -86,6 +99,7 @@ struct net_ctx {
 	void *cb_arg;
 	uint64_t hz;                    /* TSC ticks per second */
 	struct net_params params;
+	struct net_upper upper;         /* may be all zero */
 
 	/* owned by net */
 	struct net_route rt[NET_RT_MAX]; /* longest prefix first */
@@ -121,6 +135,13 @@ void net_arp_learn(struct net_ctx *n, uint16_t port, uint32_t ip, const struct r
  * was dropped (and counted).
  */
 int net_ip_output(struct net_ctx *n, struct rte_mbuf *m, uint32_t dst, uint64_t now);
+
+/*
+ * The source address for a connection to DST (RFC 1122 §3.3.4.3: the
+ * address of the outgoing interface on the next hop's subnet). Returns 0
+ * when there is no route.
+ */
+uint32_t net_source_for(const struct net_ctx *n, uint32_t dst);
 
 /* ARP retries and aging; call about every 100 ms. */
 void net_periodic(struct net_ctx *n, uint64_t now);

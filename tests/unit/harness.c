@@ -15,7 +15,7 @@ void harness_eal_init(void)
 	static int done;
 	if (done)
 		return;
-	char *argv[] = {"unit", "--no-pci", "--no-huge", "--no-shconf", "-m", "128", "-l", "0",
+	char *argv[] = {"unit", "--no-pci", "--no-huge", "--no-shconf", "-m", "256", "-l", "0",
 			"--log-level=lib.*:error", "--no-telemetry", NULL};
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
 	cr_assert(rte_eal_init(argc, argv) >= 0, "rte_eal_init failed");

@@ -190,7 +190,9 @@ Test(config_files, example_file_sets_every_key)
 		"steer_ring_size:", "eal_args:", "ports:", "name:", "device:", "mtu:",
 		"rx_desc:", "tx_desc:", "steering:", "addresses:", "routes:", "dst:", "via:",
 		"arp:", "timeout_s:", "pending_max:", "icmp:", "echo_rate:", "echo_burst:",
-		"error_rate:", "error_burst:",
+		"error_rate:", "error_burst:", "tcp:", "cc:", "syn_backlog:", "max_conns:",
+		"rto_min_ms:", "delack_ms:", "time_wait_max:", "rcv_buf_kb:", "snd_buf_kb:",
+		"echo_port:", "discard_port:",
 	};
 	/* clang-format on */
 	size_t len;
@@ -419,7 +421,7 @@ Test(config_read, errors_name_the_file_as_given)
 		 "%s:1:1: dataplane.ports: missing; at least one port is required\n"
 		 "%s:2:3: dataplane.mtu: unknown key; expected one of: main_core, worker_cores, "
 		 "memory, idle_sleep_us, tx_drain_us, mbufs_per_worker, steer_ring_size, eal_args, "
-		 "ports, routes, arp, icmp\n",
+		 "ports, routes, arp, icmp, tcp\n",
 		 path, path);
 	cr_assert_str_eq(err, want);
 	free(err);
@@ -1052,4 +1054,42 @@ Test(config_robustness, mangled_example_never_crashes_or_fails_silently)
 	}
 	free(text);
 	no_leaks();
+}
+
+Test(config_tcp, defaults_keep_the_test_services_off)
+{
+	struct cfg *c = load_ok("dataplane:\n" PORTS);
+	cr_assert_eq(c->dp.tcp.cc, CFG_CC_NEWRENO);
+	cr_assert_eq(c->dp.tcp.syn_backlog, 1024);
+	cr_assert_eq(c->dp.tcp.max_conns, 65536);
+	cr_assert_eq(c->dp.tcp.rto_min_ms, 200);
+	cr_assert_eq(c->dp.tcp.delack_ms, 40);
+	cr_assert_eq(c->dp.tcp.rcv_buf_kb, 256);
+	cr_assert_eq(c->dp.tcp.echo_port, 0);
+	cr_assert_eq(c->dp.tcp.discard_port, 0);
+	cfg_free(c);
+}
+
+Test(config_tcp, cubic_and_test_services_are_read)
+{
+	struct cfg *c = load_ok("dataplane:\n  tcp: {cc: cubic, echo_port: 7, discard_port: 9, "
+				"syn_backlog: 64}\n" PORTS);
+	cr_assert_eq(c->dp.tcp.cc, CFG_CC_CUBIC);
+	cr_assert_eq(c->dp.tcp.echo_port, 7);
+	cr_assert_eq(c->dp.tcp.discard_port, 9);
+	cr_assert_eq(c->dp.tcp.syn_backlog, 64);
+	cfg_free(c);
+}
+
+Test(config_tcp, an_unknown_algorithm_and_a_shared_port_are_refused)
+{
+	char *err = NULL;
+	struct cfg *c = load("dataplane:\n  tcp:\n    cc: bbr\n    echo_port: 7\n"
+			     "    discard_port: 7\n" PORTS, &err);
+	cr_assert_null(c);
+	cr_assert(strstr(err, "t.yaml:3:9: dataplane.tcp.cc: 'bbr' is not one of: newreno, cubic"),
+		  "got: %s", err);
+	cr_assert(strstr(err, "t.yaml:5:19: dataplane.tcp.discard_port: 7 is already the echo port"),
+		  "got: %s", err);
+	free(err);
 }

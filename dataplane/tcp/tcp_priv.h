@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * What the files of dataplane/tcp/ share: the connection and stack
+ * structures, sequence arithmetic, and the internal entry points between
+ * input, output, timers, SACK and reassembly.
+ */
+#ifndef MX_TCP_PRIV_H
+#define MX_TCP_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+
+#include "dataplane/core/counters.h"
+#include "dataplane/core/timer.h"
+#include "cc.h"
+#include "isn.h"
+#include "tcp.h"
+
+/* RFC 9293 §3.3.2 states. */
+enum tcp_state {
+	TCP_ST_CLOSED,
+	TCP_ST_LISTEN, /* listeners only; never a tcp_conn */
+	TCP_ST_SYN_SENT,
+	TCP_ST_SYN_RECEIVED,
+	TCP_ST_ESTABLISHED,
+	TCP_ST_FIN_WAIT_1,
+	TCP_ST_FIN_WAIT_2,
+	TCP_ST_CLOSE_WAIT,
+	TCP_ST_CLOSING,
+	TCP_ST_LAST_ACK,
+	TCP_ST_TIME_WAIT,
+};
+extern const char *const tcp_state_names[];
+
+/* Modular sequence comparisons (RFC 9293 §3.4). */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_leq(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool seq_geq(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
+static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+
+#define TCP_MAX_SACK_BLOCKS 4  /* RFC 2018 §3: 4 without timestamps, 3 with */
+#define TCP_SCOREBOARD_MAX 16  /* SACKed ranges remembered by the sender */
+#define TCP_DUPTHRESH 3        /* RFC 6675 §2 DupThresh */
+#define TCP_MAX_LISTENERS 16
+#define TCP_EPHEMERAL_LO 32768 /* active opens pick from this range */
+#define TCP_EPHEMERAL_HI 60999
+
+/* A sequence range [start, end). */
+struct tcp_range {
+	uint32_t start, end;
+};
+
+/* An out-of-order segment held for reassembly. */
+struct tcp_ooo_seg {
+	uint32_t seq, len;
+	struct rte_mbuf *m; /* payload only */
+};
+
+/* Options of a received segment (RFC 9293 §3.1, RFC 7323, RFC 2018). */
+struct tcp_seg_opts {
+	bool has_mss, has_ws, sack_ok, has_ts;
+	uint16_t mss;
+	uint8_t ws;
+	uint32_t tsval, tsecr;
+	unsigned n_sack;
+	struct tcp_range sack[TCP_MAX_SACK_BLOCKS];
+};
+
+/* A parsed segment on its way through input. */
+struct tcp_seg {
+	struct rte_mbuf *m;
+	const struct rte_ipv4_hdr *ip;
+	const struct rte_tcp_hdr *th;
+	uint32_t saddr, daddr; /* network order */
+	uint16_t sport, dport; /* network order */
+	uint32_t seq, ack;
+	uint32_t len; /* payload bytes */
+	uint32_t wnd; /* unscaled */
+	uint8_t flags;
+	uint16_t hlen; /* IPv4 + TCP header bytes before the payload */
+	struct tcp_seg_opts opt;
+};
+
+struct tcp_listener {
+	uint32_t addr; /* 0: any */
+	uint16_t port;
+	bool used;
+	unsigned syn_pending; /* half-open connections now */
+	struct tcp_listen_opts o;
+};
+
+struct tcp_conn {
+	struct tcp_conn *hnext; /* connection table chain */
+	struct tcp_stack *s;
+	uint32_t laddr, raddr;  /* network order */
+	uint16_t lport, rport;  /* network order */
+	enum tcp_state state;
+	const struct tcp_ops *ops;
+	void *arg;
+	struct tcp_listener *listener; /* while SYN_RECEIVED from a passive open */
+
+	/* flags */
+	bool passive;
+	bool app_closed;   /* tcp_close(): nothing more will be read */
+	bool fin_queued;   /* tcp_shutdown(): send FIN after the queue */
+	bool fin_sent;
+	bool fin_rcvd;
+	bool ws_ok, sack_ok, ts_ok;
+	bool nagle;
+	bool ack_now;      /* send an ACK at the next output */
+	bool in_recovery;
+	bool want_writable;
+	bool notified;     /* closed() already called */
+	bool in_tw_list;
+	bool doomed;       /* destroyed; freed when busy drops to 0 */
+	unsigned busy;     /* input or a callback chain is using it */
+
+	/* send sequence space (RFC 9293 §3.3.1) */
+	uint32_t iss, snd_una, snd_nxt, snd_max; /* snd_max: highest ever sent */
+	uint32_t snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
+	uint8_t snd_wscale;
+	/* receive sequence space */
+	uint32_t irs, rcv_nxt, rcv_adv; /* rcv_adv: right edge we last announced */
+	uint8_t rcv_wscale;
+	uint32_t rcv_unconsumed; /* delivered but not yet tcp_consumed() */
+	uint32_t last_ack_sent;
+	unsigned segs_unacked;   /* full segments received since our last ACK */
+
+	uint16_t mss;      /* effective send MSS (payload per segment, options excluded) */
+	uint16_t peer_mss;
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent, ts_recent_age_ms, ts_offset;
+
+	/* RTT and RTO (RFC 6298), microseconds */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t rtt_seq;  /* Karn timing without timestamps */
+	uint64_t rtt_start_us;
+	bool rtt_timing;
+	unsigned retries;  /* consecutive RTO expirations */
+	uint64_t last_send_us;
+	uint64_t last_oow_ack_us; /* last ACK to an out-of-window pure ACK */
+
+	/* congestion control */
+	const struct tcp_cc_ops *cc;
+	enum tcp_cc_algo active_cc; /* chosen at tcp_connect() */
+	struct tcp_cc_state ccs;
+	unsigned dupacks;
+	uint32_t recover;  /* RFC 6582 recover / RFC 6675 RecoveryPoint */
+	uint32_t high_rxt; /* RFC 6675 HighRxt */
+	struct tcp_range scoreboard[TCP_SCOREBOARD_MAX]; /* SACKed by the peer, sorted */
+	unsigned n_sacked;
+
+	/* send queue: every byte from snd_una on, as a list of mbuf segments (->next) */
+	struct rte_mbuf *sq_head, *sq_tail;
+	uint32_t sq_bytes;   /* bytes queued from snd_una */
+	unsigned sq_mbufs;
+
+	/* reassembly: out-of-order segments, sorted by seq; allocated on first need */
+	struct tcp_ooo_seg *ooo;
+	unsigned n_ooo;
+	struct tcp_range last_sack_trigger; /* RFC 2018 §4: first SACK block */
+
+	/* timers on the worker's wheel */
+	struct timer t_rexmt;   /* retransmission, SYN retries, zero-window persist */
+	struct timer t_delack;
+	struct timer t_keep;    /* keepalive, FIN_WAIT_2 timeout */
+	struct timer t_2msl;    /* TIME_WAIT */
+	bool persist;           /* t_rexmt is probing a zero window */
+	unsigned probes;
+
+	struct tcp_conn *tw_next, **tw_pprev; /* TIME_WAIT FIFO, for recycling */
+};
+
+struct tcp_stack {
+	struct tcp_params p;
+	struct timer_wheel *wheel;
+	struct rte_mempool *pool;
+	struct dp_stats *stats;
+	tcp_ip_output_fn out;
+	void *out_arg;
+	uint16_t local_mtu;
+	uint8_t secret[32];
+	struct tcp_secret key; /* ISN (RFC 6528), timestamp offsets, SYN cookies */
+	uint64_t hz;
+
+	struct tcp_listener listeners[TCP_MAX_LISTENERS];
+	struct rte_mempool *conns; /* struct tcp_conn objects */
+	struct tcp_conn **table;   /* hash buckets */
+	uint32_t table_mask;
+	unsigned n_conns;
+	unsigned n_time_wait;
+	struct tcp_conn *tw_head, **tw_tail;
+	uint16_t next_ephemeral;
+	/* RFC 5961 §7: challenge ACKs are rate-limited per stack */
+	uint64_t challenge_window_us;
+	unsigned challenge_count;
+	uint64_t now_us; /* the clock of the segment or timer being processed */
+};
+
+/* clock: microseconds since the wheel's epoch */
+static inline uint64_t tcp_now_us(const struct tcp_stack *s, uint64_t now)
+{
+	return now / (s->hz / 1000000);
+}
+
+/* conn.c */
+struct tcp_conn *tcp_conn_lookup(struct tcp_stack *s, uint32_t laddr, uint16_t lport,
+				 uint32_t raddr, uint16_t rport);
+struct tcp_conn *tcp_conn_new(struct tcp_stack *s, uint32_t laddr, uint16_t lport,
+			      uint32_t raddr, uint16_t rport);
+/* Unlinks and frees c, calling closed(reason) first if the app knows it. */
+void tcp_conn_destroy(struct tcp_conn *c, enum tcp_close_reason reason);
+/* Keeps c's memory alive across callbacks that may destroy it. */
+void tcp_conn_hold(struct tcp_conn *c);
+void tcp_conn_release(struct tcp_conn *c);
+void tcp_conn_set_state(struct tcp_conn *c, enum tcp_state st);
+void tcp_enter_time_wait(struct tcp_conn *c);
+struct tcp_listener *tcp_listener_find(struct tcp_stack *s, uint32_t addr, uint16_t port);
+
+/* output.c */
+/* Sends what the windows allow, FIN when due, and an ACK when one is owed. */
+void tcp_output(struct tcp_conn *c);
+/* Sends a bare segment for c with FLAGS (SYN, SYN|ACK, ACK, RST...) at seq SEQ. */
+int tcp_send_ctl(struct tcp_conn *c, uint8_t flags, uint32_t seq);
+/* Sends an ACK now (also a challenge ACK). */
+void tcp_send_ack(struct tcp_conn *c);
+/* A RST answering segment g with no connection (RFC 9293 §3.10.7.1). */
+void tcp_send_reset_for(struct tcp_stack *s, const struct tcp_seg *g);
+/* Retransmits len bytes from seq (a hole or the RTO segment). Returns bytes sent. */
+uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len);
+/* The window we announce, scaled for the header. */
+uint16_t tcp_rcv_window_field(struct tcp_conn *c, bool syn);
+uint32_t tcp_rcv_space(const struct tcp_conn *c);
+
+/* timers.c */
+void tcp_timers_init(struct tcp_conn *c);
+void tcp_timers_cancel(struct tcp_conn *c);
+void tcp_arm_rexmt(struct tcp_conn *c);
+void tcp_rtt_sample(struct tcp_conn *c, uint32_t rtt_us);
+void tcp_arm_delack(struct tcp_conn *c);
+void tcp_arm_keepalive(struct tcp_conn *c);
+void tcp_arm_fin_wait_2(struct tcp_conn *c);
+
+/* sack.c */
+void tcp_sack_update(struct tcp_conn *c, const struct tcp_seg_opts *o);
+void tcp_sack_clear(struct tcp_conn *c);
+bool tcp_sack_is_sacked(const struct tcp_conn *c, uint32_t seq, uint32_t *end);
+bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq);
+uint32_t tcp_sack_pipe(const struct tcp_conn *c);
+/* RFC 6675 NextSeg(): 0 and seq, len set when there is a segment to retransmit. */
+int tcp_sack_next_seg(struct tcp_conn *c, uint32_t *seq, uint32_t *len);
+
+/* reass.c */
+/* Queues an out-of-order payload (takes ownership). Returns 0 or -ENOBUFS (dropped). */
+int tcp_reass_insert(struct tcp_conn *c, uint32_t seq, uint32_t len, struct rte_mbuf *m);
+/* Delivers queued segments that rcv_nxt has reached. */
+void tcp_reass_drain(struct tcp_conn *c);
+void tcp_reass_free(struct tcp_conn *c);
+/* Fills up to max SACK blocks for our next ACK (RFC 2018 §4). */
+unsigned tcp_reass_sack_blocks(const struct tcp_conn *c, struct tcp_range *out, unsigned max);
+
+/* input.c */
+/* Hands in-order payload to the application; adjusts rcv_nxt. */
+void tcp_deliver(struct tcp_conn *c, struct rte_mbuf *m, uint32_t len);
+/* Checks that c may take another mbuf (the per-connection cap). */
+bool tcp_conn_can_hold(const struct tcp_conn *c, unsigned n);
+
+#endif

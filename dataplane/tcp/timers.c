@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TCP timers on the worker's wheel: retransmission with RFC 6298 RTO and
+ * exponential backoff (also SYN retries and zero-window probes), delayed ACK,
+ * keepalive and FIN_WAIT_2 timeout, and TIME_WAIT's 2*MSL.
+ */
+#include <errno.h>
+
+#include <rte_tcp.h>
+
+#include "tcp_priv.h"
+
+#define FIN_WAIT_2_TIMEOUT_MS 60000 /* an orphaned FIN_WAIT_2 does not live forever */
+#define RTO_K 4                     /* RFC 6298 §2 */
+#define CLOCK_G_US 1000             /* our clock granularity: 1 ms ticks */
+
+static uint64_t wheel_now(const struct tcp_stack *s)
+{
+	return s->wheel->now * s->wheel->tick;
+}
+
+void tcp_arm_rexmt(struct tcp_conn *c)
+{
+	struct tcp_stack *s = c->s;
+	uint64_t rto = c->rto_us;
+
+	timer_arm_at(s->wheel, &c->t_rexmt, wheel_now(s) + rto * (s->hz / 1000000));
+}
+
+void tcp_arm_delack(struct tcp_conn *c)
+{
+	struct tcp_stack *s = c->s;
+	if (!timer_armed(&c->t_delack))
+		timer_arm_ms(s->wheel, &c->t_delack, wheel_now(s), s->p.delack_ms);
+}
+
+void tcp_arm_keepalive(struct tcp_conn *c)
+{
+	struct tcp_stack *s = c->s;
+	if (s->p.keepalive_idle_s)
+		timer_arm_ms(s->wheel, &c->t_keep, wheel_now(s),
+			     (uint64_t)s->p.keepalive_idle_s * 1000);
+}
+
+/* RFC 6298 §2.2-2.4: smoothed RTT, variance, and the RTO bounded by min and max. */
+void tcp_rtt_sample(struct tcp_conn *c, uint32_t rtt_us)
+{
+	const struct tcp_params *p = &c->s->p;
+
+	if (rtt_us == 0)
+		rtt_us = 1;
+	if (c->srtt_us == 0) {
+		c->srtt_us = rtt_us;
+		c->rttvar_us = rtt_us / 2;
+	} else {
+		uint32_t delta = c->srtt_us > rtt_us ? c->srtt_us - rtt_us : rtt_us - c->srtt_us;
+		c->rttvar_us = (3 * c->rttvar_us + delta) / 4;
+		c->srtt_us = (7 * c->srtt_us + rtt_us) / 8;
+	}
+	uint64_t rto = c->srtt_us + RTE_MAX((uint32_t)CLOCK_G_US, RTO_K * c->rttvar_us);
+	rto = RTE_MAX(rto, (uint64_t)p->rto_min_ms * 1000);
+	rto = RTE_MIN(rto, (uint64_t)p->rto_max_ms * 1000);
+	c->rto_us = (uint32_t)rto;
+}
+
+static void backoff(struct tcp_conn *c)
+{
+	uint64_t rto = (uint64_t)c->rto_us * 2;
+	c->rto_us = (uint32_t)RTE_MIN(rto, (uint64_t)c->s->p.rto_max_ms * 1000);
+}
+
+/* Retransmission timeout (RFC 6298 §5), or a SYN retry, or a zero-window probe. */
+static void on_rexmt(struct timer *t, void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct tcp_stack *s = c->s;
+	(void)t;
+
+	s->now_us = tcp_now_us(s, wheel_now(s));
+	if (c->persist) {
+		/*
+		 * RFC 9293 §3.8.6.1: probe the closed window. An old sequence number
+		 * (SND.UNA - 1) draws an ACK with the current window from any receiver;
+		 * a byte of new data would be acked past SND.MAX when it is taken.
+		 */
+		if (++c->probes > s->p.max_retries) {
+			tcp_send_ctl(c, RTE_TCP_RST_FLAG, c->snd_nxt);
+			tcp_conn_destroy(c, TCP_CLOSE_TIMEOUT);
+			return;
+		}
+		tcp_send_ctl(c, RTE_TCP_ACK_FLAG, c->snd_una - 1);
+		backoff(c);
+		tcp_arm_rexmt(c);
+		return;
+	}
+
+	c->retries++;
+	dp_count(s->stats, DP_C_TCP_RTO_TIMEOUTS, 1);
+	switch (c->state) {
+	case TCP_ST_SYN_SENT:
+		if (c->retries > s->p.syn_retries) {
+			if (c->ops && c->ops->connected)
+				c->ops->connected(c, -ETIMEDOUT);
+			tcp_conn_destroy(c, TCP_CLOSE_TIMEOUT);
+			return;
+		}
+		backoff(c);
+		tcp_send_ctl(c, RTE_TCP_SYN_FLAG, c->iss);
+		tcp_arm_rexmt(c);
+		return;
+	case TCP_ST_SYN_RECEIVED:
+		if (c->retries > s->p.syn_retries) {
+			tcp_conn_destroy(c, TCP_CLOSE_TIMEOUT);
+			return;
+		}
+		backoff(c);
+		tcp_send_ctl(c, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, c->iss);
+		tcp_arm_rexmt(c);
+		return;
+	default:
+		break;
+	}
+	if (c->retries > s->p.max_retries) {
+		tcp_send_ctl(c, RTE_TCP_RST_FLAG, c->snd_nxt);
+		tcp_conn_destroy(c, TCP_CLOSE_TIMEOUT);
+		return;
+	}
+	/* RFC 5681 §3.1 eq. 4 and the loss window; RFC 6298 §5.5 backoff; Karn. */
+	c->ccs.flight = c->snd_max - c->snd_una;
+	c->cc->on_rto(&c->ccs, s->now_us);
+	backoff(c);
+	c->rtt_timing = false;
+	c->in_recovery = false;
+	c->dupacks = 0;
+	/* RFC 2018 §8: after a timeout the receiver may have reneged; forget SACK state. */
+	tcp_sack_clear(c);
+	c->recover = c->snd_max;
+	c->high_rxt = c->snd_una;
+	/* Go back to the first unacknowledged byte; the loss window sends one segment. */
+	c->snd_nxt = c->snd_una;
+	dp_count(s->stats, DP_C_TCP_RETRANSMITS, 1);
+	tcp_output(c);
+}
+
+static void on_delack(struct timer *t, void *arg)
+{
+	struct tcp_conn *c = arg;
+	(void)t;
+	c->s->now_us = tcp_now_us(c->s, wheel_now(c->s));
+	tcp_send_ack(c);
+}
+
+/* Keepalive (RFC 1122 §4.2.3.6), and the end of an orphaned FIN_WAIT_2. */
+static void on_keep(struct timer *t, void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct tcp_stack *s = c->s;
+	(void)t;
+
+	s->now_us = tcp_now_us(s, wheel_now(s));
+	if (c->state == TCP_ST_FIN_WAIT_2) {
+		tcp_conn_destroy(c, TCP_CLOSE_TIMEOUT);
+		return;
+	}
+	if (!s->p.keepalive_idle_s)
+		return;
+	if (++c->probes > s->p.keepalive_probes) {
+		tcp_send_ctl(c, RTE_TCP_RST_FLAG, c->snd_nxt);
+		tcp_conn_destroy(c, TCP_CLOSE_TIMEOUT);
+		return;
+	}
+	/* A probe: SEG.SEQ = SND.NXT-1 with no data draws an ACK. */
+	tcp_send_ctl(c, RTE_TCP_ACK_FLAG, c->snd_nxt - 1);
+	timer_arm_ms(s->wheel, &c->t_keep, wheel_now(s), (uint64_t)s->p.keepalive_intvl_s * 1000);
+}
+
+static void on_2msl(struct timer *t, void *arg)
+{
+	(void)t;
+	tcp_conn_destroy(arg, TCP_CLOSE_NORMAL);
+}
+
+void tcp_timers_init(struct tcp_conn *c)
+{
+	timer_init(&c->t_rexmt, on_rexmt, c);
+	timer_init(&c->t_delack, on_delack, c);
+	timer_init(&c->t_keep, on_keep, c);
+	timer_init(&c->t_2msl, on_2msl, c);
+}
+
+void tcp_timers_cancel(struct tcp_conn *c)
+{
+	struct timer_wheel *w = c->s->wheel;
+	timer_cancel(w, &c->t_rexmt);
+	timer_cancel(w, &c->t_delack);
+	timer_cancel(w, &c->t_keep);
+	timer_cancel(w, &c->t_2msl);
+}
+
+/* Arms the FIN_WAIT_2 timeout for a connection the application has let go of. */
+void tcp_arm_fin_wait_2(struct tcp_conn *c)
+{
+	timer_arm_ms(c->s->wheel, &c->t_keep, wheel_now(c->s), FIN_WAIT_2_TIMEOUT_MS);
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Byte-exact transfers between two stacks over the simulated link: sizes from
+ * 1 byte to 64 MiB, both directions, loss up to 10 %, duplication,
+ * reordering, delay and a bandwidth limit, hundreds of connections at once.
+ * Every connection must end cleanly; the same seed gives the same run.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <rte_ip.h>
+
+#include "link.h"
+
+#define PORT 2525
+#define CHUNK 1800 /* bytes per mbuf the applications send */
+
+/* The byte at OFFSET of the stream of connection ID in direction DIR. */
+static inline uint8_t pattern(uint32_t id, int dir, uint64_t off)
+{
+	uint64_t x = (off / 8) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)id << 32) ^ (uint64_t)dir << 63;
+	x ^= x >> 29;
+	return (uint8_t)(x >> (8 * (off % 8)));
+}
+
+/* One end of one test connection. */
+struct end {
+	struct test *t;
+	struct tcp_conn *c;
+	uint32_t id;
+	int dir;          /* 0: client to server data, 1: server to client */
+	uint64_t to_send, sent;
+	uint64_t to_recv, recvd;
+	uint64_t mismatches;
+	bool shut, peer_fin, closed;
+	enum tcp_close_reason reason;
+};
+
+struct test {
+	struct link l;
+	unsigned n;
+	struct end *cli, *srv;
+	unsigned srv_accepted;
+	uint64_t up, down; /* bytes each way per connection */
+};
+
+static void pump(struct end *e)
+{
+	while (e->sent < e->to_send) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(link_pool(&e->t->l));
+		if (!m)
+			return;
+		uint32_t n = (uint32_t)RTE_MIN((uint64_t)CHUNK, e->to_send - e->sent);
+		uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)n);
+		for (uint32_t i = 0; i < n; i++)
+			p[i] = pattern(e->id, e->dir, e->sent + i);
+		if (tcp_send(e->c, m) != 0) {
+			rte_pktmbuf_free(m);
+			return; /* writable() will call again */
+		}
+		e->sent += n;
+	}
+	if (!e->shut) {
+		e->shut = true;
+		tcp_shutdown(e->c);
+	}
+}
+
+static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
+{
+	struct end *e = tcp_arg(c);
+	unsigned total = 0;
+
+	for (struct rte_mbuf *s = data; s; s = s->next) {
+		const uint8_t *p = rte_pktmbuf_mtod(s, const uint8_t *);
+		for (unsigned i = 0; i < s->data_len; i++)
+			if (p[i] != pattern(e->id, 1 - e->dir, e->recvd + i))
+				e->mismatches++;
+		e->recvd += s->data_len;
+		total += s->data_len;
+	}
+	rte_pktmbuf_free(data);
+	tcp_consumed(c, total);
+}
+
+static void on_writable(struct tcp_conn *c)
+{
+	pump(tcp_arg(c));
+}
+
+static void on_peer_closed(struct tcp_conn *c)
+{
+	struct end *e = tcp_arg(c);
+	e->peer_fin = true;
+	pump(e); /* a server with nothing to send shuts down now */
+}
+
+static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
+{
+	struct end *e = tcp_arg(c);
+	e->closed = true;
+	e->reason = reason;
+	e->c = NULL;
+}
+
+static void on_connected(struct tcp_conn *c, int err)
+{
+	struct end *e = tcp_arg(c);
+	cr_assert_eq(err, 0, "connection %u failed: %d", e->id, err);
+	pump(e);
+}
+
+static const struct tcp_ops client_ops = {
+	.connected = on_connected, .received = on_received, .writable = on_writable,
+	.peer_closed = on_peer_closed, .closed = on_closed,
+};
+
+static void on_accepted(struct tcp_conn *c, void *arg)
+{
+	struct test *t = arg;
+	uint16_t lport, rport;
+	uint32_t la, ra;
+	tcp_endpoints(c, &la, &lport, &ra, &rport);
+	/* the client's port tells which connection this is */
+	unsigned id = t->srv_accepted++;
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->cli[i].c && t->cli[i].c != NULL) {
+			uint16_t cl, cr;
+			uint32_t a, b;
+			tcp_endpoints(t->cli[i].c, &a, &cl, &b, &cr);
+			if (cl == rport)
+				id = i;
+		}
+	struct end *e = &t->srv[id];
+	e->t = t;
+	e->c = c;
+	e->id = id;
+	e->dir = 1;
+	e->to_send = t->down;
+	tcp_set_arg(c, e);
+	pump(e);
+}
+
+static const struct tcp_ops server_ops = {
+	.accepted = on_accepted, .received = on_received, .writable = on_writable,
+	.peer_closed = on_peer_closed, .closed = on_closed,
+};
+
+static bool all_closed(void *arg)
+{
+	struct test *t = arg;
+	for (unsigned i = 0; i < t->n; i++)
+		if (!t->cli[i].closed || !t->srv[i].closed)
+			return false;
+	return true;
+}
+
+struct link_stats_out {
+	uint64_t end_ns, delivered, dropped;
+	struct dp_stats a, b;
+};
+
+/* Runs N connections moving UP bytes client→server and DOWN back; checks everything. */
+static void run_transfer(const struct link_props *props, uint64_t seed, unsigned n, uint64_t up,
+			 uint64_t down, uint64_t limit_s, struct link_stats_out *out)
+{
+	struct test *t = calloc(1, sizeof(*t));
+	t->n = n;
+	t->up = up;
+	t->down = down;
+	t->cli = calloc(n, sizeof(*t->cli));
+	t->srv = calloc(n, sizeof(*t->srv));
+	link_init(&t->l, props, seed, NULL);
+
+	struct tcp_listen_opts lo = {.ops = &server_ops, .arg = t, .syn_backlog = 4096};
+	cr_assert_eq(tcp_listen(t->l.stack[1], 0, rte_cpu_to_be_16(PORT), &lo), 0);
+	tcp_stack_clock(t->l.stack[0], t->l.now);
+	for (unsigned i = 0; i < n; i++) {
+		struct end *e = &t->cli[i];
+		e->t = t;
+		e->id = i;
+		e->dir = 0;
+		e->to_send = up;
+		cr_assert_eq(tcp_connect(t->l.stack[0], t->l.addr[0], t->l.addr[1],
+					 rte_cpu_to_be_16(PORT), &client_ops, e, NULL, NULL, &e->c),
+			     0);
+	}
+	bool done = link_run(&t->l, all_closed, t, limit_s * LINK_HZ);
+	for (unsigned i = 0; i < n; i++) {
+		struct end *c = &t->cli[i], *s = &t->srv[i];
+		cr_assert(done, "connection %u did not finish: client sent %lu/%lu got %lu/%lu "
+				"closed=%d, server sent %lu/%lu got %lu closed=%d (accepted %u)",
+			  i, c->sent, up, c->recvd, down, c->closed, s->sent, down, s->recvd,
+			  s->closed, t->srv_accepted);
+		cr_assert_eq(s->recvd, up, "connection %u: server got %lu of %lu", i, s->recvd, up);
+		cr_assert_eq(c->recvd, down, "connection %u: client got %lu of %lu", i, c->recvd,
+			     down);
+		cr_assert_eq(s->mismatches + c->mismatches, 0, "connection %u: corrupted bytes", i);
+		cr_assert_eq(c->reason, TCP_CLOSE_NORMAL, "connection %u client ended %d", i,
+			     c->reason);
+		cr_assert_eq(s->reason, TCP_CLOSE_NORMAL, "connection %u server ended %d", i,
+			     s->reason);
+	}
+	if (out) {
+		out->end_ns = t->l.now;
+		out->delivered = t->l.delivered;
+		out->dropped = t->l.dropped;
+		out->a = t->l.stats[0];
+		out->b = t->l.stats[1];
+	}
+	link_fini(&t->l);
+	free(t->cli);
+	free(t->srv);
+	free(t);
+}
+
+static const struct link_props clean = {.delay_ns = 1000000};
+
+Test(transfer, one_byte_each_way_over_a_clean_link)
+{
+	run_transfer(&clean, 1, 1, 1, 1, 10, NULL);
+}
+
+Test(transfer, a_megabyte_up_with_nothing_back)
+{
+	run_transfer(&clean, 2, 1, 1 << 20, 0, 30, NULL);
+}
+
+Test(transfer, a_megabyte_down_after_a_small_request)
+{
+	run_transfer(&clean, 3, 1, 1024, 1 << 20, 30, NULL);
+}
+
+static const struct link_props lossy = {
+	.loss = 0.01, .dup = 0.01, .reorder = 0.02, .delay_ns = 2000000, .reorder_ns = 3000000,
+	.bw_bps = 1000000000,
+};
+
+Test(transfer, a_megabyte_each_way_survives_loss_duplication_and_reordering)
+{
+	run_transfer(&lossy, 4, 1, 1 << 20, 1 << 20, 120, NULL);
+}
+
+Test(transfer, ten_percent_loss_still_delivers_every_byte)
+{
+	const struct link_props p = {.loss = 0.10, .delay_ns = 1000000, .bw_bps = 100000000};
+	run_transfer(&p, 5, 1, 256 << 10, 256 << 10, 600, NULL);
+}
+
+Test(transfer, hundreds_of_concurrent_connections_over_a_lossy_link, .timeout = 300)
+{
+	run_transfer(&lossy, 6, 300, 16 << 10, 16 << 10, 600, NULL);
+}
+
+Test(transfer, sixty_four_mebibytes_through_a_bandwidth_limited_link, .timeout = 300)
+{
+	const struct link_props p = {.delay_ns = 500000, .bw_bps = 10000000000ull};
+	run_transfer(&p, 7, 1, 64u << 20, 0, 600, NULL);
+}
+
+Test(transfer, sizes_from_one_byte_up_cross_every_segment_boundary)
+{
+	static const uint64_t sizes[] = {1, 2, 1447, 1448, 1449, 2895, 2896, 2897, 65535, 65536,
+					 65537, 262143, 262144, 262145};
+	for (unsigned i = 0; i < RTE_DIM(sizes); i++)
+		run_transfer(&lossy, 100 + i, 1, sizes[i], sizes[RTE_DIM(sizes) - 1 - i], 120, NULL);
+}
+
+Test(transfer, the_same_seed_gives_the_same_run)
+{
+	struct link_stats_out a, b;
+	run_transfer(&lossy, 42, 20, 64 << 10, 32 << 10, 120, &a);
+	run_transfer(&lossy, 42, 20, 64 << 10, 32 << 10, 120, &b);
+	cr_assert_eq(a.end_ns, b.end_ns);
+	cr_assert_eq(a.delivered, b.delivered);
+	cr_assert_eq(a.dropped, b.dropped);
+	cr_assert_eq(memcmp(&a.a, &b.a, sizeof(a.a)), 0, "stack A counters differ");
+	cr_assert_eq(memcmp(&a.b, &b.b, sizeof(a.b)), 0, "stack B counters differ");
+	cr_assert_gt(a.a.c[DP_C_TCP_RETRANSMITS] + a.b.c[DP_C_TCP_RETRANSMITS], 0,
+		     "a lossy run retransmits");
+}
