@@ -5,7 +5,7 @@
 MX_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian 12 packages: to build, and to run the tests.
-MX_BUILD_PKGS=(meson ninja-build pkg-config gcc clang libdpdk-dev dpdk dpdk-dev libcyaml-dev
+MX_BUILD_PKGS=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libdpdk-dev dpdk dpdk-dev libcyaml-dev
 	libyaml-dev libcriterion-dev liburing-dev libjemalloc-dev libssl-dev libjansson-dev
 	libmicrohttpd-dev)
 MX_TEST_PKGS=(python3-pytest python3-scapy iproute2 iputils-ping ethtool procps)

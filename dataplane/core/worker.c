@@ -418,8 +418,10 @@ int dp_worker_main(void *arg)
 
 	while (!__atomic_load_n(&dp->quit, __ATOMIC_RELAXED)) {
 		now = rte_rdtsc();
-		unsigned work = poll_ports(w, now);
-		work += poll_rings(w, now);
+		/* Packets handed over by other workers arrived earlier than what our own
+		 * queue holds now: take them first, so a flow is reordered less. */
+		unsigned work = poll_rings(w, now);
+		work += poll_ports(w, now);
 
 		struct dp_cmd *cmd;
 		if (rte_ring_sc_dequeue(w->cmd_ring, (void **)&cmd) == 0)

@@ -152,9 +152,13 @@ class Netns:
 # --- the dataplane --------------------------------------------------------
 
 
-def config_text(iface, file_prefix, worker_cores=(1,), mtu=1500):
-    """A config for one net_tap port at DP_ADDR, the kernel's end as its default route."""
+def config_text(iface, file_prefix, worker_cores=(1,), mtu=1500, tcp=None):
+    """A config for one net_tap port at DP_ADDR, the kernel's end as its default route.
+    TCP, a dict, becomes the keys under dataplane.tcp (e.g. {"echo_port": 7})."""
     cores = ", ".join(str(c) for c in worker_cores)
+    tcp_section = "".join(f"    {key}: {value}\n" for key, value in (tcp or {}).items())
+    if tcp_section:
+        tcp_section = "  tcp:\n" + tcp_section
     return f"""\
 # written by tests/e2e/conftest.py
 dataplane:
@@ -173,13 +177,13 @@ dataplane:
   routes:
     - dst: 0.0.0.0/0
       via: {KERNEL_ADDR}
-"""
+{tcp_section}"""
 
 
 class Dataplane:
     """One mxgate-dp process in its own namespace. Use through the fixtures."""
 
-    def __init__(self, tmp_path, worker_cores=(1,)):
+    def __init__(self, tmp_path, worker_cores=(1,), tcp=None):
         n = next(_seq)
         pid = os.getpid()
         self.name = f"mxt{pid}{n}"
@@ -189,7 +193,8 @@ class Dataplane:
         self.dir = tmp_path / self.name
         self.dir.mkdir()
         self.config = self.dir / "mxgate.yaml"
-        self.config.write_text(config_text(self.iface, self.file_prefix, self.worker_cores))
+        self.config.write_text(config_text(self.iface, self.file_prefix, self.worker_cores,
+                                            tcp=tcp))
         self.stdout_path = self.dir / "stdout"
         self.stderr_path = self.dir / "stderr"
         self.ns = None
@@ -336,12 +341,13 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def start_dataplane(request, tmp_path):
-    """Returns start(worker_cores=(1,)) -> a running Dataplane; all are stopped after the test."""
+    """Returns start(worker_cores=(1,), tcp=None) -> a running Dataplane (TCP: a dict of
+    keys under dataplane.tcp); all are stopped after the test."""
     started = []
     request.node._mxgate_dps = started
 
-    def start(worker_cores=(1,)):
-        dp = Dataplane(tmp_path, worker_cores)
+    def start(worker_cores=(1,), tcp=None):
+        dp = Dataplane(tmp_path, worker_cores, tcp)
         started.append(dp)
         return dp.start()
 
