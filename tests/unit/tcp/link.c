@@ -129,8 +129,8 @@ void link_init(struct link *l, const struct link_props *props, uint64_t seed,
 		p = *params;
 	else
 		tcp_params_default(&p);
-	l->addr[0] = rte_cpu_to_be_32(RTE_IPV4(198, 51, 100, 1));
-	l->addr[1] = rte_cpu_to_be_32(RTE_IPV4(198, 51, 100, 2));
+	l->addr[0] = rte_cpu_to_be_32(0xc6336401u); /* 198.51.100.1 */
+	l->addr[1] = rte_cpu_to_be_32(0xc6336402u); /* 198.51.100.2 */
 	for (int i = 0; i < 2; i++) {
 		for (int b = 0; b < 32; b++)
 			secret[i][b] = (uint8_t)next_rand(l);

@@ -280,3 +280,55 @@ Test(transfer, the_same_seed_gives_the_same_run)
 	cr_assert_gt(a.a.c[DP_C_TCP_RETRANSMITS] + a.b.c[DP_C_TCP_RETRANSMITS], 0,
 		     "a lossy run retransmits");
 }
+
+/* Active opens pick a source port whose symmetric hash makes this worker the owner. */
+#include "dataplane/port/port.h"
+
+struct owner_pick {
+	unsigned want, n_workers, asked;
+};
+
+static bool owner_ok(void *arg, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	struct owner_pick *o = arg;
+	struct rte_ipv4_tuple t = {0};
+	o->asked++;
+	t.src_addr = rte_be_to_cpu_32(raddr); /* the replies' tuple */
+	t.dst_addr = rte_be_to_cpu_32(laddr);
+	t.sport = rte_be_to_cpu_16(rport);
+	t.dport = rte_be_to_cpu_16(lport);
+	return port_flow_owner(port_flow_hash(&t), o->n_workers) == o->want;
+}
+
+static const struct tcp_ops quiet_ops = {0};
+
+Test(active_open, source_ports_bring_the_replies_to_the_opening_worker)
+{
+	struct link l;
+	link_init(&l, &clean, 9, NULL);
+	for (unsigned nw = 2; nw <= 4; nw++)
+		for (unsigned want = 0; want < nw; want++)
+			for (int i = 0; i < 20; i++) {
+				struct owner_pick o = {.want = want, .n_workers = nw};
+				struct tcp_conn *c;
+				uint32_t la, ra;
+				uint16_t lp, rp;
+				cr_assert_eq(tcp_connect(l.stack[0], l.addr[0], l.addr[1],
+							 rte_cpu_to_be_16(25), &quiet_ops, NULL,
+							 owner_ok, &o, &c),
+					     0);
+				tcp_endpoints(c, &la, &lp, &ra, &rp);
+				/* the reply as the receiving worker classifies it */
+				struct rte_ipv4_tuple t = {0};
+				t.src_addr = rte_be_to_cpu_32(ra);
+				t.dst_addr = rte_be_to_cpu_32(la);
+				t.sport = rte_be_to_cpu_16(rp);
+				t.dport = rte_be_to_cpu_16(lp);
+				cr_assert_eq(port_flow_owner(port_flow_hash(&t), nw), want,
+					     "%u workers: port %u lands on the wrong worker", nw,
+					     rte_be_to_cpu_16(lp));
+				cr_assert_leq(o.asked, 64, "took %u tries to find a port", o.asked);
+				tcp_abort(c);
+			}
+	link_fini(&l);
+}
