@@ -174,7 +174,11 @@ struct tcp_conn *tcp_conn_new(struct tcp_stack *s, uint32_t laddr, uint16_t lpor
 	struct tcp_conn *c;
 
 	if (s->n_conns >= s->p.max_conns) {
-		time_wait_trim(s);
+		/* the table is full: the oldest TIME_WAIT entry makes room, if there is one */
+		if (s->tw_head) {
+			dp_count(s->stats, DP_C_TCP_TIME_WAIT_RECYCLED, 1);
+			tcp_conn_destroy(s->tw_head, TCP_CLOSE_NORMAL);
+		}
 		if (s->n_conns >= s->p.max_conns)
 			return NULL;
 	}

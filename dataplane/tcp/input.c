@@ -16,13 +16,6 @@
 #include "syncookie.h"
 #include "tcp_priv.h"
 
-#define TCPOPT_EOL 0
-#define TCPOPT_NOP 1
-#define TCPOPT_MSS 2
-#define TCPOPT_WS 3
-#define TCPOPT_SACK_PERM 4
-#define TCPOPT_SACK 5
-#define TCPOPT_TS 8
 #define MAX_WSCALE 14 /* RFC 7323 §2.3 */
 #define CHALLENGE_ACKS_PER_S 1000
 #define F_SYN RTE_TCP_SYN_FLAG
@@ -280,7 +273,7 @@ static void listen_input(struct tcp_stack *s, struct tcp_listener *l, struct tcp
 			c->ts_offset = tcp_ts_offset(&s->key, c->laddr, c->lport, c->raddr, c->rport);
 			c->irs = g->seq - 1;
 			c->rcv_nxt = g->seq;
-			/* the (unscaled) window our SYN-ACK offered: the client may use it at once */
+			/* the window our SYN-ACK offered (unscaled): the client may use it now */
 			c->rcv_adv = c->rcv_nxt + RTE_MIN(tcp_rcv_space(c), (uint32_t)UINT16_MAX);
 			c->iss = g->ack - 1;
 			c->snd_una = c->snd_nxt = c->snd_max = g->ack;
@@ -456,8 +449,9 @@ static bool acceptable(const struct tcp_conn *c, const struct tcp_seg *g)
 			return g->seq == c->rcv_nxt;
 		return seq_geq(g->seq, c->rcv_nxt) && seq_lt(g->seq, c->rcv_nxt + wnd);
 	}
+	/* "special allowance ... to accept valid ACKs": at RCV.NXT its ACK counts, its text not */
 	if (wnd == 0)
-		return false;
+		return g->seq == c->rcv_nxt;
 	return (seq_geq(g->seq, c->rcv_nxt) && seq_lt(g->seq, c->rcv_nxt + wnd)) ||
 	       (seq_geq(g->seq + seglen - 1, c->rcv_nxt) &&
 		seq_lt(g->seq + seglen - 1, c->rcv_nxt + wnd));
@@ -677,6 +671,7 @@ static void process_data(struct tcp_conn *c, struct tcp_seg *g)
 			rte_pktmbuf_trim(m, (uint16_t)(len - keep));
 			len = keep;
 			fin = false;
+			c->ack_now = true; /* RFC 9293 §3.8.6.1: a probe learns our window */
 		}
 	}
 	if (len == 0) {
@@ -749,7 +744,7 @@ static void sync_input(struct tcp_conn *c, struct tcp_seg *g)
 	if (!acceptable(c, g)) {
 		if (!(g->flags & F_RST) && !oow_ack_limited(c, g))
 			tcp_send_ack(c);
-		/* RFC 9293 §3.10.7.4 TIME-WAIT: the peer's FIN again restarts the 2 MSL timeout. */
+		/* RFC 9293 §3.10.7.4 TIME-WAIT: the peer's FIN again restarts 2 MSL. */
 		if (c->state == TCP_ST_TIME_WAIT && (g->flags & F_FIN) &&
 		    g->seq + g->len + 1 == c->rcv_nxt)
 			tcp_enter_time_wait(c);
@@ -789,6 +784,7 @@ static void sync_input(struct tcp_conn *c, struct tcp_seg *g)
 	if (c->state == TCP_ST_ESTABLISHED || c->state == TCP_ST_CLOSE_WAIT)
 		tcp_arm_keepalive(c);
 
+	bool syn_acked = false; /* the ACK is applied here: not a duplicate ACK (RFC 5681 §2) */
 	if (c->state == TCP_ST_SYN_RECEIVED) {
 		if (seq_leq(g->ack, c->snd_una) || seq_gt(g->ack, c->snd_max)) {
 			tcp_send_reset_for(s, g);
@@ -806,11 +802,12 @@ static void sync_input(struct tcp_conn *c, struct tcp_seg *g)
 		established(c);
 		if (c->doomed)
 			goto free;
+		syn_acked = true;
 	}
 
 	uint32_t fin_seq = c->snd_una + c->sq_bytes; /* where our FIN sits, if queued */
 	bool fin_was_out = c->fin_queued && seq_gt(c->snd_max, fin_seq);
-	if (process_ack(c, g) != 0 || c->doomed)
+	if ((!syn_acked && process_ack(c, g) != 0) || c->doomed)
 		goto free;
 	bool our_fin_acked = fin_was_out && seq_gt(c->snd_una, fin_seq);
 

@@ -14,13 +14,6 @@
 
 #include "tcp_priv.h"
 
-#define TCPOPT_EOL 0
-#define TCPOPT_NOP 1
-#define TCPOPT_MSS 2
-#define TCPOPT_WS 3
-#define TCPOPT_SACK_PERM 4
-#define TCPOPT_SACK 5
-#define TCPOPT_TS 8
 #define COPY_MAX 256 /* payloads up to this size are copied: cheaper than an attach */
 #define IP_HDR_LEN ((uint16_t)sizeof(struct rte_ipv4_hdr))
 #define TCP_HDR_LEN ((uint16_t)sizeof(struct rte_tcp_hdr))
@@ -346,7 +339,8 @@ void tcp_output(struct tcp_conn *c)
 			flags |= RTE_TCP_FIN_FLAG;
 		if (send_segment(c, c->snd_nxt, flags, len) != 0)
 			break;
-		if (!c->rtt_timing && !c->ts_ok) {
+		/* Karn (RFC 6298 §3): time only data never sent before, never a retransmission. */
+		if (!c->rtt_timing && !c->ts_ok && seq_geq(c->snd_nxt, c->snd_max)) {
 			c->rtt_timing = true;
 			c->rtt_seq = c->snd_nxt;
 			c->rtt_start_us = s->now_us;

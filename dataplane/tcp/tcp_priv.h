@@ -44,6 +44,15 @@ static inline bool seq_geq(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 
 static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
 static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
 
+/* Option kinds (RFC 9293 §3.2, RFC 7323, RFC 2018). */
+#define TCPOPT_EOL 0
+#define TCPOPT_NOP 1
+#define TCPOPT_MSS 2
+#define TCPOPT_WS 3
+#define TCPOPT_SACK_PERM 4
+#define TCPOPT_SACK 5
+#define TCPOPT_TS 8
+
 #define TCP_MAX_SACK_BLOCKS 4  /* RFC 2018 §3: 4 without timestamps, 3 with */
 #define TCP_SCOREBOARD_MAX 16  /* SACKed ranges remembered by the sender */
 #define TCP_DUPTHRESH 3        /* RFC 6675 §2 DupThresh */

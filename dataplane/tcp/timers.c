@@ -140,6 +140,9 @@ static void on_rexmt(struct timer *t, void *arg)
 	c->snd_nxt = c->snd_una;
 	dp_count(s->stats, DP_C_TCP_RETRANSMITS, 1);
 	tcp_output(c);
+	/* RFC 9293 §3.8.6.1: a window shrunk shut still gets something, a probe, each RTO. */
+	if (c->snd_nxt == c->snd_una && !c->doomed)
+		tcp_send_ctl(c, RTE_TCP_ACK_FLAG, c->snd_una - 1);
 }
 
 static void on_delack(struct timer *t, void *arg)
