@@ -21,6 +21,7 @@
 #include "control/config/config.h"
 #include "dataplane/core/dp.h"
 #include "dataplane/core/eal.h"
+#include "dataplane/smtpd/smtpd.h"
 
 #define EXIT_USAGE 2 /* bad command line or invalid config */
 
@@ -262,6 +263,8 @@ int main(int argc, char **argv)
 	dp.start_tsc = rte_rdtsc();
 	dp.tx_drain_tsc = dp.hz / 1000000 * cfg->dp.tx_drain_us;
 	dp.idle_sleep_us = cfg->dp.idle_sleep_us;
+	dp.svc_start = smtpd_start;
+	dp.svc_stop = smtpd_stop;
 	if (rte_lcore_count() != dp.n_workers + 1) {
 		fprintf(stderr, "mxgate-dp: EAL gave %u lcores, the config needs %u\n",
 			rte_lcore_count(), dp.n_workers + 1);

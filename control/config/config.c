@@ -32,6 +32,11 @@
 static const cyaml_schema_field_t top_fields[] = {
 	CYAML_FIELD_MAPPING_PTR("dataplane", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
 				struct cfg_raw, dataplane, cfg_dp_fields),
+	CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				   struct cfg_raw, listeners, n_listeners, &cfg_listener_entry, 0,
+				   CYAML_UNLIMITED),
+	CYAML_FIELD_MAPPING_PTR("policy", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, policy, cfg_policy_fields),
 	CYAML_FIELD_END
 };
 
@@ -43,6 +48,8 @@ static const cyaml_schema_value_t top_schema = {
 static void build_sections(struct cfg_ctx *x, const struct cfg_raw *raw, struct cfg *c)
 {
 	cfg_dp_build(x, raw != NULL ? raw->dataplane : NULL, &c->dp);
+	cfg_listeners_build(x, raw, c);
+	cfg_policy_build(x, raw != NULL ? raw->policy : NULL, &c->policy);
 }
 
 /* ---- typed readers over the loaded strings ---- */
@@ -531,6 +538,8 @@ void cfg_free(struct cfg *c)
 	if (c == NULL)
 		return;
 	cfg_dp_free(&c->dp);
+	cfg_listeners_free(c);
+	cfg_policy_free(&c->policy);
 	free(c->path);
 	c->path = NULL;
 	free(c);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "control/config/listeners.h"
+
 #define CFG_MAX_WORKERS 16
 #define CFG_MAX_PORTS 4
 #define CFG_MAX_ADDRS 8
@@ -99,6 +101,9 @@ struct cfg_dataplane {
 struct cfg {
 	char *path; /* file it came from */
 	struct cfg_dataplane dp;
+	struct cfg_listener listeners[CFG_MAX_LISTENERS]; /* SMTP ports (listeners.c) */
+	unsigned n_listeners;
+	struct cfg_policy policy; /* relay and recipient policy (policy.c) */
 };
 
 /*

@@ -191,9 +191,47 @@ struct cfg_raw_dataplane {
 	struct cfg_raw_tcp *tcp;
 };
 
+struct cfg_raw_limits {
+	char *max_message_size;
+	char *max_recipients;
+	char *max_errors;
+	char *command_line;
+	char *text_line;
+	char *input_no_crlf;
+	char *sessions;
+};
+
+struct cfg_raw_listener {
+	char *name;
+	char *port;
+	char *mode;
+	char *ack;
+	char *hostname;
+	char *greeting_pause_ms;
+	struct cfg_raw_limits *limits;
+};
+
+struct cfg_raw_recipients {
+	char *domain;
+	char **local_parts;
+	unsigned n_local_parts;
+};
+
+struct cfg_raw_policy {
+	char **relay_domains;
+	unsigned n_relay_domains;
+	char **relay_networks;
+	unsigned n_relay_networks;
+	struct cfg_raw_recipients *recipients;
+	unsigned n_recipients;
+};
+
 /* The whole file: one pointer per top-level section, NULL when absent. */
 struct cfg_raw {
 	struct cfg_raw_dataplane *dataplane;
+	struct cfg_raw_listener *listeners;
+	unsigned n_listeners;
+	struct cfg_raw_policy *policy;
 };
 
 /*
@@ -206,5 +244,15 @@ void cfg_dp_build(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw, struct
 
 /* Frees what cfg_dp_build() allocated in DP; leaves DP all zero. */
 void cfg_dp_free(struct cfg_dataplane *dp);
+
+/* Section "listeners" (listeners.c): one entry's schema, and the step that fills C. */
+extern const cyaml_schema_value_t cfg_listener_entry;
+void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cfg *c);
+void cfg_listeners_free(struct cfg *c);
+
+/* Section "policy" (policy.c): its keys, and the step that fills C->policy. */
+extern const cyaml_schema_field_t cfg_policy_fields[];
+void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struct cfg_policy *p);
+void cfg_policy_free(struct cfg_policy *p);
 
 #endif

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "dataplane/smtpd/smtpd_counters.h"
+
 /* Traffic counters: X(ENUM, "telemetry name") */
 #define DP_TRAFFIC_COUNTERS(X)                                                                     \
 	X(RX_PACKETS, "rx_packets")                                                                \
@@ -45,7 +47,10 @@
 	X(TCP_CHALLENGE_ACKS, "tcp_challenge_acks") /* RFC 5961 */                                 \
 	X(TCP_SYNCOOKIES_SENT, "tcp_syncookies_sent")                                              \
 	X(TCP_SYNCOOKIES_OK, "tcp_syncookies_ok")                                                  \
-	X(TCP_TIME_WAIT_RECYCLED, "tcp_time_wait_recycled")
+	X(TCP_TIME_WAIT_RECYCLED, "tcp_time_wait_recycled")                                        \
+	SMTPD_COUNTERS(X) /* dataplane/smtpd/smtpd_counters.h */                                     \
+	X(BUSY_CYCLES, "busy_cycles")  /* TSC cycles of loop iterations that did work */           \
+	X(LOOP_CYCLES, "loop_cycles")  /* TSC cycles of every loop iteration */
 
 /* Drop reasons: X(ENUM, "telemetry name") — every dropped packet lands in exactly one. */
 #define DP_DROP_COUNTERS(X)                                                                        \

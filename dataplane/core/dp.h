@@ -95,6 +95,11 @@ struct dp_worker {
 	struct net_ctx net;
 	struct tcp_stack *tcp;
 	struct timer_wheel timers; /* TCP and SMTP timers of this worker, 1 ms ticks */
+	struct smtpd *smtpd;       /* SMTP listeners and sessions (dataplane/smtpd), or NULL */
+	/* An application run on this worker (mxgate-gen's load client), called every
+	 * loop iteration with the clock; NULL for none. Set before the worker starts. */
+	void (*app_poll)(struct dp_worker *w, uint64_t now);
+	void *app;
 	struct dp_stats stats;
 } __rte_cache_aligned;
 
@@ -120,6 +125,10 @@ struct dp {
 	uint64_t tx_drain_tsc;
 	unsigned idle_sleep_us;
 	int quit; /* atomic: workers leave their loop when set */
+	/* The mail service on each worker's TCP stack, started after the stack and freed after
+	 * it (mxgate-dp: smtpd_start/smtpd_stop); NULL in programs without one. */
+	int (*svc_start)(struct dp_worker *w);
+	void (*svc_stop)(struct dp_worker *w);
 };
 
 /*

@@ -132,6 +132,7 @@ static struct rte_tel_data *port_dict(const struct dp *dp, unsigned slot)
 	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
 	rte_tel_data_add_dict_u64(d, "queues", p->n_queues);
 	rte_tel_data_add_dict_string(d, "steering", p->hw_steering ? "hardware" : "software");
+	rte_tel_data_add_dict_string(d, "csum_offload", port_csum_str(p, buf, sizeof(buf)));
 	buf[0] = '\0';
 	for (unsigned i = 0; i < ifc->n_addrs && off < sizeof(buf); i++) {
 		struct cfg_prefix pf = {.addr = ifc->addrs[i].addr, .len = ifc->addrs[i].len};

@@ -121,8 +121,12 @@ static int worker_tcp_init(struct dp_worker *w)
 	p.time_wait_max = c->time_wait_max;
 	p.rcv_buf = c->rcv_buf_kb * 1024;
 	p.snd_buf = c->snd_buf_kb * 1024;
-	for (unsigned i = 0; i < w->dp->n_ports; i++)
+	/* A segment may leave by any port: the NIC sums only if every port can. */
+	p.tx_csum_offload = w->dp->n_ports > 0;
+	for (unsigned i = 0; i < w->dp->n_ports; i++) {
 		mtu = RTE_MIN(mtu, w->dp->ports[i].mtu);
+		p.tx_csum_offload = p.tx_csum_offload && port_tx_csum_offload(&w->dp->ports[i]);
+	}
 	/* Keys ISNs (RFC 6528) and SYN cookies: a flow never leaves its worker, so
 	 * each worker may have its own. */
 	for (unsigned i = 0; i < sizeof(secret); i += 8) {
@@ -137,7 +141,8 @@ static int worker_tcp_init(struct dp_worker *w)
 		.tcp_icmp_error = worker_tcp_icmp,
 		.arg = w,
 	};
-	return tcp_testsvc_start(w->tcp, (uint16_t)c->echo_port, (uint16_t)c->discard_port);
+	int rc = tcp_testsvc_start(w->tcp, (uint16_t)c->echo_port, (uint16_t)c->discard_port);
+	return rc != 0 || !w->dp->svc_start ? rc : w->dp->svc_start(w);
 }
 
 int dp_worker_net_init(struct dp_worker *w)
@@ -204,6 +209,8 @@ void dp_worker_free(struct dp_worker *w)
 			rte_pktmbuf_free(m);
 	tcp_stack_free(w->tcp); /* before the queues: aborting may still send */
 	w->tcp = NULL;
+	if (w->dp->svc_stop)
+		w->dp->svc_stop(w); /* after the stack: its sessions closed with it */
 	for (unsigned i = 0; i < DP_MAX_PORTS; i++)
 		rte_pktmbuf_free_bulk(w->txq[i].pkts, w->txq[i].n);
 	if (w->net.arp)
@@ -410,17 +417,23 @@ int dp_worker_main(void *arg)
 	struct dp *dp = w->dp;
 	uint64_t periodic_tsc = dp->hz / 1000 * PERIODIC_MS;
 	uint64_t now = rte_rdtsc();
-	uint64_t last_drain = now, last_periodic = now;
-	unsigned idle = 0;
+	uint64_t last_drain = now, last_periodic = now, last_iter = now;
+	unsigned idle = 0, work = 0;
 
 	if (w->id == 0)
 		net_announce(&w->net, now);
 
 	while (!__atomic_load_n(&dp->quit, __ATOMIC_RELAXED)) {
 		now = rte_rdtsc();
+		/* The iteration that just ended: busy if it received or sent anything. */
+		dp_count(&w->stats, DP_C_LOOP_CYCLES, now - last_iter);
+		if (work)
+			dp_count(&w->stats, DP_C_BUSY_CYCLES, now - last_iter);
+		last_iter = now;
+		uint64_t tx_before = w->stats.c[DP_C_TX_PACKETS];
 		/* Packets handed over by other workers arrived earlier than what our own
 		 * queue holds now: take them first, so a flow is reordered less. */
-		unsigned work = poll_rings(w, now);
+		work = poll_rings(w, now);
 		work += poll_ports(w, now);
 
 		struct dp_cmd *cmd;
@@ -432,6 +445,8 @@ int dp_worker_main(void *arg)
 		timer_wheel_run(&w->timers, now);
 		if (w->echo_cmd)
 			dp_echo_step(w, now);
+		if (w->app_poll)
+			w->app_poll(w, now);
 
 		if (now - last_periodic >= periodic_tsc) {
 			net_periodic(&w->net, now);
@@ -441,6 +456,7 @@ int dp_worker_main(void *arg)
 			dp_tx_flush(w);
 			last_drain = now;
 		}
+		work += w->stats.c[DP_C_TX_PACKETS] != tx_before; /* a flush is work too */
 		if (work) {
 			idle = 0;
 		} else if (dp->idle_sleep_us && ++idle > IDLE_LOOPS_BEFORE_SLEEP) {

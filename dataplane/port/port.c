@@ -47,6 +47,31 @@ void port_device_name(const char *device, char *out, size_t outlen)
 static const uint64_t want_rss_hf =
 	RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
 
+/* The checksums we would rather the NIC did; each is enabled when offered. */
+static const uint64_t want_tx_csum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+static const uint64_t want_rx_csum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+
+bool port_tx_csum_offload(const struct port_info *p)
+{
+	return (p->tx_csum & want_tx_csum) == want_tx_csum;
+}
+
+char *port_csum_str(const struct port_info *p, char *out, size_t outlen)
+{
+	static const char *const names[] = {"", "ip", "tcp", "ip,tcp"};
+	unsigned tx = (p->tx_csum & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM ? 1u : 0u) |
+		      (p->tx_csum & RTE_ETH_TX_OFFLOAD_TCP_CKSUM ? 2u : 0u);
+	unsigned rx = (p->rx_csum & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM ? 1u : 0u) |
+		      (p->rx_csum & RTE_ETH_RX_OFFLOAD_TCP_CKSUM ? 2u : 0u);
+
+	if (!tx && !rx)
+		snprintf(out, outlen, "none");
+	else
+		snprintf(out, outlen, "%s%s%s%s%s", tx ? "tx:" : "", names[tx], tx && rx ? " " : "",
+			 rx ? "rx:" : "", names[rx]);
+	return out;
+}
+
 static bool can_steer(const struct rte_eth_dev_info *info, const char *driver)
 {
 	return !port_driver_cannot_steer(driver) &&
@@ -125,6 +150,9 @@ int port_setup(struct port_info *p, const struct cfg_port *cfg, struct rte_mempo
 	}
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	/* Issue #3 item 9: checksums on the NIC where it offers them, else in software. */
+	conf.txmode.offloads |= info.tx_offload_capa & want_tx_csum;
+	conf.rxmode.offloads |= info.rx_offload_capa & want_rx_csum;
 
 	rc = rte_eth_dev_configure(p->port_id, n_queues, n_queues, &conf);
 	if (rc != 0) {
@@ -163,6 +191,8 @@ int port_setup(struct port_info *p, const struct cfg_port *cfg, struct rte_mempo
 		}
 	}
 	p->hw_steering = hw;
+	p->tx_csum = conf.txmode.offloads & want_tx_csum;
+	p->rx_csum = conf.rxmode.offloads & want_rx_csum;
 	rte_eth_macaddr_get(p->port_id, &p->mac);
 	return 0;
 }

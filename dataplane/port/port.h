@@ -32,6 +32,13 @@ struct port_info {
 	uint16_t n_queues;
 	bool hw_steering; /* the NIC's RSS puts each flow on its owner's queue */
 	bool started;
+	/*
+	 * Checksum offloads enabled because the device offers them, each on its
+	 * own (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM/TCP_CKSUM, RTE_ETH_RX_OFFLOAD_...);
+	 * what is not here is done in software.
+	 */
+	uint64_t tx_csum; /* RTE_ETH_TX_OFFLOAD_* */
+	uint64_t rx_csum; /* RTE_ETH_RX_OFFLOAD_* */
 	struct rte_ether_addr mac;
 	char name[32];    /* the operator's name from the config */
 	char device[128]; /* the config's device string */
@@ -46,6 +53,15 @@ struct port_info {
  */
 int port_setup(struct port_info *p, const struct cfg_port *cfg, struct rte_mempool *const *pools,
 	       uint16_t n_queues, char *err, size_t errlen);
+
+/* Whether P's device computes both TX checksums, IPv4 and TCP. */
+bool port_tx_csum_offload(const struct port_info *p);
+
+/*
+ * The checksum offloads of P for people: "tx:ip,tcp rx:ip,tcp", "rx:ip,tcp",
+ * "none"... Returns OUT.
+ */
+char *port_csum_str(const struct port_info *p, char *out, size_t outlen);
 
 /* Stops and closes a port set up by port_setup(); a no-op for one that never started. */
 void port_close(struct port_info *p);

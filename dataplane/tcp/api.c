@@ -99,6 +99,13 @@ void tcp_shutdown(struct tcp_conn *c)
 		tcp_conn_destroy(c, TCP_CLOSE_ABORTED);
 		return;
 	case TCP_ST_SYN_RECEIVED:
+		/*
+		 * RFC 9293 §3.10.4: queued until ESTABLISHED, which established()
+		 * turns into FIN_WAIT_1. SND.UNA still counts the SYN here: a FIN
+		 * now would be placed, and its ACK recognised, one octet early.
+		 */
+		c->fin_queued = true;
+		return;
 	case TCP_ST_ESTABLISHED:
 		c->fin_queued = true;
 		tcp_conn_set_state(c, TCP_ST_FIN_WAIT_1);

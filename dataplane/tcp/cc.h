@@ -50,8 +50,9 @@
  *
  * Before every ops call the caller sets cc->flight to the bytes sent and not
  * yet cumulatively acknowledged (SND.MAX - SND.UNA, RFC 5681 "FlightSize")
- * after the ACK that triggered the call has been applied; for on_rto and
- * on_enter_recovery that is simply what is outstanding. Algorithms use it
+ * after the ACK that triggered the call has been applied; for on_rto that
+ * is simply what is outstanding, for on_enter_recovery the same less what
+ * limited transmit sent (RFC 5681 §3.2 step 2, RFC 3042). Algorithms use it
  * for ssthresh (RFC 5681 eq. 4, RFC 9438 §4.6), for the post-recovery window,
  * and in on_ack to see whether the window was in use: cwnd only grows while
  * the sender is cwnd-limited (flight + acked, the data outstanding before

@@ -116,8 +116,11 @@ static int parse_segment(struct tcp_stack *s, struct rte_mbuf *m, struct tcp_seg
 	uint16_t thl = (uint16_t)((th->data_off >> 4) * 4);
 	if (thl < sizeof(*th) || ihl + thl > total || ihl + thl > rte_pktmbuf_data_len(m))
 		return DP_DROP_TCP_MALFORMED;
-	if (!(m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_GOOD) &&
-	    rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, ihl) != 0)
+	/* A NIC that checked the sum is believed either way; else it is computed here. */
+	uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	if (ck == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+	    (ck == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
+	     rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, ihl) != 0))
 		return DP_DROP_TCP_MALFORMED;
 
 	memset(g, 0, sizeof(*g));
@@ -145,6 +148,8 @@ static int parse_segment(struct tcp_stack *s, struct rte_mbuf *m, struct tcp_seg
 		rte_pktmbuf_trim(m, (uint16_t)(m->pkt_len - total));
 	return 0;
 }
+
+static void process_data(struct tcp_conn *c, struct tcp_seg *g);
 
 /* RFC 5961 §7: a challenge ACK, within a per-stack rate. */
 static void challenge_ack(struct tcp_conn *c)
@@ -193,8 +198,10 @@ static void negotiate(struct tcp_conn *c, const struct tcp_seg_opts *o, bool we_
 	if (c->ts_ok)
 		c->ts_recent = o->tsval;
 	c->mss = RTE_MIN(c->peer_mss, our_max);
+	/* RFC 7323 §2.2 / RFC 6691: options come out of the MSS; a peer's MSS under 12 must
+	 * not wrap it to 65525 (floored below). */
 	if (c->ts_ok)
-		c->mss -= 12; /* RFC 7323 §2.2 / RFC 6691: options come out of the MSS */
+		c->mss = c->mss > 12 ? (uint16_t)(c->mss - 12) : 0;
 	if (c->mss < 64)
 		c->mss = 64;
 }
@@ -213,7 +220,8 @@ static void established(struct tcp_conn *c)
 {
 	struct tcp_stack *s = c->s;
 
-	tcp_conn_set_state(c, TCP_ST_ESTABLISHED);
+	/* a tcp_shutdown() in SYN_RECEIVED (a simultaneous open) sends its FIN now */
+	tcp_conn_set_state(c, c->fin_queued ? TCP_ST_FIN_WAIT_1 : TCP_ST_ESTABLISHED);
 	/* RFC 6298 §5.7: after a SYN or SYN-ACK timed out, data starts with an RTO of 3 s. */
 	if (c->retries && c->rto_us < 3000000)
 		c->rto_us = 3000000;
@@ -286,19 +294,20 @@ static void listen_input(struct tcp_stack *s, struct tcp_listener *l, struct tcp
 			c->listener = l;
 			l->syn_pending++; /* balanced in established() */
 			tcp_conn_set_state(c, TCP_ST_SYN_RECEIVED);
+			tcp_conn_hold(c); /* accepted() or received() may abort it */
 			established(c);
-			if (c->doomed)
-				goto done;
-			/* the ACK may carry data (a pipelining client): process it normally */
-			if (g->len) {
-				rte_pktmbuf_adj(m, g->hlen);
-				tcp_deliver(c, m, g->len);
-				c->ack_now = true;
-				tcp_output(c);
-				return;
+			/*
+			 * The ACK may carry data (a pipelining client) and a FIN: processed as
+			 * in ESTABLISHED, so text past the window our SYN-ACK offered is
+			 * trimmed (RFC 9293 §3.10.7.4) and the mbuf cap holds.
+			 */
+			if (!c->doomed && (g->len || (g->flags & F_FIN))) {
+				process_data(c, g);
+				if (!c->doomed)
+					tcp_output(c);
 			}
-		done:
-			rte_pktmbuf_free(m);
+			tcp_conn_release(c);
+			rte_pktmbuf_free(g->m); /* NULL when process_data() took it */
 			return;
 		}
 		/* RFC 9293 §3.10.7.2: any ACK to a listener gets a RST. */
@@ -515,7 +524,8 @@ static void enter_recovery(struct tcp_conn *c)
 	dp_count(s->stats, DP_C_TCP_FAST_RECOVERIES, 1);
 	c->in_recovery = true;
 	c->recover = c->snd_max;
-	c->ccs.flight = c->snd_max - c->snd_una;
+	/* RFC 5681 §3.2 step 2: what limited transmit sent does not count toward ssthresh */
+	c->ccs.flight = c->snd_max - c->snd_una - c->lt_sent;
 	c->cc->on_enter_recovery(&c->ccs, s->now_us);
 	c->rtt_timing = false;
 	/* RFC 6675 §5 step (4.2) / RFC 6582 §3.2 step 2: the first hole goes now. */
@@ -547,8 +557,7 @@ static int process_ack(struct tcp_conn *c, struct tcp_seg *g)
 	}
 	/* The peer answers: never give up probing it (RFC 1122 §4.2.2.17, §4.2.3.6). */
 	c->probes = 0;
-	if (c->sack_ok && g->opt.n_sack)
-		tcp_sack_update(c, &g->opt);
+	bool sack_news = c->sack_ok && g->opt.n_sack && tcp_sack_update(c, &g->opt);
 
 	uint32_t old_wnd = c->snd_wnd;
 	if (seq_lt(c->snd_wl1, g->seq) || (c->snd_wl1 == g->seq && seq_leq(c->snd_wl2, g->ack))) {
@@ -617,7 +626,8 @@ static int process_ack(struct tcp_conn *c, struct tcp_seg *g)
 	/* RFC 5681 §2 duplicate ACK: no data, no window change, data outstanding. */
 	if (g->ack == c->snd_una && g->len == 0 && !(g->flags & (F_SYN | F_FIN)) &&
 	    c->snd_wnd == old_wnd && c->snd_una != c->snd_max) {
-		c->dupacks++;
+		if (++c->dupacks == 1)
+			c->lt_sent = 0;
 		if (!c->in_recovery) {
 			bool lost = c->sack_ok ? (c->dupacks >= TCP_DUPTHRESH ||
 						  tcp_sack_is_lost(c, c->snd_una))
@@ -627,6 +637,13 @@ static int process_ack(struct tcp_conn *c, struct tcp_seg *g)
 				enter_recovery(c);
 			else if (lost && !c->sack_ok)
 				c->dupacks = 0;
+			/*
+			 * RFC 3042 / RFC 5681 §3.2 step 1: the first two send new data.
+			 * With SACK only a duplicate that brings news may (RFC 3042 §2):
+			 * a receiver cannot conjure sends out of repeated ACKs.
+			 */
+			else if (!lost && c->dupacks < TCP_DUPTHRESH && (!c->sack_ok || sack_news))
+				c->lt_sent += tcp_limited_transmit(c);
 		} else if (!c->sack_ok) {
 			tcp_cc_recovery_inflate(&c->ccs, c->mss); /* RFC 5681 §3.2 step 4 */
 		}

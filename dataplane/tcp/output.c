@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_tcp.h>
 
@@ -162,6 +163,70 @@ static int attach_payload(struct tcp_conn *c, struct rte_mbuf *hdr, uint32_t off
 	return 0;
 }
 
+/*
+ * The TCP checksum of M (at the IPv4 header), payload chained or not. Not
+ * rte_ipv4_udptcp_cksum_mbuf(): DPDK 22.11's rte_raw_cksum_mbuf() truncates a
+ * piece's 32-bit sum to 16 bits before byte-swapping a piece that starts at
+ * an odd offset (later DPDK swaps the 32 bits), so a segment whose payload
+ * spans an odd-length send went out with a bad checksum, every retransmission
+ * too. Each piece is reduced before the swap (RFC 1071 §2(B)).
+ */
+static uint16_t tcp_cksum_chain(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip)
+{
+	uint32_t sum = rte_ipv4_phdr_cksum(ip, 0), off = IP_HDR_LEN, done = 0;
+
+	for (const struct rte_mbuf *seg = m; seg; seg = seg->next, off = 0) {
+		uint32_t len = seg->data_len - off;
+		uint16_t part = rte_raw_cksum(rte_pktmbuf_mtod_offset(seg, const char *, off), len);
+		sum += (done & 1) ? rte_bswap16(part) : part;
+		done += len;
+	}
+	sum = (sum >> 16) + (sum & 0xffff);
+	sum += sum >> 16;
+	return (uint16_t)~sum;
+}
+
+/*
+ * Whether a piece of M before its last has an odd length. DPDK 22.11's
+ * net_tap sums each piece of a chain on its own as if it began at an even
+ * offset (the flaw tcp_cksum_chain() works around in software), so such a
+ * chain left to it goes out with a bad TCP checksum: seen as InCsumErrors at
+ * the kernel and a connection that stalls on its retransmissions.
+ */
+static bool odd_piece_inside(const struct rte_mbuf *m)
+{
+	for (; m->next; m = m->next)
+		if (m->data_len & 1)
+			return true;
+	return false;
+}
+
+/*
+ * The IPv4 and TCP checksums of M (at the IPv4 header, TCP header of THL
+ * bytes): in software, or left to the NIC with what its offload needs, the
+ * header lengths and the pseudo-header sum (DPDK's TX checksum contract). The
+ * net layer prepends the Ethernet header that l2_len accounts for. A segment
+ * whose payload spans an odd-length send (rare: the pieces are the
+ * application's sends) is summed here, whatever the NIC offers.
+ */
+static void finish_cksums(const struct tcp_stack *s, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+			  struct rte_tcp_hdr *th, uint16_t thl)
+{
+	ip->hdr_checksum = 0;
+	th->cksum = 0;
+	if (s->p.tx_csum_offload && !odd_piece_inside(m)) {
+		m->l2_len = RTE_ETHER_HDR_LEN;
+		m->l3_len = IP_HDR_LEN;
+		m->l4_len = thl; /* the API wants it only for TSO; older net_tap reads it too */
+		m->ol_flags |=
+			RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+		th->cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+		return;
+	}
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	th->cksum = tcp_cksum_chain(m, ip);
+}
+
 /* Builds and sends one segment of c: SEQ, FLAGS and LEN payload bytes from the queue. */
 static int send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
 {
@@ -177,6 +242,18 @@ static int send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_
 	if (c->state != TCP_ST_SYN_SENT)
 		flags |= RTE_TCP_ACK_FLAG;
 	unsigned olen = write_options(c, opts, flags);
+	/*
+	 * RFC 9293 §3.7.1: options come out of the effective MSS. c->mss leaves room
+	 * for timestamps only, so SACK blocks (after them) that would push a data
+	 * segment past it, and past the MTU, are left off: as many as need be.
+	 */
+	unsigned ts_len = c->ts_ok ? 12 : 0;
+	if (!(flags & RTE_TCP_SYN_FLAG) && olen > ts_len && len + olen > c->mss + ts_len) {
+		unsigned room = c->mss + ts_len > len ? c->mss + ts_len - len : 0;
+		unsigned k = room >= ts_len + 12 ? (room - ts_len - 4) / 8 : 0;
+		olen = k ? ts_len + 4 + 8 * k : ts_len;
+		opts[ts_len + 3] = (uint8_t)(2 + 8 * k);
+	}
 	uint16_t hlen = (uint16_t)(IP_HDR_LEN + TCP_HDR_LEN + olen);
 	char *p = rte_pktmbuf_append(m, hlen);
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)p;
@@ -209,9 +286,7 @@ static int send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_
 	ip->next_proto_id = IPPROTO_TCP;
 	ip->src_addr = c->laddr;
 	ip->dst_addr = c->raddr;
-	ip->hdr_checksum = 0;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	th->cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, IP_HDR_LEN);
+	finish_cksums(s, m, ip, th, (uint16_t)(TCP_HDR_LEN + olen));
 
 	if (flags & RTE_TCP_ACK_FLAG) {
 		c->last_ack_sent = c->rcv_nxt;
@@ -260,6 +335,54 @@ uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
 	if (send_segment(c, seq, flags | RTE_TCP_PSH_FLAG, len) != 0)
 		return 0;
 	dp_count(c->s->stats, DP_C_TCP_RETRANSMITS, 1);
+	return len;
+}
+
+/* Sends LEN new bytes at SND.NXT (of UNSENT queued there), FIN with the last; advances SND.NXT. */
+static int send_new_data(struct tcp_conn *c, uint32_t len, uint32_t unsent)
+{
+	uint8_t flags = RTE_TCP_ACK_FLAG;
+	if (len == unsent)
+		flags |= RTE_TCP_PSH_FLAG;
+	bool with_fin = len == unsent && c->fin_queued;
+	if (with_fin)
+		flags |= RTE_TCP_FIN_FLAG;
+	int rc = send_segment(c, c->snd_nxt, flags, len);
+	if (rc != 0)
+		return rc;
+	/* Karn (RFC 6298 §3): time only data never sent before, never a retransmission. */
+	if (!c->rtt_timing && !c->ts_ok && seq_geq(c->snd_nxt, c->snd_max)) {
+		c->rtt_timing = true;
+		c->rtt_seq = c->snd_nxt;
+		c->rtt_start_us = c->s->now_us;
+	}
+	c->snd_nxt += len + (with_fin ? 1 : 0);
+	return 0;
+}
+
+uint32_t tcp_limited_transmit(struct tcp_conn *c)
+{
+	uint32_t data_end = c->snd_una + c->sq_bytes;
+
+	/* previously unsent data only (not after a go-back-N), in a state that sends data */
+	if (c->snd_nxt != c->snd_max || !seq_lt(c->snd_nxt, data_end))
+		return 0;
+	if (c->state != TCP_ST_ESTABLISHED && c->state != TCP_ST_CLOSE_WAIT &&
+	    c->state != TCP_ST_FIN_WAIT_1)
+		return 0;
+	uint32_t unsent = data_end - c->snd_nxt;
+	uint32_t len = RTE_MIN(unsent, (uint32_t)c->mss);
+	/* the receiver's advertised window allows the whole segment */
+	if (seq_gt(c->snd_nxt + len, c->snd_una + c->snd_wnd))
+		return 0;
+	/* FlightSize stays within cwnd + 2*SMSS; cwnd itself is left alone */
+	if (c->snd_nxt - c->snd_una + len > c->ccs.cwnd + 2u * c->mss)
+		return 0;
+	if (c->nagle && len < c->mss)
+		return 0;
+	if (send_new_data(c, len, unsent) != 0)
+		return 0;
+	c->snd_max = seq_max(c->snd_max, c->snd_nxt);
 	return len;
 }
 
@@ -326,26 +449,16 @@ void tcp_output(struct tcp_conn *c)
 		uint32_t len = RTE_MIN(RTE_MIN(unsent, usable), (uint32_t)c->mss);
 		if (len == 0)
 			break;
-		/* Sender SWS avoidance (RFC 9293 §3.8.6.2.1) and Nagle (RFC 1122 §4.2.3.4). */
-		if (len < c->mss && len < unsent && len < c->max_snd_wnd / 2)
+		/*
+		 * Sender SWS avoidance (RFC 9293 §3.8.6.2.1) and Nagle (RFC 1122
+		 * §4.2.3.4), unless the override timeout just expired (rule 4).
+		 */
+		if (len < c->mss && len < unsent && len < c->max_snd_wnd / 2 && !c->sws_override)
 			break;
 		if (c->nagle && len < c->mss && c->snd_nxt != c->snd_una)
 			break;
-		uint8_t flags = RTE_TCP_ACK_FLAG;
-		if (len == unsent)
-			flags |= RTE_TCP_PSH_FLAG;
-		bool with_fin = len == unsent && c->fin_queued;
-		if (with_fin)
-			flags |= RTE_TCP_FIN_FLAG;
-		if (send_segment(c, c->snd_nxt, flags, len) != 0)
+		if (send_new_data(c, len, unsent) != 0)
 			break;
-		/* Karn (RFC 6298 §3): time only data never sent before, never a retransmission. */
-		if (!c->rtt_timing && !c->ts_ok && seq_geq(c->snd_nxt, c->snd_max)) {
-			c->rtt_timing = true;
-			c->rtt_seq = c->snd_nxt;
-			c->rtt_start_us = s->now_us;
-		}
-		c->snd_nxt += len + (with_fin ? 1 : 0);
 		sent = true;
 	}
 
@@ -366,10 +479,17 @@ void tcp_output(struct tcp_conn *c)
 			c->persist = false;
 			tcp_arm_rexmt(c);
 		}
-	} else if (seq_lt(c->snd_nxt, data_end) && c->snd_wnd == 0 && !timer_armed(&c->t_rexmt)) {
-		/* Zero window with data waiting: probe (RFC 9293 §3.8.6.1). */
+	} else if (seq_lt(c->snd_nxt, data_end) && !timer_armed(&c->t_rexmt)) {
+		/*
+		 * Data waits with nothing in flight, so no ACK will come to send it:
+		 * the window is zero (probe it, RFC 9293 §3.8.6.1) or too small for
+		 * SWS avoidance (send into it at the override timeout, §3.8.6.2.1).
+		 */
 		c->persist = true;
-		tcp_arm_rexmt(c);
+		if (c->snd_wnd == 0)
+			tcp_arm_rexmt(c);
+		else
+			tcp_arm_sws_override(c);
 	}
 }
 
@@ -410,8 +530,7 @@ void tcp_send_reset_for(struct tcp_stack *s, const struct tcp_seg *g)
 	ip->next_proto_id = IPPROTO_TCP;
 	ip->src_addr = g->daddr;
 	ip->dst_addr = g->saddr;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
+	finish_cksums(s, m, ip, th, TCP_HDR_LEN);
 	dp_count(s->stats, DP_C_TCP_RST_SENT, 1);
 	s->out(s->out_arg, m, g->saddr);
 }

@@ -61,16 +61,24 @@ static void insert(struct tcp_conn *c, uint32_t start, uint32_t end)
 	c->n_sacked = n + 1;
 }
 
-void tcp_sack_update(struct tcp_conn *c, const struct tcp_seg_opts *o)
+bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg_opts *o)
 {
+	bool news = false;
+
 	prune(c);
 	for (unsigned i = 0; i < o->n_sack; i++) {
 		uint32_t s = o->sack[i].start, e = o->sack[i].end;
 		/* ignore D-SACKs (RFC 2883) and blocks outside what we sent */
 		if (!seq_lt(s, e) || seq_leq(e, c->snd_una) || seq_gt(e, c->snd_max))
 			continue;
-		insert(c, seq_max(s, c->snd_una), e);
+		s = seq_max(s, c->snd_una);
+		/* the board is merged: a block already known lies inside one range */
+		uint32_t known_end;
+		if (!tcp_sack_is_sacked(c, s, &known_end) || seq_lt(known_end, e))
+			news = true;
+		insert(c, s, e);
 	}
+	return news;
 }
 
 bool tcp_sack_is_sacked(const struct tcp_conn *c, uint32_t seq, uint32_t *end)

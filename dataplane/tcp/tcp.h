@@ -80,10 +80,20 @@ struct tcp_params {
 	uint8_t wscale;           /* our window scale: 7 */
 	unsigned syn_backlog;     /* default for listeners that give 0: 1024 */
 	enum tcp_cc_algo cc;      /* for active opens and the test services: NewReno */
+	/*
+	 * Every port computes IPv4 and TCP checksums on transmit: segments leave
+	 * with ol_flags TX_IPV4|TX_IP_CKSUM|TX_TCP_CKSUM, l2_len (Ethernet, which
+	 * the net layer prepends), l3_len and l4_len set, the IPv4 checksum 0 and
+	 * the pseudo-header sum in the TCP checksum field. Off: software sums.
+	 */
+	bool tx_csum_offload;
 };
 void tcp_params_default(struct tcp_params *p);
 
-/* Sends an IPv4 packet (m starts at the IPv4 header, checksums done). Takes ownership. */
+/*
+ * Sends an IPv4 packet (m starts at the IPv4 header, checksums done, or left
+ * to the NIC under tx_csum_offload). Takes ownership.
+ */
 typedef void (*tcp_ip_output_fn)(void *arg, struct rte_mbuf *m, uint32_t dst);
 
 /*
@@ -111,7 +121,9 @@ int tcp_listen(struct tcp_stack *s, uint32_t addr, uint16_t port, const struct t
 /*
  * Processes one received segment. m starts at a validated IPv4 header
  * (net checked version, lengths and header checksum); the TCP checksum is
- * checked here. Takes ownership. NOW is the worker clock (TSC).
+ * checked here, unless m->ol_flags says the NIC did: L4_CKSUM_GOOD is
+ * trusted, L4_CKSUM_BAD is dropped (as malformed) whatever the sum says.
+ * Takes ownership. NOW is the worker clock (TSC).
  */
 void tcp_input(struct tcp_stack *s, struct rte_mbuf *m, uint64_t now);
 

@@ -161,6 +161,7 @@ struct tcp_conn {
 	enum tcp_cc_algo active_cc; /* chosen at tcp_connect() */
 	struct tcp_cc_state ccs;
 	unsigned dupacks;
+	uint32_t lt_sent;  /* RFC 3042: sent by limited transmit in this run of duplicate ACKs */
 	uint32_t recover;  /* RFC 6582 recover / RFC 6675 RecoveryPoint */
 	uint32_t high_rxt; /* RFC 6675 HighRxt */
 	struct tcp_range scoreboard[TCP_SCOREBOARD_MAX]; /* SACKed by the peer, sorted */
@@ -177,11 +178,12 @@ struct tcp_conn {
 	struct tcp_range last_sack_trigger; /* RFC 2018 §4: first SACK block */
 
 	/* timers on the worker's wheel */
-	struct timer t_rexmt;   /* retransmission, SYN retries, zero-window persist */
+	struct timer t_rexmt;   /* retransmission, SYN retries, persist (zero window or SWS) */
 	struct timer t_delack;
 	struct timer t_keep;    /* keepalive, FIN_WAIT_2 timeout */
 	struct timer t_2msl;    /* TIME_WAIT */
-	bool persist;           /* t_rexmt is probing a zero window */
+	bool persist;           /* t_rexmt is probing a zero window or is the SWS override */
+	bool sws_override;      /* the SWS override timeout expired: send into a small window */
 	unsigned probes;
 
 	struct tcp_conn *tw_next, **tw_pprev; /* TIME_WAIT FIFO, for recycling */
@@ -244,6 +246,13 @@ void tcp_send_ack(struct tcp_conn *c);
 void tcp_send_reset_for(struct tcp_stack *s, const struct tcp_seg *g);
 /* Retransmits len bytes from seq (a hole or the RTO segment). Returns bytes sent. */
 uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len);
+/*
+ * RFC 3042 limited transmit, on the first and second duplicate ACK: sends one
+ * segment of new data when there is some, the peer's window takes all of it
+ * and FlightSize stays within cwnd + 2*SMSS. cwnd is not changed. Returns the
+ * bytes sent (0: nothing was allowed or there was nothing to send).
+ */
+uint32_t tcp_limited_transmit(struct tcp_conn *c);
 /* The window we announce, scaled for the header. */
 uint16_t tcp_rcv_window_field(struct tcp_conn *c, bool syn);
 uint32_t tcp_rcv_space(const struct tcp_conn *c);
@@ -252,13 +261,16 @@ uint32_t tcp_rcv_space(const struct tcp_conn *c);
 void tcp_timers_init(struct tcp_conn *c);
 void tcp_timers_cancel(struct tcp_conn *c);
 void tcp_arm_rexmt(struct tcp_conn *c);
+/* Arms t_rexmt (with persist set) as the sender SWS override timer (RFC 9293 §3.8.6.2.1). */
+void tcp_arm_sws_override(struct tcp_conn *c);
 void tcp_rtt_sample(struct tcp_conn *c, uint32_t rtt_us);
 void tcp_arm_delack(struct tcp_conn *c);
 void tcp_arm_keepalive(struct tcp_conn *c);
 void tcp_arm_fin_wait_2(struct tcp_conn *c);
 
 /* sack.c */
-void tcp_sack_update(struct tcp_conn *c, const struct tcp_seg_opts *o);
+/* Adds the segment's SACK blocks to the scoreboard; true when one reported bytes not on it yet. */
+bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg_opts *o);
 void tcp_sack_clear(struct tcp_conn *c);
 bool tcp_sack_is_sacked(const struct tcp_conn *c, uint32_t seq, uint32_t *end);
 bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq);

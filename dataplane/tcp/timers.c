@@ -13,6 +13,8 @@
 #define FIN_WAIT_2_TIMEOUT_MS 60000 /* an orphaned FIN_WAIT_2 does not live forever */
 #define RTO_K 4                     /* RFC 6298 §2 */
 #define CLOCK_G_US 1000             /* our clock granularity: 1 ms ticks */
+#define SWS_OVERRIDE_MIN_US 100000  /* RFC 1122 §4.2.3.4: "in the range 0.1 - 1.0 seconds" */
+#define SWS_OVERRIDE_MAX_US 1000000
 
 static uint64_t wheel_now(const struct tcp_stack *s)
 {
@@ -25,6 +27,21 @@ void tcp_arm_rexmt(struct tcp_conn *c)
 	uint64_t rto = c->rto_us;
 
 	timer_arm_at(s->wheel, &c->t_rexmt, wheel_now(s) + rto * (s->hz / 1000000));
+}
+
+/*
+ * The SWS override timeout (RFC 9293 §3.8.6.2.1 rule 4, RFC 1122 §4.2.3.4)
+ * runs on the persist timer, as RFC 1122 suggests: one RTO, kept inside the
+ * 0.1 - 1 s the RFC asks for, and not backed off (what it sends is timed by
+ * the retransmission timer as usual).
+ */
+void tcp_arm_sws_override(struct tcp_conn *c)
+{
+	struct tcp_stack *s = c->s;
+	uint64_t us = RTE_MIN(RTE_MAX((uint64_t)c->rto_us, (uint64_t)SWS_OVERRIDE_MIN_US),
+			      (uint64_t)SWS_OVERRIDE_MAX_US);
+
+	timer_arm_at(s->wheel, &c->t_rexmt, wheel_now(s) + us * (s->hz / 1000000));
 }
 
 void tcp_arm_delack(struct tcp_conn *c)
@@ -69,7 +86,10 @@ static void backoff(struct tcp_conn *c)
 	c->rto_us = (uint32_t)RTE_MIN(rto, (uint64_t)c->s->p.rto_max_ms * 1000);
 }
 
-/* Retransmission timeout (RFC 6298 §5), or a SYN retry, or a zero-window probe. */
+/*
+ * Retransmission timeout (RFC 6298 §5), or a SYN retry, or a zero-window
+ * probe, or the SWS override.
+ */
 static void on_rexmt(struct timer *t, void *arg)
 {
 	struct tcp_conn *c = arg;
@@ -77,6 +97,17 @@ static void on_rexmt(struct timer *t, void *arg)
 	(void)t;
 
 	s->now_us = tcp_now_us(s, wheel_now(s));
+	if (c->persist && c->snd_wnd != 0) {
+		/*
+		 * RFC 9293 §3.8.6.2.1 rule 4: the window stayed too small for SWS
+		 * avoidance to send into; send what it allows now.
+		 */
+		c->persist = false;
+		c->sws_override = true;
+		tcp_output(c);
+		c->sws_override = false;
+		return;
+	}
 	if (c->persist) {
 		/*
 		 * RFC 9293 §3.8.6.1: probe the closed window. An old sequence number

@@ -152,9 +152,10 @@ class Netns:
 # --- the dataplane --------------------------------------------------------
 
 
-def config_text(iface, file_prefix, worker_cores=(1,), mtu=1500, tcp=None):
+def config_text(iface, file_prefix, worker_cores=(1,), mtu=1500, tcp=None, extra=""):
     """A config for one net_tap port at DP_ADDR, the kernel's end as its default route.
-    TCP, a dict, becomes the keys under dataplane.tcp (e.g. {"echo_port": 7})."""
+    TCP, a dict, becomes the keys under dataplane.tcp (e.g. {"echo_port": 7}); EXTRA is
+    YAML appended at the top level (e.g. "listeners:" and "policy:")."""
     cores = ", ".join(str(c) for c in worker_cores)
     tcp_section = "".join(f"    {key}: {value}\n" for key, value in (tcp or {}).items())
     if tcp_section:
@@ -177,13 +178,13 @@ dataplane:
   routes:
     - dst: 0.0.0.0/0
       via: {KERNEL_ADDR}
-{tcp_section}"""
+{tcp_section}{extra}"""
 
 
 class Dataplane:
     """One mxgate-dp process in its own namespace. Use through the fixtures."""
 
-    def __init__(self, tmp_path, worker_cores=(1,), tcp=None):
+    def __init__(self, tmp_path, worker_cores=(1,), tcp=None, extra=""):
         n = next(_seq)
         pid = os.getpid()
         self.name = f"mxt{pid}{n}"
@@ -194,7 +195,7 @@ class Dataplane:
         self.dir.mkdir()
         self.config = self.dir / "mxgate.yaml"
         self.config.write_text(config_text(self.iface, self.file_prefix, self.worker_cores,
-                                            tcp=tcp))
+                                            tcp=tcp, extra=extra))
         self.stdout_path = self.dir / "stdout"
         self.stderr_path = self.dir / "stderr"
         self.ns = None
@@ -341,13 +342,13 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def start_dataplane(request, tmp_path):
-    """Returns start(worker_cores=(1,), tcp=None) -> a running Dataplane (TCP: a dict of
-    keys under dataplane.tcp); all are stopped after the test."""
+    """Returns start(worker_cores=(1,), tcp=None, extra="") -> a running Dataplane (TCP: a
+    dict of keys under dataplane.tcp; EXTRA: top-level YAML); all are stopped after the test."""
     started = []
     request.node._mxgate_dps = started
 
-    def start(worker_cores=(1,), tcp=None):
-        dp = Dataplane(tmp_path, worker_cores, tcp)
+    def start(worker_cores=(1,), tcp=None, extra=""):
+        dp = Dataplane(tmp_path, worker_cores, tcp, extra)
         started.append(dp)
         return dp.start()
 

@@ -481,9 +481,23 @@ struct fx_pkt fx_take(void)
 	cr_assert_eq(ip->version_ihl, RTE_IPV4_VHL_DEF, "IPv4 without options");
 	cr_assert_eq(rte_be_to_cpu_16(ip->total_length), m->pkt_len, "IPv4 total length");
 	cr_assert_eq(ip->next_proto_id, IPPROTO_TCP);
-	cr_assert_eq(rte_ipv4_cksum(ip), 0, "IPv4 header checksum");
 	const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(ip + 1);
-	cr_assert_eq(rte_ipv4_udptcp_cksum_verify(ip, th), 0, "TCP checksum of a packet we sent");
+	k.ol_flags = m->ol_flags;
+	k.l2_len = (uint8_t)m->l2_len;
+	k.l3_len = (uint8_t)m->l3_len;
+	k.l4_len = (uint8_t)m->l4_len;
+	k.ip_cksum = ip->hdr_checksum;
+	k.tcp_cksum = th->cksum;
+	if (m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM)
+		cr_assert_eq(ip->hdr_checksum, 0, "an offloaded IPv4 checksum is left to the NIC");
+	else
+		cr_assert_eq(rte_ipv4_cksum(ip), 0, "IPv4 header checksum");
+	if ((m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM)
+		cr_assert_eq(th->cksum, rte_ipv4_phdr_cksum(ip, m->ol_flags),
+			     "an offloaded TCP checksum holds the pseudo-header sum");
+	else
+		cr_assert_eq(rte_ipv4_udptcp_cksum_verify(ip, th), 0,
+			     "TCP checksum of a packet we sent");
 	k.saddr = ip->src_addr;
 	k.daddr = ip->dst_addr;
 	k.ttl = ip->time_to_live;

@@ -187,10 +187,18 @@ struct fx_pkt {
 	unsigned len; /* payload bytes */
 	uint8_t data[2048];
 	unsigned nb_segs; /* mbufs of the packet (zero-copy payload shows as > 1) */
+	/* checksum offload (tx_csum_offload): what the NIC is asked to do */
+	uint64_t ol_flags;
+	uint8_t l2_len, l3_len, l4_len;
+	uint16_t ip_cksum, tcp_cksum; /* the header fields as the stack left them */
 };
 /* Packets captured and not yet taken. */
 unsigned fx_pending(void);
-/* Takes the oldest captured packet (asserts there is one; checksums checked). */
+/*
+ * Takes the oldest captured packet (asserts there is one; checksums checked:
+ * when the packet asks the NIC for them, that the IPv4 one is 0 and the TCP
+ * one the pseudo-header sum the NIC starts from).
+ */
 struct fx_pkt fx_take(void);
 /* Frees every captured packet not yet taken. */
 void fx_discard(void);

@@ -4,7 +4,8 @@
  * out-of-order segments with the SACK blocks we report (RFC 2018 §4),
  * delayed ACKs (RFC 5681 §4.2), a receive window that follows what the
  * application consumed, zero windows and their probes (RFC 9293 §3.8.6.1),
- * and text after the peer's FIN.
+ * small windows and the sender's SWS override (§3.8.6.2.1), and text after
+ * the peer's FIN.
  */
 #include "tcp_fixture.h"
 
@@ -335,6 +336,54 @@ TCP_TEST(data, window_opening_as_a_probe_arrives_resumes_without_gap)
 		}
 	}
 	cr_expect_eq(got, 1000, "the rest follows at once");
+	cr_expect_eq(fc->closed, 0);
+}
+
+TCP_TEST(data, sws_override_sends_into_a_small_window_after_the_timeout)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	p.ws_on = false; /* byte-exact windows */
+	p.rwnd = 60000;
+	struct fx_conn *fc = fx_accept(&p);
+	cr_assert_eq(fx_send(fc, 3000), 0);
+	while (fx_pending())
+		fx_peer_take(&p);
+	/* The peer takes it all, but its reader is slow: it offers only 1000 bytes. */
+	fx_peer_ack_all(&p);
+	p.rwnd = 1000;
+	fx_peer_ack(&p);
+	cr_assert_eq(fx_send(fc, 5000), 0);
+	fx_expect_silence("SWS avoidance: 1000 bytes is below an MSS and half the largest window");
+
+	/* RFC 9293 §3.8.6.2.1 rule 4: the override timeout sends what the window takes. */
+	uint32_t off = 3000;
+	for (int i = 0; i < 3; i++) {
+		uint64_t waited = fx_wait_output_ms(5000);
+		cr_assert_leq(waited, 1000, "round %d: RFC 1122 §4.2.3.4: at most 1 s, not %lu ms",
+			      i + 1, (unsigned long)waited);
+		cr_expect_geq(waited, 100, "round %d: and at least 0.1 s", i + 1);
+		struct fx_pkt k = fx_peer_take(&p);
+		cr_expect_eq(k.seq, p.our_iss + 1 + off, "round %d: the next queued byte", i + 1);
+		cr_expect_eq(k.len, 1000, "round %d: as much as the window allows", i + 1);
+		cr_expect(fx_is_pattern(k.data, k.len, off));
+		fx_expect_silence("one window's worth per timeout");
+		off += k.len;
+		/* acknowledged, and the window is still 1000 */
+		fx_peer_ack_all(&p);
+		fx_peer_ack(&p);
+		fx_expect_silence("still a sliver: wait for the override again");
+	}
+	/* The reader catches up: the window opens and the rest goes at once. */
+	p.rwnd = 60000;
+	fx_peer_ack(&p);
+	while (fx_pending()) {
+		struct fx_pkt k = fx_peer_take(&p);
+		cr_expect_eq(k.seq, p.our_iss + 1 + off, "no gap, no overlap");
+		cr_expect(fx_is_pattern(k.data, k.len, off));
+		off += k.len;
+	}
+	cr_expect_eq(off, 8000, "every queued byte went out");
+	cr_expect_eq(fx_count(DP_C_TCP_RETRANSMITS), 0, "and nothing twice");
 	cr_expect_eq(fc->closed, 0);
 }
 

@@ -2,8 +2,9 @@
 /*
  * Loss recovery: the retransmission timer (RFC 6298) with its minimum,
  * backoff and the 3-second rule after a lost SYN-ACK, fast retransmit on the
- * third duplicate ACK (RFC 5681 §3.2), NewReno partial ACKs (RFC 6582), SACK
- * recovery that resends only what was lost (RFC 6675), and keepalive
+ * third duplicate ACK (RFC 5681 §3.2), limited transmit on the first two
+ * (RFC 3042), NewReno partial ACKs (RFC 6582), SACK recovery that resends
+ * only what was lost (RFC 6675), and keepalive
  * (RFC 1122 §4.2.3.6), the other timer that talks to an idle peer.
  */
 #include "tcp_fixture.h"
@@ -183,6 +184,110 @@ TCP_TEST(retransmit, third_duplicate_ack_triggers_fast_retransmit_whatever_the_i
 		cr_expect_eq(k.len, SEG);
 		cr_expect_eq(fx_count(DP_C_TCP_FAST_RECOVERIES), recoveries + 1);
 		fx_discard();
+	}
+}
+
+TCP_TEST(retransmit, limited_transmit_sends_new_data_on_first_two_dupacks)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	p.sack_on = false;
+	struct fx_conn *fc = with_rtt(&p, 10);
+	struct tcp_conn *c = fx_lookup(&p);
+
+	/* more queued than cwnd lets out */
+	unsigned n = send_and_take(&p, fc, 20 * SEG);
+	cr_assert_lt(n, 20, "cwnd limits the flight");
+	uint32_t cwnd = c->ccs.cwnd;
+	/* segment 0 is lost; each later one draws a duplicate ACK */
+	for (unsigned d = 1; d <= 2; d++) {
+		dup_ack(&p, 0, NULL);
+		cr_assert_gt(fx_pending(), 0, "RFC 3042: duplicate ACK %u sends new data", d);
+		struct fx_pkt k = fx_peer_take(&p);
+		cr_expect_eq(k.seq, seg_at(&p, n + d - 1), "dup ACK %u: the next new segment", d);
+		cr_expect_eq(k.len, SEG);
+		cr_expect(fx_is_pattern(k.data, k.len, 100 + (n + d - 1) * SEG));
+		fx_expect_silence("one segment per duplicate ACK");
+		cr_expect_eq(c->ccs.cwnd, cwnd, "dup ACK %u: cwnd MUST NOT change", d);
+	}
+	cr_expect_eq(fx_count(DP_C_TCP_RETRANSMITS), 0);
+	cr_expect_eq(fx_count(DP_C_TCP_FAST_RECOVERIES), 0);
+	/* the third is a fast retransmit; ssthresh counts only what was out before */
+	dup_ack(&p, 0, NULL);
+	cr_assert_gt(fx_pending(), 0);
+	struct fx_pkt k = fx_peer_take(&p);
+	cr_expect_eq(k.seq, seg_at(&p, 0), "the lost segment");
+	cr_expect_eq(fx_count(DP_C_TCP_FAST_RECOVERIES), 1);
+	cr_expect_eq(c->ccs.ssthresh, RTE_MAX(n * SEG / 2, 2u * SEG),
+		     "RFC 5681 §3.2 step 2: limited transmit is not in FlightSize/2 (%u segments)",
+		     n);
+}
+
+TCP_TEST(retransmit, limited_transmit_needs_new_data)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	p.sack_on = false;
+	flight_of(&p, 6); /* everything queued is in flight */
+	uint32_t cwnd = fx_lookup(&p)->ccs.cwnd;
+
+	dup_ack(&p, 0, NULL);
+	dup_ack(&p, 0, NULL);
+	fx_expect_silence("nothing new to send: limited transmit sends nothing");
+	cr_expect_eq(fx_lookup(&p)->ccs.cwnd, cwnd);
+	cr_expect_eq(fx_count(DP_C_TCP_RETRANSMITS), 0, "and retransmits nothing early");
+}
+
+TCP_TEST(retransmit, limited_transmit_stays_inside_the_peers_window)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	p.sack_on = false;
+	p.ws_on = false;         /* a byte-exact window */
+	p.rwnd = 100 + 6 * SEG; /* with the 100 bytes of with_rtt(): room for six segments */
+	struct fx_conn *fc = with_rtt(&p, 10);
+
+	cr_assert_eq(send_and_take(&p, fc, 8 * SEG), 6, "the peer's window limits the flight");
+	dup_ack(&p, 0, NULL);
+	dup_ack(&p, 0, NULL);
+	fx_expect_silence("RFC 3042: only if the receiver's advertised window allows it");
+	/* a segment's worth of window more, and the data waits for an ACK that moves it */
+	cr_expect_eq(fx_lookup(&p)->snd_nxt, seg_at(&p, 6));
+}
+
+TCP_TEST(retransmit, limited_transmit_with_sack_needs_new_sack_information)
+{
+	/*
+	 * RFC 3042 §2 / RFC 5681 §3.2 step 1: with SACK, only a duplicate ACK that
+	 * reports something new may send, so a receiver cannot draw data out by
+	 * repeating itself. Segment 0 is lost in both rounds.
+	 */
+	for (int round = 0; round < 2; round++) {
+		fx_restart();
+		struct fx_peer p = fx_peer_new(PEER_PORT);
+		struct fx_conn *fc = with_rtt(&p, 10);
+		cr_assert(p.sack_ok);
+		unsigned n = send_and_take(&p, fc, 20 * SEG);
+		cr_assert_lt(n, 20);
+		struct tcp_range b = {seg_at(&p, 1), seg_at(&p, 2)};
+		if (round == 0) {
+			/* segment 1 arrives and is SACKed; then the same report again */
+			dup_ack(&p, 1, &b);
+			cr_assert_gt(fx_pending(), 0, "new SACK information: new data goes");
+			struct fx_pkt k = fx_peer_take(&p);
+			cr_expect_eq(k.seq, seg_at(&p, n));
+			fx_expect_silence("one segment");
+			dup_ack(&p, 1, &b);
+			fx_expect_silence("the same SACK block again: nothing");
+		} else {
+			/* a duplicate with no SACK block at all, then segment 1 SACKed */
+			dup_ack(&p, 0, NULL);
+			fx_expect_silence("no SACK information: nothing");
+			dup_ack(&p, 1, &b);
+			cr_assert_gt(fx_pending(), 0, "new SACK information: new data goes");
+			struct fx_pkt k = fx_peer_take(&p);
+			cr_expect_eq(k.seq, seg_at(&p, n));
+			fx_expect_silence("one segment");
+		}
+		cr_expect_eq(fx_count(DP_C_TCP_FAST_RECOVERIES), 0);
+		cr_expect_eq(fx_count(DP_C_TCP_RETRANSMITS), 0);
 	}
 }
 

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * One worker's SMTP sessions over its TCP stack (smtpd.h). The engine is
+ * fed straight from the received mbufs; what it does not take yet stays in
+ * the session's input list, unacknowledged to TCP (tcp_consumed() follows
+ * only what the engine took), so a client that outruns us sees the window
+ * close instead of our memory grow.
+ */
+#include "dataplane/smtpd/smtpd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+#include <rte_random.h>
+
+#include "dataplane/policy/policy.h"
+#include "dataplane/smtp/smtp.h"
+
+#define STATS_SYNC_MS 100
+/* Input kept while the engine cannot take it: the receive window bounds it, this backs it up. */
+#define KEPT_INPUT_MAX (4u << 20)
+#define HOSTNAME_MAX 256
+
+/* The engine's counters sit in the worker's table in the same order. */
+#define SMTPD_DP_BASE DP_C_SESSIONS
+_Static_assert(DP_C_INPUT_IGNORED - DP_C_SESSIONS + 1 == SMTP_C_MAX,
+	       "SMTPD_COUNTERS must list SMTP_COUNTERS as one block");
+
+struct smtpd_listener {
+	struct smtpd *d;
+	const struct cfg_listener *cfg;
+	struct smtp_server_config scfg;
+	struct smtp_hooks hooks;
+};
+
+struct smtpd {
+	struct dp_worker *w;
+	struct rte_mempool *pool; /* struct smtpd_sess + the engine's session */
+	uint64_t tsc_per_ms;
+	struct smtp_server_ctx ctx;
+	struct timer stats_timer;
+	char hostname[HOSTNAME_MAX];
+	unsigned n_listeners;
+	struct smtpd_listener l[CFG_MAX_LISTENERS];
+};
+
+/* One connection's glue; the engine's session follows it in the same mempool element. */
+struct smtpd_sess {
+	struct smtpd_listener *l;
+	struct tcp_conn *conn;
+	struct timer timer;
+	struct rte_mbuf *in_head, *in_tail; /* received, not yet taken: single segments */
+	uint32_t in_bytes;
+	struct rte_mbuf *out; /* a reply chain tcp_send() refused for space */
+	bool closing;	      /* close once the output is out */
+	uint8_t engine[] __attribute__((aligned(16)));
+};
+
+static inline struct smtp_session *engine(struct smtpd_sess *ss)
+{
+	return (struct smtp_session *)ss->engine;
+}
+
+static inline uint64_t now_ms(const struct smtpd *d)
+{
+	return rte_rdtsc() / d->tsc_per_ms;
+}
+
+static inline void count(struct smtpd *d, enum dp_counter c)
+{
+	dp_count(&d->w->stats, c, 1);
+}
+
+/* ---- policy hooks ---- */
+
+static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
+		     const struct smtp_path *sender)
+{
+	struct smtpd_listener *l = arg;
+
+	(void)s;
+	(void)tx;
+	(void)sender; /* syntax was checked by the engine; the null sender is fine */
+	count(l->d, DP_C_SMTPD_TRANSACTIONS);
+	return SMTP_R_NONE;
+}
+
+static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
+		     const struct smtp_path *rcpt)
+{
+	struct smtpd_listener *l = arg;
+	const struct smtp_peer *peer = smtp_server_peer(s);
+	struct policy_client c = {.authenticated = smtp_server_authenticated(s)};
+
+	(void)tx;
+	if (peer->family == 4)
+		memcpy(&c.addr, peer->addr, 4);
+	switch (policy_rcpt(&l->d->w->dp->cfg->policy, l->cfg->mode, &c,
+			    (const char *)rcpt->local.p, rcpt->local.len,
+			    (const char *)rcpt->domain.p, rcpt->domain.len)) {
+	case POLICY_OK:
+		return SMTP_R_NONE;
+	case POLICY_RELAY_DENIED:
+		count(l->d, DP_C_SMTPD_RELAY_DENIED);
+		return SMTP_R_RELAY_DENIED;
+	case POLICY_RCPT_UNKNOWN:
+		count(l->d, DP_C_SMTPD_RCPT_UNKNOWN);
+		return SMTP_R_RCPT_UNKNOWN;
+	}
+	return SMTP_R_LOCAL_ERROR;
+}
+
+/* ---- output ---- */
+
+/* N octets at P as a chain of mbufs from POOL; NULL when the pool is dry. */
+static struct rte_mbuf *chain_from(struct rte_mempool *pool, const uint8_t *p, size_t n)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL;
+
+	while (n > 0) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+
+		if (m == NULL) {
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		uint16_t k = (uint16_t)RTE_MIN(n, (size_t)rte_pktmbuf_tailroom(m));
+
+		memcpy(rte_pktmbuf_mtod(m, uint8_t *), p, k);
+		m->data_len = k;
+		m->pkt_len = k;
+		if (head == NULL) {
+			head = m;
+		} else {
+			tail->next = m;
+			head->nb_segs++;
+			head->pkt_len += k;
+		}
+		tail = m;
+		p += k;
+		n -= k;
+	}
+	return head;
+}
+
+/*
+ * Sends what the engine has to say: one tcp_send() per flush, so a pipelined
+ * group's replies leave together. Returns 0 when nothing is left, -EAGAIN
+ * when TCP has no room (writable() comes back), -ENOMEM without mbufs.
+ */
+static int sess_flush(struct smtpd_sess *ss)
+{
+	struct rte_mempool *mp = ss->l->d->w->pool;
+	const uint8_t *p;
+	size_t n;
+	int rc;
+
+	if (ss->out != NULL) {
+		rc = tcp_send(ss->conn, ss->out);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc != 0)
+			rte_pktmbuf_free(ss->out); /* the connection is going: nobody will read it */
+		ss->out = NULL;
+	}
+	n = smtp_server_output(engine(ss), &p);
+	if (n == 0)
+		return 0;
+	struct rte_mbuf *m = chain_from(mp, p, n);
+	if (m == NULL)
+		return -ENOMEM;
+	smtp_server_output_done(engine(ss), n);
+	rc = tcp_send(ss->conn, m);
+	if (rc == -EAGAIN) {
+		ss->out = m;
+		return rc;
+	}
+	if (rc != 0)
+		rte_pktmbuf_free(m);
+	return 0;
+}
+
+/* ---- input ---- */
+
+static void in_pop(struct smtpd_sess *ss)
+{
+	struct rte_mbuf *m = ss->in_head;
+
+	ss->in_head = m->next;
+	if (ss->in_head == NULL)
+		ss->in_tail = NULL;
+	m->next = NULL;
+	rte_pktmbuf_free_seg(m);
+}
+
+/* Drops kept input (the session ended) and tells TCP it was read, so close is a FIN, not a RST. */
+static void in_drop(struct smtpd_sess *ss)
+{
+	if (ss->in_bytes)
+		tcp_consumed(ss->conn, ss->in_bytes);
+	while (ss->in_head != NULL)
+		in_pop(ss);
+	ss->in_bytes = 0;
+}
+
+/*
+ * Feeds kept input until it is all taken or the engine must wait: its
+ * output is blocked, or a final reply is pending. Returns -ENOMEM when no
+ * mbuf could carry a reply.
+ */
+static int sess_feed(struct smtpd_sess *ss, uint64_t now)
+{
+	struct smtp_session *s = engine(ss);
+	uint32_t taken = 0;
+	unsigned stalls = 0;
+	int rc = 0;
+
+	while (ss->in_head != NULL) {
+		struct rte_mbuf *m = ss->in_head;
+		size_t used = 0;
+
+		if (m->data_len != 0)
+			used = smtp_server_input(s, rte_pktmbuf_mtod(m, const uint8_t *),
+						 m->data_len, now);
+		taken += (uint32_t)used;
+		if (used == m->data_len) {
+			in_pop(ss);
+			stalls = 0;
+			continue;
+		}
+		m->data_off += (uint16_t)used;
+		m->data_len -= (uint16_t)used;
+		if (smtp_server_events(s) & (SMTP_EV_PENDING | SMTP_EV_STARTTLS))
+			break;
+		rc = sess_flush(ss);
+		/* the engine stops only to have its output flushed: twice in a row is a bug */
+		if (rc != 0 || (used == 0 && ++stalls > 1))
+			break;
+	}
+	ss->in_bytes -= taken;
+	if (taken)
+		tcp_consumed(ss->conn, taken);
+	return rc == -ENOMEM ? rc : 0;
+}
+
+/* ---- the session's course ---- */
+
+static void sess_arm(struct smtpd_sess *ss)
+{
+	struct smtpd *d = ss->l->d;
+	uint64_t at = smtp_server_deadline(engine(ss));
+
+	if (at == UINT64_MAX)
+		timer_cancel(&d->w->timers, &ss->timer);
+	else /* one ms late rather than early: the engine rounds the same way down */
+		timer_arm_at(&d->w->timers, &ss->timer, (at + 1) * d->tsc_per_ms);
+}
+
+/*
+ * After input, a timeout or send space: flush, then close or re-arm. May end
+ * in tcp_close()/tcp_abort(), which may free SS: callers return right after.
+ */
+static void sess_after(struct smtpd_sess *ss)
+{
+	struct tcp_conn *c = ss->conn;
+	int rc = sess_flush(ss);
+
+	if (rc == -ENOMEM) {
+		count(ss->l->d, DP_C_SMTPD_OUTPUT_NOMEM);
+		tcp_abort(c);
+		return;
+	}
+	if (smtp_server_events(engine(ss)) & SMTP_EV_CLOSE)
+		ss->closing = true;
+	if (ss->closing) {
+		timer_cancel(&ss->l->d->w->timers, &ss->timer);
+		if (rc == -EAGAIN)
+			return; /* writable() finishes the job */
+		in_drop(ss);
+		tcp_close(c);
+		return;
+	}
+	sess_arm(ss);
+}
+
+static void sess_run(struct smtpd_sess *ss)
+{
+	if (sess_feed(ss, now_ms(ss->l->d)) != 0) {
+		count(ss->l->d, DP_C_SMTPD_OUTPUT_NOMEM);
+		tcp_abort(ss->conn);
+		return;
+	}
+	sess_after(ss);
+}
+
+static void sess_timer(struct timer *t, void *arg)
+{
+	struct smtpd_sess *ss = arg;
+
+	(void)t;
+	tcp_stack_clock(ss->l->d->w->tcp, rte_rdtsc());
+	if (smtp_server_timeout(engine(ss), now_ms(ss->l->d)))
+		sess_after(ss);
+	else
+		sess_arm(ss);
+}
+
+/* ---- TCP callbacks ---- */
+
+static void on_accepted(struct tcp_conn *c, void *arg)
+{
+	struct smtpd_listener *l = arg;
+	struct smtpd *d = l->d;
+	struct smtpd_sess *ss;
+	struct smtp_peer peer = {.family = 4};
+	uint32_t laddr, raddr;
+	uint16_t lport, rport;
+	void *mem;
+
+	tcp_set_arg(c, NULL);
+	if (rte_mempool_get(d->pool, &mem) != 0) {
+		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
+		tcp_abort(c);
+		return;
+	}
+	ss = mem;
+	memset(ss, 0, sizeof(*ss));
+	ss->l = l;
+	ss->conn = c;
+	timer_init(&ss->timer, sess_timer, ss);
+	tcp_endpoints(c, &laddr, &lport, &raddr, &rport);
+	memcpy(peer.addr, &raddr, 4);
+	peer.port = rte_be_to_cpu_16(rport);
+	if (smtp_server_init(ss->engine, &l->scfg, &d->ctx, &peer, 0, now_ms(d)) == NULL) {
+		rte_mempool_put(d->pool, ss);
+		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
+		tcp_abort(c);
+		return;
+	}
+	smtp_server_set_udata(engine(ss), ss);
+	tcp_set_arg(c, ss);
+	sess_after(ss);
+}
+
+static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
+{
+	struct smtpd_sess *ss = tcp_arg(c);
+	uint32_t len = data->pkt_len;
+
+	if (ss == NULL) {
+		rte_pktmbuf_free(data);
+		return;
+	}
+	/* unchain into the kept list: one segment at a time is what the engine is fed */
+	while (data != NULL) {
+		struct rte_mbuf *next = data->next;
+
+		data->next = NULL;
+		data->nb_segs = 1;
+		data->pkt_len = data->data_len;
+		if (ss->in_tail != NULL)
+			ss->in_tail->next = data;
+		else
+			ss->in_head = data;
+		ss->in_tail = data;
+		data = next;
+	}
+	ss->in_bytes += len;
+	if (ss->in_bytes > KEPT_INPUT_MAX) {
+		count(ss->l->d, DP_C_SMTPD_INPUT_OVERFLOW);
+		tcp_abort(c);
+		return;
+	}
+	if (ss->closing) {
+		in_drop(ss); /* the session said its last word; what follows is ignored */
+		return;
+	}
+	sess_run(ss);
+}
+
+static void on_writable(struct tcp_conn *c)
+{
+	struct smtpd_sess *ss = tcp_arg(c);
+
+	if (ss == NULL)
+		return;
+	if (ss->closing) {
+		sess_after(ss);
+		return;
+	}
+	sess_run(ss); /* input kept while the output was blocked */
+}
+
+static void on_peer_closed(struct tcp_conn *c)
+{
+	struct smtpd_sess *ss = tcp_arg(c);
+
+	if (ss == NULL) {
+		tcp_close(c);
+		return;
+	}
+	/* No more commands can come: answer what came, then close. */
+	ss->closing = true;
+	sess_after(ss);
+}
+
+static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
+{
+	struct smtpd_sess *ss = tcp_arg(c);
+
+	if (ss == NULL)
+		return;
+	struct smtpd *d = ss->l->d;
+
+	if (reason != TCP_CLOSE_NORMAL && !ss->closing)
+		count(d, DP_C_SMTPD_SESSIONS_ABORTED);
+	timer_cancel(&d->w->timers, &ss->timer);
+	smtp_server_fini(engine(ss));
+	while (ss->in_head != NULL)
+		in_pop(ss);
+	rte_pktmbuf_free(ss->out);
+	ss->out = NULL;
+	tcp_set_arg(c, NULL);
+	rte_mempool_put(d->pool, ss);
+}
+
+static const struct tcp_ops smtpd_ops = {
+	.accepted = on_accepted,
+	.received = on_received,
+	.writable = on_writable,
+	.peer_closed = on_peer_closed,
+	.closed = on_closed,
+};
+
+/* ---- the worker's side ---- */
+
+/* Copies the engine's counters into the worker's table, where telemetry reads them. */
+static void stats_sync(struct timer *t, void *arg)
+{
+	struct smtpd *d = arg;
+
+	for (unsigned i = 0; i < SMTP_C_MAX; i++)
+		__atomic_store_n(&d->w->stats.c[SMTPD_DP_BASE + i],
+				 __atomic_load_n(&d->ctx.stats.c[i], __ATOMIC_RELAXED),
+				 __ATOMIC_RELAXED);
+	timer_arm_ms(&d->w->timers, t, rte_rdtsc(), STATS_SYNC_MS);
+}
+
+static void listener_config(struct smtpd *d, struct smtpd_listener *l,
+			    const struct cfg_listener *c, int64_t wall_offset_ms)
+{
+	struct smtp_server_config *s = &l->scfg;
+
+	l->d = d;
+	l->cfg = c;
+	l->hooks = (struct smtp_hooks){.mail_check = hook_mail, .rcpt_check = hook_rcpt};
+	smtp_server_config_default(s);
+	s->hostname = c->hostname != NULL ? c->hostname : d->hostname;
+	s->max_message_size = c->limits.max_message_size;
+	s->max_rcpts = c->limits.max_recipients;
+	s->max_errors = c->limits.max_errors;
+	s->max_cmd_line = c->limits.command_line;
+	s->max_text_line = c->limits.text_line;
+	s->max_input_no_crlf = c->limits.input_no_crlf;
+	s->greeting_pause_ms = c->greeting_pause_ms;
+	s->wall_offset_ms = wall_offset_ms;
+	/* ack: sink is the only mode so far (the config refuses the others) */
+	s->sink = &smtp_discard_sink_ops;
+	s->sink_arg = NULL;
+	s->hooks = &l->hooks;
+	s->hooks_arg = l;
+}
+
+int smtpd_start(struct dp_worker *w)
+{
+	const struct cfg *cfg = w->dp->cfg;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	struct timespec ts;
+	struct smtpd *d;
+	size_t size = 0;
+	unsigned n = 0;
+	int rc;
+
+	if (cfg->n_listeners == 0)
+		return 0;
+	int socket = (int)rte_lcore_to_socket_id(w->lcore_id);
+	d = rte_zmalloc_socket("smtpd", sizeof(*d), RTE_CACHE_LINE_SIZE, socket);
+	if (d == NULL)
+		return -ENOMEM;
+	w->smtpd = d;
+	d->w = w;
+	d->tsc_per_ms = RTE_MAX(w->dp->hz / 1000, (uint64_t)1);
+	if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0 || d->hostname[0] == '\0')
+		snprintf(d->hostname, sizeof(d->hostname), "localhost");
+	/* queue ids: the worker and a fresh nonce per start keep them apart (queueid.h) */
+	smtp_qid_init(&d->ctx.qid, w->id, rte_rand());
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t wall_offset = wall - (int64_t)now_ms(d);
+
+	d->n_listeners = cfg->n_listeners;
+	for (unsigned i = 0; i < cfg->n_listeners; i++) {
+		listener_config(d, &d->l[i], &cfg->listeners[i], wall_offset);
+		size = RTE_MAX(size, smtp_server_size(&d->l[i].scfg));
+		n += cfg->listeners[i].limits.sessions;
+	}
+	snprintf(name, sizeof(name), "mx_smtpd_%u", w->id);
+	d->pool = rte_mempool_create(name, n, sizeof(struct smtpd_sess) + size, 0, 0, NULL, NULL,
+				     NULL, NULL, socket,
+				     RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	if (d->pool == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < d->n_listeners; i++) {
+		struct tcp_listen_opts o = {
+			.ops = &smtpd_ops,
+			.arg = &d->l[i],
+			.cc = cfg->dp.tcp.cc == CFG_CC_CUBIC ? TCP_CC_CUBIC : TCP_CC_NEWRENO,
+		};
+		rc = tcp_listen(w->tcp, 0, rte_cpu_to_be_16((uint16_t)d->l[i].cfg->port), &o);
+		if (rc != 0)
+			return rc;
+	}
+	timer_init(&d->stats_timer, stats_sync, d);
+	timer_arm_ms(&w->timers, &d->stats_timer, rte_rdtsc(), STATS_SYNC_MS);
+	return 0;
+}
+
+void smtpd_stop(struct dp_worker *w)
+{
+	struct smtpd *d = w->smtpd;
+
+	if (d == NULL)
+		return;
+	w->smtpd = NULL;
+	timer_cancel(&d->w->timers, &d->stats_timer);
+	rte_mempool_free(d->pool);
+	rte_free(d);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * SMTP on the wire: the glue between one worker's TCP stack and the pure
+ * SMTP engine (dataplane/smtp/smtp.h). Per worker, it listens on the ports
+ * of the config's "listeners:", takes session memory from a per-worker
+ * mempool, feeds received mbufs to the engine, sends its replies (one
+ * tcp_send per flush), runs its timeouts on the worker's wheel, and asks
+ * dataplane/policy at RCPT. Everything runs on the owning worker.
+ */
+#ifndef MX_SMTPD_H
+#define MX_SMTPD_H
+
+#include "dataplane/core/dp.h"
+
+struct smtpd; /* one worker's listeners and sessions */
+
+/*
+ * Starts the listeners of W's config on W's TCP stack (after it exists) and
+ * sets w->smtpd; no listeners in the config: nothing to do. Returns 0, or
+ * -ENOMEM (session pool) or tcp_listen()'s error; what was made is kept for
+ * smtpd_free().
+ */
+int smtpd_start(struct dp_worker *w);
+
+/* Frees w->smtpd once W's TCP stack is gone (its sessions closed with it); NULL is fine. */
+void smtpd_stop(struct dp_worker *w);
+
+#endif

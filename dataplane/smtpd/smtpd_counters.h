@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The SMTP counters a worker shows in /mxgate/stats: the engine's own
+ * (SMTP_COUNTERS, copied from its per-worker context) and the glue's. Types
+ * only, so core/counters.h can list them without including the worker.
+ */
+#ifndef MX_SMTPD_COUNTERS_H
+#define MX_SMTPD_COUNTERS_H
+
+#include "dataplane/smtp/smtp.h"
+
+/* X(ENUM, "telemetry name"); the engine's block first, in its order. */
+#define SMTPD_COUNTERS(X)                                                                          \
+	SMTP_COUNTERS(X)                                                                           \
+	X(SMTPD_TRANSACTIONS, "smtp_transactions")         /* MAIL accepted */                    \
+	X(SMTPD_RELAY_DENIED, "smtp_relay_denied")         /* RCPT: 554 5.7.1 */                  \
+	X(SMTPD_RCPT_UNKNOWN, "smtp_rcpt_unknown")         /* RCPT: 550 5.1.1 */                  \
+	X(SMTPD_SESSIONS_REFUSED, "smtp_sessions_refused") /* no session memory: reset */         \
+	X(SMTPD_SESSIONS_ABORTED, "smtp_sessions_aborted") /* TCP reset or timeout mid-session */ \
+	X(SMTPD_OUTPUT_NOMEM, "smtp_output_nomem")         /* no mbuf for a reply: reset */       \
+	X(SMTPD_INPUT_OVERFLOW, "smtp_input_overflow")     /* kept input over its bound: reset */
+
+#endif
