@@ -148,8 +148,8 @@ int port_setup(struct port_info *p, const struct cfg_port *cfg, struct rte_mempo
 		conf.rx_adv_conf.rss_conf.rss_key_len = PORT_RSS_KEY_LEN;
 		conf.rx_adv_conf.rss_conf.rss_hf = want_rss_hf & info.flow_type_rss_offloads;
 	}
-	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	/* No MBUF_FAST_FREE: TCP sends indirect mbufs attached to the application's
+	 * data (and refcounted ones), which fast free would return wrongly. */
 	/* Issue #3 item 9: checksums on the NIC where it offers them, else in software. */
 	conf.txmode.offloads |= info.tx_offload_capa & want_tx_csum;
 	conf.rxmode.offloads |= info.rx_offload_capa & want_rx_csum;
