@@ -21,7 +21,7 @@
  *          3 consume only when told, 4 abort after 3000 octets in,
  *          5 close after 1000 octets in, 6-7 SYN backlog
  *   cfg[3] 0-1 connection table size, 2 TIME_WAIT bound 1, 3 delayed ACK
- *          200 ms, 4-7 greeting size
+ *          200 ms, 4-6 greeting size, 7 checksums left to the NIC
  * A record starts with an octet OP whose low two bits say what it is:
  *   0, 1  a segment. OP bits 2-3: to A, to B (the active open's peer), from a
  *         listener peer (bits 4-5 pick which), to a closed port; bit 6: SEQ
@@ -57,6 +57,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_eal.h>
+#include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -318,20 +319,36 @@ static void out(void *arg, struct rte_mbuf *m, uint32_t dst)
 	}
 	CHECK(sum == m->pkt_len && segs == m->nb_segs);
 	CHECK(m->pkt_len >= 40 && m->pkt_len <= mtu);
-	const uint8_t *p = rte_pktmbuf_read(m, 0, m->pkt_len, buf);
-	CHECK(p != NULL);
-	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)p;
+	/* a copy, for the checksums the NIC may still have to write */
+	const uint8_t *d = rte_pktmbuf_read(m, 0, m->pkt_len, buf);
+	CHECK(d != NULL);
+	if (d != buf)
+		memcpy(buf, d, m->pkt_len);
+	const uint8_t *p = buf;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)buf;
 	CHECK(ip->version_ihl == RTE_IPV4_VHL_DEF);
 	if (trace)
 		trace_pkt("out", p);
 	CHECK(rte_be_to_cpu_16(ip->total_length) == m->pkt_len);
 	CHECK(ip->next_proto_id == IPPROTO_TCP && ip->time_to_live > 0);
-	CHECK(rte_ipv4_cksum(ip) == 0);
 	CHECK(ip->src_addr == OUR_IP && ip->dst_addr == dst);
-	const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(ip + 1);
-	CHECK(rte_ipv4_udptcp_cksum_verify(ip, th) == 0);
+	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
 	unsigned thl = (th->data_off >> 4) * 4u;
 	CHECK(thl >= sizeof(*th) && sizeof(*ip) + thl <= m->pkt_len);
+	if (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) {
+		/* Left to the NIC: what DPDK's TX offload contract asks, then the NIC's part. */
+		CHECK(params.tx_csum_offload);
+		CHECK((m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM);
+		CHECK((m->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM)) ==
+		      (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM));
+		CHECK(m->l2_len == RTE_ETHER_HDR_LEN && m->l3_len == sizeof(*ip) && m->l4_len == thl);
+		CHECK(ip->hdr_checksum == 0 && th->cksum == rte_ipv4_phdr_cksum(ip, m->ol_flags));
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		th->cksum = 0;
+		th->cksum = rte_ipv4_udptcp_cksum(ip, th);
+	}
+	CHECK(rte_ipv4_cksum(ip) == 0);
+	CHECK(rte_ipv4_udptcp_cksum_verify(ip, th) == 0);
 	uint8_t flags = th->tcp_flags;
 	CHECK(!((flags & F_SYN) && (flags & (F_FIN | F_RST))));
 	/* RFC 9293 §3.10.7.1 and throughout: a RST is never answered */
@@ -957,14 +974,16 @@ static void configure(struct rd *r)
 	}
 	params.rcv_buf = rcv_bufs[(c0 >> 4) & 3];
 	if (c0 & 0x40) {
-		params.mbufs_per_conn = 16;
-		params.ooo_max_segs = 4;
+		/* both bounds reachable: the queues share 12, reassembly holds 6 at most */
+		params.mbufs_per_conn = 12;
+		params.ooo_max_segs = 6;
 		params.snd_buf = 8192;
 	}
 	mtu = (c0 & 0x80) ? 576 : 1500;
 	params.max_conns = max_conns[c3 & 3];
 	params.time_wait_max = (c3 & 0x04) ? 1 : 64;
 	params.delack_ms = (c3 & 0x08) ? 200 : 40;
+	params.tx_csum_offload = c3 & 0x80;
 
 	cfg = (struct cfg){
 		.greet = c2 & 0x01,
@@ -974,7 +993,7 @@ static void configure(struct rd *r)
 		.abort_rx = c2 & 0x10,
 		.close_rx = c2 & 0x20,
 		.syn_backlog = backlog[c2 >> 6],
-		.greet_len = 1 + (c3 >> 4) * 100u,
+		.greet_len = 1 + ((c3 >> 4) & 7) * 200u,
 		.cookie_a = c1 & 0x40,
 		.a_opts = c1,
 		.a_mss = mss[(c1 >> 4) & 3],
