@@ -140,42 +140,6 @@ static int apply_overrides(struct cfg *cfg, const struct overrides *o)
 	return 0;
 }
 
-/* Ports and routes as the network layer sees them. */
-static void describe_network(struct dp *dp)
-{
-	const struct cfg_dataplane *d = &dp->cfg->dp;
-
-	for (unsigned i = 0; i < dp->n_ports; i++) {
-		struct net_iface *ifc = &dp->ifaces[i];
-		ifc->port_id = dp->ports[i].port_id;
-		ifc->mtu = dp->ports[i].mtu;
-		ifc->mac = dp->ports[i].mac;
-		ifc->n_addrs = d->ports[i].n_addrs;
-		for (unsigned a = 0; a < ifc->n_addrs; a++) {
-			ifc->addrs[a].addr = d->ports[i].addrs[a].addr;
-			ifc->addrs[a].len = d->ports[i].addrs[a].len;
-		}
-	}
-	/* A gateway's port is the port whose subnet holds it (the config checked one does). */
-	dp->n_routes = 0;
-	for (unsigned r = 0; r < d->n_routes && r < NET_MAX_ROUTES; r++) {
-		struct net_route *rt = &dp->routes[dp->n_routes];
-		rt->dst = d->routes[r].dst.addr;
-		rt->len = d->routes[r].dst.len;
-		rt->via = d->routes[r].via;
-		rt->port_id = dp->ports[0].port_id;
-		for (unsigned i = 0; i < dp->n_ports; i++)
-			for (unsigned a = 0; a < dp->ifaces[i].n_addrs; a++) {
-				uint32_t mask = dp->ifaces[i].addrs[a].len
-							? rte_cpu_to_be_32(~0u << (32 - dp->ifaces[i].addrs[a].len))
-							: 0;
-				if ((rt->via & mask) == (dp->ifaces[i].addrs[a].addr & mask))
-					rt->port_id = dp->ports[i].port_id;
-			}
-		dp->n_routes++;
-	}
-}
-
 static void print_ready(const struct dp *dp)
 {
 	printf("mxgate-dp: %u worker%s, telemetry at /var/run/dpdk/%s/dpdk_telemetry.v2\n",
@@ -208,7 +172,7 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	bool check = false;
 	char err[256] = "";
-	int opt, rc, status = EXIT_FAILURE;
+	int opt, status = EXIT_FAILURE;
 
 	while ((opt = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
 		switch (opt) {
@@ -256,51 +220,19 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
-	dp.cfg = cfg;
-	dp.n_workers = cfg->dp.n_workers;
-	dp.n_ports = cfg->dp.n_ports;
-	dp.hz = rte_get_tsc_hz();
-	dp.start_tsc = rte_rdtsc();
-	dp.tx_drain_tsc = dp.hz / 1000000 * cfg->dp.tx_drain_us;
-	dp.idle_sleep_us = cfg->dp.idle_sleep_us;
 	dp.svc_start = smtpd_start;
 	dp.svc_stop = smtpd_stop;
-	if (rte_lcore_count() != dp.n_workers + 1) {
-		fprintf(stderr, "mxgate-dp: EAL gave %u lcores, the config needs %u\n",
-			rte_lcore_count(), dp.n_workers + 1);
-		goto fail;
+	dp.cfg = cfg;
+	if (smtpd_init(&dp) != 0) {
+		snprintf(err, sizeof(err), "out of memory for the client table (policy.client_limits)");
+		goto fail_msg;
 	}
-
-	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
-	for (unsigned i = 0; i < dp.n_workers; i++, lcore = rte_get_next_lcore(lcore, 1, 0)) {
-		dp.workers[i] = dp_worker_new(&dp, i, lcore, err, sizeof(err));
-		if (!dp.workers[i])
-			goto fail_msg;
-	}
-	struct rte_mempool *pools[DP_MAX_WORKERS];
-	for (unsigned i = 0; i < dp.n_workers; i++)
-		pools[i] = dp.workers[i]->pool;
-	for (unsigned i = 0; i < dp.n_ports; i++) {
-		rc = port_setup(&dp.ports[i], &cfg->dp.ports[i], pools, (uint16_t)dp.n_workers, err,
-				sizeof(err));
-		if (rc != 0)
-			goto fail_msg;
-		dp.slot_of_port[dp.ports[i].port_id] = (uint16_t)i;
-	}
-	describe_network(&dp);
-	for (unsigned i = 0; i < dp.n_workers; i++) {
-		rc = dp_worker_net_init(dp.workers[i]);
-		if (rc != 0) {
-			snprintf(err, sizeof(err), "worker %u: network set-up failed: %s", i,
-				 strerror(-rc));
-			goto fail_msg;
-		}
-	}
+	if (dp_setup(&dp, cfg, err, sizeof(err)) != 0)
+		goto fail_msg;
 	if (dp_telemetry_register(&dp) != 0)
 		fprintf(stderr, "mxgate-dp: warning: some telemetry commands did not register\n");
 
-	for (unsigned i = 0; i < dp.n_workers; i++)
-		rte_eal_remote_launch(dp_worker_main, dp.workers[i], dp.workers[i]->lcore_id);
+	dp_launch(&dp);
 	print_ready(&dp);
 
 	while (!got_signal)
@@ -312,18 +244,10 @@ int main(int argc, char **argv)
 
 fail_msg:
 	fprintf(stderr, "mxgate-dp: %s\n", err);
-fail:
 	status = EXIT_FAILURE;
 stop:
-	__atomic_store_n(&dp.quit, 1, __ATOMIC_RELEASE);
-	rte_eal_mp_wait_lcore();
-	dp_telemetry_shutdown();
-	for (unsigned i = 0; i < dp.n_ports; i++)
-		port_close(&dp.ports[i]);
-	for (unsigned i = 0; i < dp.n_workers; i++) {
-		dp_worker_free(dp.workers[i]);
-		dp.workers[i] = NULL;
-	}
+	dp_teardown(&dp);
+	smtpd_fini(&dp);
 	rte_eal_cleanup();
 	cfg_free(cfg);
 	return status;

@@ -8,7 +8,8 @@ MX_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MX_BUILD_PKGS=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libdpdk-dev dpdk dpdk-dev libcyaml-dev
 	libyaml-dev libcriterion-dev liburing-dev libjemalloc-dev libssl-dev libjansson-dev
 	libmicrohttpd-dev)
-MX_TEST_PKGS=(python3-pytest python3-scapy iproute2 iputils-ping ethtool procps swaks postfix)
+MX_TEST_PKGS=(python3-pytest python3-scapy python3-aiosmtpd iproute2 iputils-ping ethtool procps swaks postfix
+	prometheus)
 
 # Debian's interpreter: the python3 first on PATH may be a build without Debian's packages.
 MX_PYTHON=/usr/bin/python3

@@ -91,6 +91,19 @@ void cfg_diag_flush(struct cfg_ctx *x, FILE *err);
 /* Frees the index and the errors; X may then be reused or dropped. */
 void cfg_ctx_fini(struct cfg_ctx *x);
 
+/* Schema shorthands: every scalar is loaded as the string written (see below). */
+#define CFG_STR(key, type, member) \
+	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL, type, member, 0, CYAML_UNLIMITED)
+/*
+ * An absent, null ("key:" alone) or empty list or section loads as NULL: the
+ * build step asks the index when it must tell these apart.
+ */
+#define CFG_OPT_NULL (CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR)
+
+/* snprintf() into BUF for key paths ("dataplane.ports[1].mtu"); returns BUF. */
+const char *cfg_pathf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /*
  * Typed readers. RAW is the string libcyaml loaded for PATH, NULL when the key
  * is absent, in which case *OUT becomes DEF. Each returns 0, or -1 after
@@ -217,7 +230,18 @@ struct cfg_raw_recipients {
 	unsigned n_local_parts;
 };
 
+struct cfg_raw_client_limits {
+	char *connections;
+	char *connection_rate;
+	char *connection_burst;
+	char *message_rate;
+	char *message_burst;
+	char *exempt_relay_networks;
+	char *table_size;
+};
+
 struct cfg_raw_policy {
+	struct cfg_raw_client_limits *client_limits;
 	char **relay_domains;
 	unsigned n_relay_domains;
 	char **relay_networks;

@@ -24,34 +24,27 @@
 /* ---- schema ---- */
 
 /* clang-format off */
-#define STR(key, type, member) \
-	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL, type, member, 0, CYAML_UNLIMITED)
-/*
- * An absent, null ("key:" alone) or empty list or section loads as NULL: the
- * build step asks the index when it must tell these apart.
- */
-#define OPT_NULL (CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR)
 
 static const cyaml_schema_value_t str_entry = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
 };
 
 static const cyaml_schema_field_t memory_fields[] = {
-	STR("mode", struct cfg_raw_memory, mode),
-	STR("size_mb", struct cfg_raw_memory, size_mb),
-	STR("in_memory", struct cfg_raw_memory, in_memory),
-	STR("file_prefix", struct cfg_raw_memory, file_prefix),
+	CFG_STR("mode", struct cfg_raw_memory, mode),
+	CFG_STR("size_mb", struct cfg_raw_memory, size_mb),
+	CFG_STR("in_memory", struct cfg_raw_memory, in_memory),
+	CFG_STR("file_prefix", struct cfg_raw_memory, file_prefix),
 	CYAML_FIELD_END
 };
 
 static const cyaml_schema_field_t port_fields[] = {
-	STR("name", struct cfg_raw_port, name),
-	STR("device", struct cfg_raw_port, device),
-	STR("mtu", struct cfg_raw_port, mtu),
-	STR("rx_desc", struct cfg_raw_port, rx_desc),
-	STR("tx_desc", struct cfg_raw_port, tx_desc),
-	STR("steering", struct cfg_raw_port, steering),
-	CYAML_FIELD_SEQUENCE_COUNT("addresses", OPT_NULL, struct cfg_raw_port, addresses,
+	CFG_STR("name", struct cfg_raw_port, name),
+	CFG_STR("device", struct cfg_raw_port, device),
+	CFG_STR("mtu", struct cfg_raw_port, mtu),
+	CFG_STR("rx_desc", struct cfg_raw_port, rx_desc),
+	CFG_STR("tx_desc", struct cfg_raw_port, tx_desc),
+	CFG_STR("steering", struct cfg_raw_port, steering),
+	CYAML_FIELD_SEQUENCE_COUNT("addresses", CFG_OPT_NULL, struct cfg_raw_port, addresses,
 				   n_addresses, &str_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
@@ -61,8 +54,8 @@ static const cyaml_schema_value_t port_entry = {
 };
 
 static const cyaml_schema_field_t route_fields[] = {
-	STR("dst", struct cfg_raw_route, dst),
-	STR("via", struct cfg_raw_route, via),
+	CFG_STR("dst", struct cfg_raw_route, dst),
+	CFG_STR("via", struct cfg_raw_route, via),
 	CYAML_FIELD_END
 };
 
@@ -71,52 +64,52 @@ static const cyaml_schema_value_t route_entry = {
 };
 
 static const cyaml_schema_field_t arp_fields[] = {
-	STR("timeout_s", struct cfg_raw_arp, timeout_s),
-	STR("pending_max", struct cfg_raw_arp, pending_max),
+	CFG_STR("timeout_s", struct cfg_raw_arp, timeout_s),
+	CFG_STR("pending_max", struct cfg_raw_arp, pending_max),
 	CYAML_FIELD_END
 };
 
 static const cyaml_schema_field_t icmp_fields[] = {
-	STR("echo_rate", struct cfg_raw_icmp, echo_rate),
-	STR("echo_burst", struct cfg_raw_icmp, echo_burst),
-	STR("error_rate", struct cfg_raw_icmp, error_rate),
-	STR("error_burst", struct cfg_raw_icmp, error_burst),
+	CFG_STR("echo_rate", struct cfg_raw_icmp, echo_rate),
+	CFG_STR("echo_burst", struct cfg_raw_icmp, echo_burst),
+	CFG_STR("error_rate", struct cfg_raw_icmp, error_rate),
+	CFG_STR("error_burst", struct cfg_raw_icmp, error_burst),
 	CYAML_FIELD_END
 };
 
 static const cyaml_schema_field_t tcp_fields[] = {
-	STR("cc", struct cfg_raw_tcp, cc),
-	STR("syn_backlog", struct cfg_raw_tcp, syn_backlog),
-	STR("max_conns", struct cfg_raw_tcp, max_conns),
-	STR("rto_min_ms", struct cfg_raw_tcp, rto_min_ms),
-	STR("delack_ms", struct cfg_raw_tcp, delack_ms),
-	STR("time_wait_max", struct cfg_raw_tcp, time_wait_max),
-	STR("rcv_buf_kb", struct cfg_raw_tcp, rcv_buf_kb),
-	STR("snd_buf_kb", struct cfg_raw_tcp, snd_buf_kb),
-	STR("echo_port", struct cfg_raw_tcp, echo_port),
-	STR("discard_port", struct cfg_raw_tcp, discard_port),
+	CFG_STR("cc", struct cfg_raw_tcp, cc),
+	CFG_STR("syn_backlog", struct cfg_raw_tcp, syn_backlog),
+	CFG_STR("max_conns", struct cfg_raw_tcp, max_conns),
+	CFG_STR("rto_min_ms", struct cfg_raw_tcp, rto_min_ms),
+	CFG_STR("delack_ms", struct cfg_raw_tcp, delack_ms),
+	CFG_STR("time_wait_max", struct cfg_raw_tcp, time_wait_max),
+	CFG_STR("rcv_buf_kb", struct cfg_raw_tcp, rcv_buf_kb),
+	CFG_STR("snd_buf_kb", struct cfg_raw_tcp, snd_buf_kb),
+	CFG_STR("echo_port", struct cfg_raw_tcp, echo_port),
+	CFG_STR("discard_port", struct cfg_raw_tcp, discard_port),
 	CYAML_FIELD_END
 };
 
 const cyaml_schema_field_t cfg_dp_fields[] = {
-	STR("main_core", struct cfg_raw_dataplane, main_core),
-	CYAML_FIELD_SEQUENCE_COUNT("worker_cores", OPT_NULL, struct cfg_raw_dataplane,
+	CFG_STR("main_core", struct cfg_raw_dataplane, main_core),
+	CYAML_FIELD_SEQUENCE_COUNT("worker_cores", CFG_OPT_NULL, struct cfg_raw_dataplane,
 				   worker_cores, n_worker_cores, &str_entry, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_MAPPING_PTR("memory", OPT_NULL, struct cfg_raw_dataplane, memory,
+	CYAML_FIELD_MAPPING_PTR("memory", CFG_OPT_NULL, struct cfg_raw_dataplane, memory,
 				memory_fields),
-	STR("idle_sleep_us", struct cfg_raw_dataplane, idle_sleep_us),
-	STR("tx_drain_us", struct cfg_raw_dataplane, tx_drain_us),
-	STR("mbufs_per_worker", struct cfg_raw_dataplane, mbufs_per_worker),
-	STR("steer_ring_size", struct cfg_raw_dataplane, steer_ring_size),
-	CYAML_FIELD_SEQUENCE_COUNT("eal_args", OPT_NULL, struct cfg_raw_dataplane, eal_args,
+	CFG_STR("idle_sleep_us", struct cfg_raw_dataplane, idle_sleep_us),
+	CFG_STR("tx_drain_us", struct cfg_raw_dataplane, tx_drain_us),
+	CFG_STR("mbufs_per_worker", struct cfg_raw_dataplane, mbufs_per_worker),
+	CFG_STR("steer_ring_size", struct cfg_raw_dataplane, steer_ring_size),
+	CYAML_FIELD_SEQUENCE_COUNT("eal_args", CFG_OPT_NULL, struct cfg_raw_dataplane, eal_args,
 				   n_eal_args, &str_entry, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE_COUNT("ports", OPT_NULL, struct cfg_raw_dataplane, ports, n_ports,
+	CYAML_FIELD_SEQUENCE_COUNT("ports", CFG_OPT_NULL, struct cfg_raw_dataplane, ports, n_ports,
 				   &port_entry, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE_COUNT("routes", OPT_NULL, struct cfg_raw_dataplane, routes,
+	CYAML_FIELD_SEQUENCE_COUNT("routes", CFG_OPT_NULL, struct cfg_raw_dataplane, routes,
 				   n_routes, &route_entry, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_MAPPING_PTR("arp", OPT_NULL, struct cfg_raw_dataplane, arp, arp_fields),
-	CYAML_FIELD_MAPPING_PTR("icmp", OPT_NULL, struct cfg_raw_dataplane, icmp, icmp_fields),
-	CYAML_FIELD_MAPPING_PTR("tcp", OPT_NULL, struct cfg_raw_dataplane, tcp, tcp_fields),
+	CYAML_FIELD_MAPPING_PTR("arp", CFG_OPT_NULL, struct cfg_raw_dataplane, arp, arp_fields),
+	CYAML_FIELD_MAPPING_PTR("icmp", CFG_OPT_NULL, struct cfg_raw_dataplane, icmp, icmp_fields),
+	CYAML_FIELD_MAPPING_PTR("tcp", CFG_OPT_NULL, struct cfg_raw_dataplane, tcp, tcp_fields),
 	CYAML_FIELD_END
 };
 
@@ -141,19 +134,6 @@ static const struct cfg_enum steerings[] = {
 /* clang-format on */
 
 /* ---- helpers ---- */
-
-static const char *pathf(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static const char *pathf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return buf;
-}
 
 /* The line a key path starts on, for "already used at line N". */
 static unsigned line_of(const struct cfg_ctx *x, const char *path)
@@ -316,7 +296,7 @@ static void build_cores(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw,
 			  "%u worker cores; at most %d are supported", raw->n_worker_cores,
 			  CFG_MAX_WORKERS);
 	for (unsigned i = 0; i < raw->n_worker_cores && i < CFG_MAX_WORKERS; i++)
-		cfg_get_uint(x, pathf(path, sizeof(path), "%s[%u]", list, i), raw->worker_cores[i],
+		cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s[%u]", list, i), raw->worker_cores[i],
 			     0, MAX_CORE, 1, &dp->worker_cores[i]);
 	dp->n_workers =
 		raw->n_worker_cores < CFG_MAX_WORKERS ? raw->n_worker_cores : CFG_MAX_WORKERS;
@@ -358,7 +338,7 @@ static void build_eal_args(struct cfg_ctx *x, const struct cfg_raw_dataplane *ra
 	}
 	dp->n_eal_args = raw->n_eal_args;
 	for (unsigned i = 0; i < raw->n_eal_args; i++)
-		cfg_get_str(x, pathf(path, sizeof(path), "dataplane.eal_args[%u]", i),
+		cfg_get_str(x, cfg_pathf(path, sizeof(path), "dataplane.eal_args[%u]", i),
 			    raw->eal_args[i], NULL, &dp->eal_args[i]);
 }
 
@@ -460,16 +440,16 @@ static void build_port(struct cfg_ctx *x, unsigned i, const struct cfg_raw_port 
 	unsigned v;
 	int steer;
 
-	pathf(base, sizeof(base), "dataplane.ports[%u]", i);
+	cfg_pathf(base, sizeof(base), "dataplane.ports[%u]", i);
 	snprintf(def_name, sizeof(def_name), "port%u", i);
-	pathf(path, sizeof(path), "%s.name", base);
+	cfg_pathf(path, sizeof(path), "%s.name", base);
 	if (cfg_get_str(x, path, raw->name, def_name, &p->name) == 0 && p->name != NULL &&
 	    (!only_chars(p->name, "_-.") || strlen(p->name) > MAX_NAME_LEN))
 		cfg_error(x, cfg_pos_value(x, path), path,
 			  "'%s' is not a valid name: use up to %d letters, digits, '_', '-' or '.'",
 			  p->name, MAX_NAME_LEN);
 
-	pathf(path, sizeof(path), "%s.device", base);
+	cfg_pathf(path, sizeof(path), "%s.device", base);
 	if (raw->device == NULL)
 		cfg_error(
 			x, cfg_pos_key(x, base), path,
@@ -477,15 +457,15 @@ static void build_port(struct cfg_ctx *x, unsigned i, const struct cfg_raw_port 
 	else if (cfg_get_str(x, path, raw->device, NULL, &p->device) == 0 && p->device != NULL)
 		p->is_pci = is_pci(p->device);
 
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.mtu", base), raw->mtu, 68, 9000, 1500, &v);
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.mtu", base), raw->mtu, 68, 9000, 1500, &v);
 	p->mtu = (uint16_t)v;
-	p->rx_desc = ring_size(x, pathf(path, sizeof(path), "%s.rx_desc", base), raw->rx_desc);
-	p->tx_desc = ring_size(x, pathf(path, sizeof(path), "%s.tx_desc", base), raw->tx_desc);
-	cfg_get_enum(x, pathf(path, sizeof(path), "%s.steering", base), raw->steering, steerings,
+	p->rx_desc = ring_size(x, cfg_pathf(path, sizeof(path), "%s.rx_desc", base), raw->rx_desc);
+	p->tx_desc = ring_size(x, cfg_pathf(path, sizeof(path), "%s.tx_desc", base), raw->tx_desc);
+	cfg_get_enum(x, cfg_pathf(path, sizeof(path), "%s.steering", base), raw->steering, steerings,
 		     CFG_STEER_AUTO, &steer);
 	p->steering = (enum cfg_steering)steer;
 
-	pathf(path, sizeof(path), "%s.addresses", base);
+	cfg_pathf(path, sizeof(path), "%s.addresses", base);
 	if (raw->n_addresses == 0) {
 		cfg_error(x, cfg_pos_value(x, path), path,
 			  "%s; give at least one address with its prefix, e.g. 198.51.100.2/24",
@@ -497,7 +477,7 @@ static void build_port(struct cfg_ctx *x, unsigned i, const struct cfg_raw_port 
 			  CFG_MAX_ADDRS);
 	}
 	for (unsigned a = 0; a < raw->n_addresses && a < CFG_MAX_ADDRS; a++)
-		if (build_address(x, pathf(path, sizeof(path), "%s.addresses[%u]", base, a),
+		if (build_address(x, cfg_pathf(path, sizeof(path), "%s.addresses[%u]", base, a),
 				  raw->addresses[a], &p->addrs[p->n_addrs], seen) == 0)
 			p->n_addrs++;
 }
@@ -511,9 +491,9 @@ static void check_ports_unique(struct cfg_ctx *x, struct cfg_dataplane *dp)
 		for (unsigned j = 0; j < i; j++) {
 			const struct cfg_port *a = &dp->ports[j], *b = &dp->ports[i];
 
-			pathf(other, sizeof(other), "dataplane.ports[%u]", j);
+			cfg_pathf(other, sizeof(other), "dataplane.ports[%u]", j);
 			if (a->name != NULL && b->name != NULL && strcmp(a->name, b->name) == 0) {
-				pathf(path, sizeof(path), "dataplane.ports[%u].name", i);
+				cfg_pathf(path, sizeof(path), "dataplane.ports[%u].name", i);
 				cfg_error(x, cfg_pos_value(x, path), path,
 					  "name '%s' is already used by %s (line %u)", b->name,
 					  other, line_of(x, other));
@@ -523,7 +503,7 @@ static void check_ports_unique(struct cfg_ctx *x, struct cfg_dataplane *dp)
 			device_key(a->device, a->is_pci, kj, sizeof(kj));
 			device_key(b->device, b->is_pci, ki, sizeof(ki));
 			if (strcmp(ki, kj) == 0) {
-				pathf(path, sizeof(path), "dataplane.ports[%u].device", i);
+				cfg_pathf(path, sizeof(path), "dataplane.ports[%u].device", i);
 				cfg_error(x, cfg_pos_value(x, path), path,
 					  "device %s is already used by %s (line %u)", ki, other,
 					  line_of(x, other));
@@ -606,8 +586,8 @@ static void build_route(struct cfg_ctx *x, unsigned i, const struct cfg_raw_rout
 	unsigned len = 0;
 	char *s = NULL;
 
-	pathf(base, sizeof(base), "dataplane.routes[%u]", i);
-	pathf(path, sizeof(path), "%s.dst", base);
+	cfg_pathf(base, sizeof(base), "dataplane.routes[%u]", i);
+	cfg_pathf(path, sizeof(path), "%s.dst", base);
 	if (raw->dst == NULL) {
 		cfg_error(
 			x, cfg_pos_key(x, base), path,
@@ -645,7 +625,7 @@ static void build_route(struct cfg_ctx *x, unsigned i, const struct cfg_raw_rout
 		s = NULL;
 	}
 
-	pathf(path, sizeof(path), "%s.via", base);
+	cfg_pathf(path, sizeof(path), "%s.via", base);
 	if (raw->via == NULL) {
 		cfg_error(x, cfg_pos_key(x, base), path,
 			  "missing; give the next-hop gateway's address");
@@ -670,8 +650,8 @@ static void build_route(struct cfg_ctx *x, unsigned i, const struct cfg_raw_rout
 		if (dp->routes[j].dst.addr == htonl(h) && dp->routes[j].dst.len == len) {
 			char other[48];
 
-			pathf(path, sizeof(path), "%s.dst", base);
-			pathf(other, sizeof(other), "dataplane.routes[%u]", j);
+			cfg_pathf(path, sizeof(path), "%s.dst", base);
+			cfg_pathf(other, sizeof(other), "dataplane.routes[%u]", j);
 			cfg_error(x, cfg_pos_value(x, path), path,
 				  "%s is already routed by %s (line %u)",
 				  net_str(h, len, net, sizeof(net)), other, line_of(x, other));

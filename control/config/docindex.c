@@ -499,6 +499,16 @@ static char *one_line(const char *s)
 	return out;
 }
 
+const char *cfg_pathf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
 void cfg_error(struct cfg_ctx *x, struct cfg_pos pos, const char *path, const char *fmt, ...)
 {
 	struct cfg_diag *d;

@@ -22,29 +22,26 @@
 /* ---- schema ---- */
 
 /* clang-format off */
-#define STR(key, type, member) \
-	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL, type, member, 0, CYAML_UNLIMITED)
-#define OPT_NULL (CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR)
 
 static const cyaml_schema_field_t limits_fields[] = {
-	STR("max_message_size", struct cfg_raw_limits, max_message_size),
-	STR("max_recipients", struct cfg_raw_limits, max_recipients),
-	STR("max_errors", struct cfg_raw_limits, max_errors),
-	STR("command_line", struct cfg_raw_limits, command_line),
-	STR("text_line", struct cfg_raw_limits, text_line),
-	STR("input_no_crlf", struct cfg_raw_limits, input_no_crlf),
-	STR("sessions", struct cfg_raw_limits, sessions),
+	CFG_STR("max_message_size", struct cfg_raw_limits, max_message_size),
+	CFG_STR("max_recipients", struct cfg_raw_limits, max_recipients),
+	CFG_STR("max_errors", struct cfg_raw_limits, max_errors),
+	CFG_STR("command_line", struct cfg_raw_limits, command_line),
+	CFG_STR("text_line", struct cfg_raw_limits, text_line),
+	CFG_STR("input_no_crlf", struct cfg_raw_limits, input_no_crlf),
+	CFG_STR("sessions", struct cfg_raw_limits, sessions),
 	CYAML_FIELD_END
 };
 
 static const cyaml_schema_field_t listener_fields[] = {
-	STR("name", struct cfg_raw_listener, name),
-	STR("port", struct cfg_raw_listener, port),
-	STR("mode", struct cfg_raw_listener, mode),
-	STR("ack", struct cfg_raw_listener, ack),
-	STR("hostname", struct cfg_raw_listener, hostname),
-	STR("greeting_pause_ms", struct cfg_raw_listener, greeting_pause_ms),
-	CYAML_FIELD_MAPPING_PTR("limits", OPT_NULL, struct cfg_raw_listener, limits,
+	CFG_STR("name", struct cfg_raw_listener, name),
+	CFG_STR("port", struct cfg_raw_listener, port),
+	CFG_STR("mode", struct cfg_raw_listener, mode),
+	CFG_STR("ack", struct cfg_raw_listener, ack),
+	CFG_STR("hostname", struct cfg_raw_listener, hostname),
+	CFG_STR("greeting_pause_ms", struct cfg_raw_listener, greeting_pause_ms),
+	CYAML_FIELD_MAPPING_PTR("limits", CFG_OPT_NULL, struct cfg_raw_listener, limits,
 				limits_fields),
 	CYAML_FIELD_END
 };
@@ -62,19 +59,6 @@ static const struct cfg_enum modes[] = {
 
 /* Acknowledgement modes DESIGN.md §3.4 names but this build does not have yet. */
 static const char *const later_acks[] = { "store", "cut-through" };
-
-static const char *pathf(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static const char *pathf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return buf;
-}
 
 static bool only_chars(const char *s, const char *extra)
 {
@@ -113,28 +97,28 @@ static void build_limits(struct cfg_ctx *x, const char *base, const struct cfg_r
 	if (raw == NULL)
 		raw = &none;
 	/* SIZE 0 would mean "no limit" (RFC 1870 §4): every message needs a bound here. */
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.max_message_size", base),
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.max_message_size", base),
 		     raw->max_message_size, 1024, 1u << 30, 10u << 20, &size);
 	o->max_message_size = size;
 	/* RFC 5321 §4.5.3.1.8: at least 100 recipients must be taken */
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.max_recipients", base), raw->max_recipients,
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.max_recipients", base), raw->max_recipients,
 		     1, 10000, 100, &o->max_recipients);
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.max_errors", base), raw->max_errors, 1, 1000,
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.max_errors", base), raw->max_errors, 1, 1000,
 		     20, &o->max_errors);
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.command_line", base), raw->command_line, 512,
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.command_line", base), raw->command_line, 512,
 		     65536, 512, &o->command_line);
 	/* 0: no text line limit */
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.text_line", base), raw->text_line, 0,
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.text_line", base), raw->text_line, 0,
 		     1u << 20, 1000, &o->text_line);
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.input_no_crlf", base), raw->input_no_crlf,
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.input_no_crlf", base), raw->input_no_crlf,
 		     1024, 1u << 24, 65536, &o->input_no_crlf);
 	if (o->input_no_crlf < o->command_line) {
-		pathf(path, sizeof(path), "%s.input_no_crlf", base);
+		cfg_pathf(path, sizeof(path), "%s.input_no_crlf", base);
 		cfg_error(x, cfg_pos_value(x, path), path,
 			  "%u is below command_line (%u): a whole command must fit", o->input_no_crlf,
 			  o->command_line);
 	}
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.sessions", base), raw->sessions, 1, 1u << 20,
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.sessions", base), raw->sessions, 1, 1u << 20,
 		     1024, &o->sessions);
 }
 
@@ -144,26 +128,26 @@ static void build_listener(struct cfg_ctx *x, unsigned i, const struct cfg_raw_l
 	char base[48], path[96], def[16];
 	int mode = CFG_MODE_RELAY;
 
-	pathf(base, sizeof(base), "listeners[%u]", i);
+	cfg_pathf(base, sizeof(base), "listeners[%u]", i);
 	if (raw->port == NULL)
 		cfg_error(x, cfg_pos_value(x, base), base,
 			  "no port; write the TCP port to take mail on (25, 587, 2525...)");
 	else
-		cfg_get_uint(x, pathf(path, sizeof(path), "%s.port", base), raw->port, 1, 65535, 25,
+		cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.port", base), raw->port, 1, 65535, 25,
 			     &l->port);
 	snprintf(def, sizeof(def), "smtp-%u", l->port);
-	if (cfg_get_str(x, pathf(path, sizeof(path), "%s.name", base), raw->name, def, &l->name) ==
+	if (cfg_get_str(x, cfg_pathf(path, sizeof(path), "%s.name", base), raw->name, def, &l->name) ==
 		    0 &&
 	    l->name != NULL && (strlen(l->name) > MAX_NAME_LEN || !only_chars(l->name, "-_."))) {
 		cfg_error(x, cfg_pos_value(x, path), path,
 			  "'%s': use up to %d letters, digits, '-', '_' or '.'", l->name,
 			  MAX_NAME_LEN);
 	}
-	cfg_get_enum(x, pathf(path, sizeof(path), "%s.mode", base), raw->mode, modes,
+	cfg_get_enum(x, cfg_pathf(path, sizeof(path), "%s.mode", base), raw->mode, modes,
 		     CFG_MODE_RELAY, &mode);
 	l->mode = (enum cfg_listener_mode)mode;
-	build_ack(x, pathf(path, sizeof(path), "%s.ack", base), raw->ack, l);
-	if (cfg_get_str(x, pathf(path, sizeof(path), "%s.hostname", base), raw->hostname, NULL,
+	build_ack(x, cfg_pathf(path, sizeof(path), "%s.ack", base), raw->ack, l);
+	if (cfg_get_str(x, cfg_pathf(path, sizeof(path), "%s.hostname", base), raw->hostname, NULL,
 			&l->hostname) == 0 &&
 	    l->hostname != NULL &&
 	    (strlen(l->hostname) > MAX_HOSTNAME_LEN || !only_chars(l->hostname, "-."))) {
@@ -171,9 +155,9 @@ static void build_listener(struct cfg_ctx *x, unsigned i, const struct cfg_raw_l
 			  "'%s' is not a host name (letters, digits, '-' and '.')", l->hostname);
 	}
 	/* Postfix postscreen's greet_wait is 6 s; a minute is already absurd */
-	cfg_get_uint(x, pathf(path, sizeof(path), "%s.greeting_pause_ms", base),
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.greeting_pause_ms", base),
 		     raw->greeting_pause_ms, 0, 60000, 0, &l->greeting_pause_ms);
-	build_limits(x, pathf(path, sizeof(path), "%s.limits", base), raw->limits, &l->limits);
+	build_limits(x, cfg_pathf(path, sizeof(path), "%s.limits", base), raw->limits, &l->limits);
 }
 
 void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cfg *c)
@@ -193,9 +177,9 @@ void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cf
 		for (unsigned j = 0; j < i; j++) {
 			const struct cfg_listener *a = &c->listeners[j], *b = &c->listeners[i];
 
-			pathf(other, sizeof(other), "listeners[%u]", j);
+			cfg_pathf(other, sizeof(other), "listeners[%u]", j);
 			if (a->port != 0 && a->port == b->port) {
-				pathf(path, sizeof(path), "listeners[%u].port", i);
+				cfg_pathf(path, sizeof(path), "listeners[%u].port", i);
 				cfg_error(x, cfg_pos_value(x, path), path,
 					  "port %u is already taken by listener '%s' at line %u",
 					  b->port, a->name ? a->name : "", cfg_pos_value(x, other).line);
@@ -203,7 +187,7 @@ void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cf
 			/* same port: the port's error says it all (default names follow it) */
 			if (a->port != b->port && a->name != NULL && b->name != NULL &&
 			    strcmp(a->name, b->name) == 0) {
-				pathf(path, sizeof(path), "listeners[%u].name", i);
+				cfg_pathf(path, sizeof(path), "listeners[%u].name", i);
 				cfg_error(x, cfg_pos_value(x, path), path,
 					  "'%s' is already the name of the listener at line %u",
 					  b->name, cfg_pos_value(x, other).line);

@@ -60,7 +60,24 @@ struct cfg_recipients {
 	bool catch_all;
 };
 
+/*
+ * Limits per client address, counted across all workers (policy.client_limits),
+ * as Postfix's anvil does: concurrent connections, and token buckets for new
+ * connections and for messages (MAIL commands), each answered with 421 4.7.0.
+ * Rates are per minute; 0 turns a limit off.
+ */
+struct cfg_client_limits {
+	unsigned connections;	    /* concurrent, per address: 50 (Postfix's default) */
+	unsigned connection_rate;   /* new connections per minute: 0 */
+	unsigned connection_burst;  /* taken at once on top of the rate: default the rate */
+	unsigned message_rate;	    /* MAIL commands per minute: 0 */
+	unsigned message_burst;	    /* default the rate */
+	bool exempt_relay_networks; /* relay_networks are not limited: true */
+	unsigned table_size;	    /* addresses tracked at once: 65536 */
+};
+
 struct cfg_policy {
+	struct cfg_client_limits client_limits;
 	struct cfg_domain *relay_domains;
 	unsigned n_relay_domains;
 	struct cfg_prefix *relay_networks;

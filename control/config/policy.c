@@ -24,7 +24,6 @@
 /* ---- schema ---- */
 
 /* clang-format off */
-#define OPT_NULL (CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR)
 
 static const cyaml_schema_value_t str_entry = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
@@ -33,7 +32,7 @@ static const cyaml_schema_value_t str_entry = {
 static const cyaml_schema_field_t recipients_fields[] = {
 	CYAML_FIELD_STRING_PTR("domain", CYAML_FLAG_OPTIONAL, struct cfg_raw_recipients, domain,
 			       0, CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE_COUNT("local_parts", OPT_NULL, struct cfg_raw_recipients,
+	CYAML_FIELD_SEQUENCE_COUNT("local_parts", CFG_OPT_NULL, struct cfg_raw_recipients,
 				   local_parts, n_local_parts, &str_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
@@ -42,30 +41,30 @@ static const cyaml_schema_value_t recipients_entry = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct cfg_raw_recipients, recipients_fields),
 };
 
+static const cyaml_schema_field_t client_limits_fields[] = {
+	CFG_STR("connections", struct cfg_raw_client_limits, connections),
+	CFG_STR("connection_rate", struct cfg_raw_client_limits, connection_rate),
+	CFG_STR("connection_burst", struct cfg_raw_client_limits, connection_burst),
+	CFG_STR("message_rate", struct cfg_raw_client_limits, message_rate),
+	CFG_STR("message_burst", struct cfg_raw_client_limits, message_burst),
+	CFG_STR("exempt_relay_networks", struct cfg_raw_client_limits, exempt_relay_networks),
+	CFG_STR("table_size", struct cfg_raw_client_limits, table_size),
+	CYAML_FIELD_END
+};
+
 const cyaml_schema_field_t cfg_policy_fields[] = {
-	CYAML_FIELD_SEQUENCE_COUNT("relay_domains", OPT_NULL, struct cfg_raw_policy,
+	CYAML_FIELD_MAPPING_PTR("client_limits", CFG_OPT_NULL, struct cfg_raw_policy, client_limits,
+				client_limits_fields),
+	CYAML_FIELD_SEQUENCE_COUNT("relay_domains", CFG_OPT_NULL, struct cfg_raw_policy,
 				   relay_domains, n_relay_domains, &str_entry, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE_COUNT("relay_networks", OPT_NULL, struct cfg_raw_policy,
+	CYAML_FIELD_SEQUENCE_COUNT("relay_networks", CFG_OPT_NULL, struct cfg_raw_policy,
 				   relay_networks, n_relay_networks, &str_entry, 0,
 				   CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE_COUNT("recipients", OPT_NULL, struct cfg_raw_policy, recipients,
+	CYAML_FIELD_SEQUENCE_COUNT("recipients", CFG_OPT_NULL, struct cfg_raw_policy, recipients,
 				   n_recipients, &recipients_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 /* clang-format on */
-
-static const char *pathf(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static const char *pathf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return buf;
-}
 
 /* Why S is not a DNS name of letters, digits and hyphens (RFC 1123 §2.1), or NULL. */
 static const char *domain_problem(const char *s)
@@ -208,13 +207,13 @@ static void build_recipients(struct cfg_ctx *x, const struct cfg_raw_policy *raw
 		const struct cfg_raw_recipients *r = &raw->recipients[i];
 		struct cfg_recipients *o = &p->recipients[p->n_recipients];
 
-		pathf(base, sizeof(base), "policy.recipients[%u]", i);
+		cfg_pathf(base, sizeof(base), "policy.recipients[%u]", i);
 		if (r->domain == NULL) {
 			cfg_error(x, cfg_pos_value(x, base), base,
 				  "no domain; write the domain these local parts belong to");
 			continue;
 		}
-		if (domain_parse(x, pathf(path, sizeof(path), "%s.domain", base), r->domain, true,
+		if (domain_parse(x, cfg_pathf(path, sizeof(path), "%s.domain", base), r->domain, true,
 				 &o->domain) != 0)
 			continue;
 		p->n_recipients++;
@@ -226,7 +225,7 @@ static void build_recipients(struct cfg_ctx *x, const struct cfg_raw_policy *raw
 				cfg_error(x, cfg_pos_value(x, path), path,
 					  "'%s' is listed twice", r->domain);
 		}
-		pathf(base, sizeof(base), "policy.recipients[%u].local_parts", i);
+		cfg_pathf(base, sizeof(base), "policy.recipients[%u].local_parts", i);
 		if (r->n_local_parts == 0) {
 			cfg_error(x, cfg_pos_value(x, base), base,
 				  "empty; list the local parts, or \"*\" to take any");
@@ -241,7 +240,7 @@ static void build_recipients(struct cfg_ctx *x, const struct cfg_raw_policy *raw
 			const char *lp = r->local_parts[j];
 			const char *why = local_problem(lp);
 
-			pathf(path, sizeof(path), "%s[%u]", base, j);
+			cfg_pathf(path, sizeof(path), "%s[%u]", base, j);
 			if (why != NULL) {
 				cfg_error(x, cfg_pos_value(x, path), path, "'%s' %s", lp, why);
 				continue;
@@ -259,6 +258,40 @@ static void build_recipients(struct cfg_ctx *x, const struct cfg_raw_policy *raw
 	}
 }
 
+#define MAX_CLIENT_TABLE (1u << 24)
+
+static void build_client_limits(struct cfg_ctx *x, const struct cfg_raw_client_limits *raw,
+				struct cfg_client_limits *o)
+{
+	static const struct cfg_raw_client_limits none;
+	const char *base = "policy.client_limits";
+	char path[64];
+
+	if (raw == NULL)
+		raw = &none;
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.connections", base), raw->connections, 0,
+		     1000000, 50, &o->connections);
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.connection_rate", base),
+		     raw->connection_rate, 0, 100000000, 0, &o->connection_rate);
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.connection_burst", base),
+		     raw->connection_burst, 1, 100000000, o->connection_rate ? o->connection_rate : 1,
+		     &o->connection_burst);
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.message_rate", base), raw->message_rate,
+		     0, 100000000, 0, &o->message_rate);
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.message_burst", base),
+		     raw->message_burst, 1, 100000000, o->message_rate ? o->message_rate : 1,
+		     &o->message_burst);
+	cfg_get_bool(x, cfg_pathf(path, sizeof(path), "%s.exempt_relay_networks", base),
+		     raw->exempt_relay_networks, true, &o->exempt_relay_networks);
+	/* a power of two keeps the bucket index a mask */
+	if (cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.table_size", base), raw->table_size,
+			 64, MAX_CLIENT_TABLE, 65536, &o->table_size) == 0 &&
+	    (o->table_size & (o->table_size - 1)) != 0) {
+		cfg_error(x, cfg_pos_value(x, path), path, "%u is not a power of two", o->table_size);
+		o->table_size = 65536;
+	}
+}
+
 void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struct cfg_policy *p)
 {
 	static const struct cfg_raw_policy none;
@@ -266,6 +299,7 @@ void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struc
 
 	if (raw == NULL)
 		raw = &none;
+	build_client_limits(x, raw->client_limits, &p->client_limits);
 	if (raw->n_relay_domains > MAX_ENTRIES || raw->n_relay_networks > MAX_ENTRIES ||
 	    raw->n_recipients > MAX_ENTRIES) {
 		cfg_error(x, cfg_pos_key(x, "policy"), "policy",
@@ -280,7 +314,7 @@ void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struc
 		}
 	}
 	for (unsigned i = 0; i < raw->n_relay_domains; i++)
-		if (domain_parse(x, pathf(path, sizeof(path), "policy.relay_domains[%u]", i),
+		if (domain_parse(x, cfg_pathf(path, sizeof(path), "policy.relay_domains[%u]", i),
 				 raw->relay_domains[i], true,
 				 &p->relay_domains[p->n_relay_domains]) == 0)
 			p->n_relay_domains++;
@@ -292,7 +326,7 @@ void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struc
 		}
 	}
 	for (unsigned i = 0; i < raw->n_relay_networks; i++)
-		if (network_parse(x, pathf(path, sizeof(path), "policy.relay_networks[%u]", i),
+		if (network_parse(x, cfg_pathf(path, sizeof(path), "policy.relay_networks[%u]", i),
 				  raw->relay_networks[i],
 				  &p->relay_networks[p->n_relay_networks]) == 0)
 			p->n_relay_networks++;

@@ -129,6 +129,9 @@ struct dp {
 	 * it (mxgate-dp: smtpd_start/smtpd_stop); NULL in programs without one. */
 	int (*svc_start)(struct dp_worker *w);
 	void (*svc_stop)(struct dp_worker *w);
+	/* Per-client-address limits every worker's mail service shares (policy/clients.h);
+	 * made before the workers start, freed after they stop. NULL: no limits. */
+	struct client_table *clients;
 };
 
 /*
@@ -141,6 +144,23 @@ struct dp_worker *dp_worker_new(struct dp *dp, unsigned id, unsigned lcore_id, c
 int dp_worker_net_init(struct dp_worker *w);
 /* Frees what dp_worker_new() and dp_worker_net_init() made; the worker must have stopped. */
 void dp_worker_free(struct dp_worker *w);
+
+/*
+ * Start-up shared by mxgate-dp and mxgate-gen (start.c), after rte_eal_init():
+ * fills DP from CFG (keeping the svc_* hooks and clients the caller set), makes
+ * one worker per worker lcore, sets up every port with a queue pair per
+ * worker, describes ports and routes to the network layer and initialises
+ * each worker's network context. Nothing runs yet. Returns 0, or -1 with the
+ * reason in ERR; dp_teardown() undoes a partial set-up too.
+ */
+int dp_setup(struct dp *dp, const struct cfg *cfg, char *err, size_t errlen);
+/* Launches every worker's poll loop on its lcore. */
+void dp_launch(struct dp *dp);
+/*
+ * Stops the workers (sets dp->quit and waits), turns telemetry away, closes
+ * the ports and frees the workers. Safe after a failed or partial dp_setup().
+ */
+void dp_teardown(struct dp *dp);
 
 /* The worker poll loop, for rte_eal_remote_launch(); returns 0 when dp->quit is set. */
 int dp_worker_main(void *arg);

@@ -113,14 +113,8 @@ static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t rad
 			 uint16_t rport)
 {
 	struct dp_worker *w = arg;
-	struct rte_ipv4_tuple t = {0};
 
-	/* the replies' tuple, as steering sees it: host order, their source first */
-	t.src_addr = rte_be_to_cpu_32(raddr);
-	t.dst_addr = rte_be_to_cpu_32(laddr);
-	t.sport = rte_be_to_cpu_16(rport);
-	t.dport = rte_be_to_cpu_16(lport);
-	return port_flow_owner(port_flow_hash(&t), w->dp->n_workers) == w->id;
+	return port_reply_owner(laddr, lport, raddr, rport, w->dp->n_workers) == w->id;
 }
 
 void dp_echo_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now)

@@ -211,14 +211,8 @@ static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t rad
 			 uint16_t rport)
 {
 	struct gen_client *g = arg;
-	struct rte_ipv4_tuple t = {0};
 
-	/* the replies' tuple: host order, their source first */
-	t.src_addr = rte_be_to_cpu_32(raddr);
-	t.dst_addr = rte_be_to_cpu_32(laddr);
-	t.sport = rte_be_to_cpu_16(rport);
-	t.dport = rte_be_to_cpu_16(lport);
-	return port_flow_owner(port_flow_hash(&t), g->w->dp->n_workers) == g->w->id;
+	return port_reply_owner(laddr, lport, raddr, rport, g->w->dp->n_workers) == g->w->id;
 }
 
 static int open_one(struct gen_client *g, uint64_t now)

@@ -230,39 +230,6 @@ static int apply_overrides(struct cfg *cfg, const struct opts *o)
 	return 0;
 }
 
-/* Ports and routes as the network layer sees them (as mxgate-dp does). */
-static void describe_network(struct dp *dp)
-{
-	const struct cfg_dataplane *d = &dp->cfg->dp;
-
-	for (unsigned i = 0; i < dp->n_ports; i++) {
-		struct net_iface *ifc = &dp->ifaces[i];
-		ifc->port_id = dp->ports[i].port_id;
-		ifc->mtu = dp->ports[i].mtu;
-		ifc->mac = dp->ports[i].mac;
-		ifc->n_addrs = d->ports[i].n_addrs;
-		for (unsigned a = 0; a < ifc->n_addrs; a++) {
-			ifc->addrs[a].addr = d->ports[i].addrs[a].addr;
-			ifc->addrs[a].len = d->ports[i].addrs[a].len;
-		}
-	}
-	dp->n_routes = 0;
-	for (unsigned r = 0; r < d->n_routes && r < NET_MAX_ROUTES; r++) {
-		struct net_route *rt = &dp->routes[dp->n_routes++];
-		rt->dst = d->routes[r].dst.addr;
-		rt->len = d->routes[r].dst.len;
-		rt->via = d->routes[r].via;
-		rt->port_id = dp->ports[0].port_id;
-		for (unsigned i = 0; i < dp->n_ports; i++)
-			for (unsigned a = 0; a < dp->ifaces[i].n_addrs; a++) {
-				uint8_t len = dp->ifaces[i].addrs[a].len;
-				uint32_t mask = len ? rte_cpu_to_be_32(~0u << (32 - len)) : 0;
-				if ((rt->via & mask) == (dp->ifaces[i].addrs[a].addr & mask))
-					rt->port_id = dp->ports[i].port_id;
-			}
-	}
-}
-
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
@@ -517,45 +484,13 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
-	dp.cfg = cfg;
-	dp.n_workers = cfg->dp.n_workers;
-	dp.n_ports = cfg->dp.n_ports;
-	dp.hz = rte_get_tsc_hz();
-	dp.start_tsc = rte_rdtsc();
-	dp.tx_drain_tsc = dp.hz / 1000000 * cfg->dp.tx_drain_us;
-	dp.idle_sleep_us = cfg->dp.idle_sleep_us;
-	if (rte_lcore_count() != dp.n_workers + 1) {
-		fprintf(stderr, "mxgate-gen: EAL gave %u lcores, the config needs %u\n",
-			rte_lcore_count(), dp.n_workers + 1);
-		goto stop;
-	}
-	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
-	for (unsigned i = 0; i < dp.n_workers; i++, lcore = rte_get_next_lcore(lcore, 1, 0)) {
-		dp.workers[i] = dp_worker_new(&dp, i, lcore, err, sizeof(err));
-		if (!dp.workers[i])
-			goto fail_msg;
-	}
-	struct rte_mempool *pools[DP_MAX_WORKERS];
-	for (unsigned i = 0; i < dp.n_workers; i++)
-		pools[i] = dp.workers[i]->pool;
-	for (unsigned i = 0; i < dp.n_ports; i++) {
-		rc = port_setup(&dp.ports[i], &cfg->dp.ports[i], pools, (uint16_t)dp.n_workers, err,
-				sizeof(err));
-		if (rc != 0 && strstr(cfg->dp.ports[i].device, "role=client"))
-			snprintf(err + strlen(err), sizeof(err) - strlen(err),
-				 " (is the memif server up?)");
-		if (rc != 0)
-			goto fail_msg;
-		dp.slot_of_port[dp.ports[i].port_id] = (uint16_t)i;
-	}
-	describe_network(&dp);
-	for (unsigned i = 0; i < dp.n_workers; i++) {
-		rc = dp_worker_net_init(dp.workers[i]);
-		if (rc != 0) {
-			snprintf(err, sizeof(err), "worker %u: network set-up failed: %s", i,
-				 strerror(-rc));
-			goto fail_msg;
-		}
+	if (dp_setup(&dp, cfg, err, sizeof(err)) != 0) {
+		for (unsigned i = 0; i < cfg->dp.n_ports; i++)
+			if (strstr(cfg->dp.ports[i].device, "role=client") &&
+			    strncmp(err, "port ", 5) == 0)
+				snprintf(err + strlen(err), sizeof(err) - strlen(err),
+					 " (is the memif server up?)");
+		goto fail_msg;
 	}
 
 	/* Each worker opens its share. */
@@ -583,8 +518,7 @@ int main(int argc, char **argv)
 			 LINK_WAIT_S);
 		goto fail_msg;
 	}
-	for (unsigned i = 0; i < dp.n_workers; i++)
-		rte_eal_remote_launch(dp_worker_main, dp.workers[i], dp.workers[i]->lcore_id);
+	dp_launch(&dp);
 	rc = ping_server(&dp, o.dst);
 	if (rc != 0) {
 		char a[INET_ADDRSTRLEN];
@@ -609,16 +543,9 @@ int main(int argc, char **argv)
 fail_msg:
 	fprintf(stderr, "mxgate-gen: %s\n", err);
 stop:
-	__atomic_store_n(&dp.quit, 1, __ATOMIC_RELEASE);
-	rte_eal_mp_wait_lcore();
-	dp_telemetry_shutdown();
-	for (unsigned i = 0; i < dp.n_ports; i++)
-		port_close(&dp.ports[i]);
-	for (unsigned i = 0; i < dp.n_workers; i++) {
-		dp_worker_free(dp.workers[i]); /* aborts what is left: the clients hear it */
-		dp.workers[i] = NULL;
+	dp_teardown(&dp); /* aborts what is left: the clients hear it */
+	for (unsigned i = 0; i < DP_MAX_WORKERS; i++)
 		gen_client_free(clients[i]);
-	}
 	rte_eal_cleanup();
 	cfg_free(cfg);
 	return status;

@@ -85,4 +85,23 @@ static inline unsigned port_flow_owner(uint32_t hash, unsigned n_workers)
 	return (hash & (PORT_RETA_SLOTS - 1)) % n_workers;
 }
 
+/*
+ * The worker that will receive the replies of a connection we open from
+ * LADDR:LPORT to RADDR:RPORT (all network order): an active open keeps a
+ * source port only when this is the opening worker (DESIGN §3.5).
+ */
+static inline unsigned port_reply_owner(uint32_t laddr, uint16_t lport, uint32_t raddr,
+					uint16_t rport, unsigned n_workers)
+{
+	/* the replies' tuple, as RSS and steering see it: host order, their source first */
+	struct rte_ipv4_tuple t = {
+		.src_addr = rte_be_to_cpu_32(raddr),
+		.dst_addr = rte_be_to_cpu_32(laddr),
+		.sport = rte_be_to_cpu_16(rport),
+		.dport = rte_be_to_cpu_16(lport),
+	};
+
+	return port_flow_owner(port_flow_hash(&t), n_workers);
+}
+
 #endif

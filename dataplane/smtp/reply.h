@@ -91,6 +91,10 @@
 	X(TOO_MANY_ERRORS, 421, "4.7.0", "%s Error: too many errors")                              \
 	X(INPUT_NO_CRLF, 421, "4.7.0", "%s Error: too much input without CRLF")                    \
 	X(SHUTDOWN, 421, "4.3.2", "%s Service shutting down")                                      \
+	X(BUSY, 421, "4.3.2", "%s Error: all server sessions are busy, try again later")           \
+	X(CLIENT_CONNS, 421, "4.7.0", "%s Error: too many connections from your address")          \
+	X(CLIENT_CONN_RATE, 421, "4.7.0", "%s Error: too many connections from your address, slow down") \
+	X(CLIENT_MSG_RATE, 421, "4.7.0", "%s Error: too much mail from your address, slow down")   \
 	/* for hooks and sinks */                                                                  \
 	X(LOCAL_ERROR, 451, "4.3.0", "Error: local error, try again later")                        \
 	X(STORAGE, 452, "4.3.1", "Error: insufficient system storage")                             \

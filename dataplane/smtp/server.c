@@ -192,6 +192,18 @@ static void error(struct smtp_session *s, int id)
 	error_arg(s, id, s->cfg->hostname, strlen(s->cfg->hostname));
 }
 
+/*
+ * A hook's refusal: an error reply, except that a 421 closes the session, as
+ * RFC 5321 §3.8 says it does (e.g. a client over its message rate).
+ */
+static void hook_refusal(struct smtp_session *s, int id)
+{
+	if (smtp_reply_code((enum smtp_reply_id)id) == 421)
+		close_with(s, id);
+	else
+		error(s, id);
+}
+
 static size_t fmt_u64(char *b, uint64_t v)
 {
 	char t[24];
@@ -577,7 +589,7 @@ static void proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		if (r != SMTP_R_NONE) {
 			count(s, SMTP_C_POLICY_REJECTS);
 			smtp_tx_clear(&s->tx);
-			error(s, r);
+			hook_refusal(s, r);
 			return;
 		}
 	}
@@ -606,7 +618,7 @@ static void proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 		int r = hooks(s)->rcpt_check(s->cfg->hooks_arg, s, &s->tx, &c->path);
 		if (r != SMTP_R_NONE) {
 			count(s, SMTP_C_POLICY_REJECTS);
-			error(s, r);
+			hook_refusal(s, r);
 			return;
 		}
 	}
@@ -1023,9 +1035,8 @@ static size_t discard_input(struct smtp_session *s, const uint8_t *p, size_t n)
 			end = (size_t)k + 2;
 	}
 	if (end) {
+		/* The line's 500 went out when it passed the limit: resume silently. */
 		s->discarding = false;
-		count(s, SMTP_C_LINE_TOO_LONG);
-		error(s, SMTP_R_LINE_TOO_LONG);
 		if (s->state != SMTP_ST_CLOSED)
 			s->deadline = s->now + state_timeout(s, s->state);
 		return end;
@@ -1039,12 +1050,22 @@ static size_t discard_input(struct smtp_session *s, const uint8_t *p, size_t n)
 	return n;
 }
 
+/*
+ * A command line passed max_cmd_line octets with no CRLF: answer 500 now
+ * (RFC 5321 §4.5.3.1.4, "500 Line too long"), not when the CRLF finally
+ * comes, so a client that never sends one still hears why before the 421 of
+ * the hard cap; the rest of the line is discarded unread.
+ */
 static void start_discard(struct smtp_session *s, bool cr, uint64_t already)
 {
 	s->discarding = true;
 	s->discard_cr = cr;
 	s->discarded = already;
 	s->line_len = 0;
+	count(s, SMTP_C_LINE_TOO_LONG);
+	error(s, SMTP_R_LINE_TOO_LONG);
+	if (s->state == SMTP_ST_CLOSED) /* that error was one too many: nothing more to read */
+		s->discarding = false;
 }
 
 /* Frames command lines: whole lines are parsed in place, partial ones are held in line[]. */

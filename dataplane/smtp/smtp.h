@@ -191,7 +191,8 @@ struct smtp_session;
 struct smtp_hooks {
 	/* At the greeting: a reply id replaces the 220 and ends the session. */
 	int (*connect_check)(void *arg, struct smtp_session *s);
-	/* MAIL passed syntax and limits. */
+	/* MAIL passed syntax and limits. A 421 reply from this hook or the next ends
+	 * the session (RFC 5321 §3.8), e.g. for a client over its message rate. */
 	int (*mail_check)(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
 			  const struct smtp_path *sender);
 	/* RCPT passed syntax and limits (the relay check lives here). */

@@ -21,6 +21,7 @@
 #include <rte_mempool.h>
 #include <rte_random.h>
 
+#include "dataplane/policy/clients.h"
 #include "dataplane/policy/policy.h"
 #include "dataplane/smtp/smtp.h"
 
@@ -61,6 +62,9 @@ struct smtpd_sess {
 	uint32_t in_bytes;
 	struct rte_mbuf *out; /* a reply chain tcp_send() refused for space */
 	bool closing;	      /* close once the output is out */
+	bool limited;	      /* subject to policy.client_limits (not an exempt network) */
+	bool counted;	      /* counted in the client table: uncount when it ends */
+	uint32_t raddr;	      /* the client, network order */
 	uint8_t engine[] __attribute__((aligned(16)));
 };
 
@@ -85,10 +89,16 @@ static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 		     const struct smtp_path *sender)
 {
 	struct smtpd_listener *l = arg;
+	struct smtpd_sess *ss = smtp_server_udata(s);
+	struct client_table *clients = l->d->w->dp->clients;
 
-	(void)s;
 	(void)tx;
 	(void)sender; /* syntax was checked by the engine; the null sender is fine */
+	if (clients != NULL && ss->limited &&
+	    client_message(clients, ss->raddr, now_ms(l->d)) == CLIENT_MSG_RATE) {
+		count(l->d, DP_C_SMTPD_CLIENT_MSG_RATE);
+		return SMTP_R_CLIENT_MSG_RATE; /* 421: the engine ends the session */
+	}
 	count(l->d, DP_C_SMTPD_TRANSACTIONS);
 	return SMTP_R_NONE;
 }
@@ -315,34 +325,108 @@ static void sess_timer(struct timer *t, void *arg)
 
 /* ---- TCP callbacks ---- */
 
+/*
+ * Turns a connection away before any session exists: one 421 line (RFC 5321
+ * §3.8, a server may say 421 instead of 220) and a FIN. Without an mbuf for
+ * it, a reset says the same less politely. What the client sends meanwhile is
+ * read and dropped (on_received), so the close stays a FIN.
+ */
+static void refuse_conn(struct smtpd_listener *l, struct tcp_conn *c, enum smtp_reply_id id)
+{
+	char line[SMTP_REPLY_LINE_MAX];
+	size_t n = smtp_reply_format(line, sizeof(line), id, l->scfg.hostname,
+				     strlen(l->scfg.hostname), ' ');
+	struct rte_mbuf *m = n ? chain_from(l->d->w->pool, (const uint8_t *)line, n) : NULL;
+
+	if (m == NULL || tcp_send(c, m) != 0) {
+		rte_pktmbuf_free(m);
+		count(l->d, DP_C_SMTPD_REFUSAL_NOMEM);
+		tcp_abort(c);
+		return;
+	}
+	tcp_close(c);
+}
+
+/*
+ * policy.client_limits at the door: counts the connection against its
+ * address, or says which limit it is over (SMTP_R_NONE: come in).
+ */
+static enum smtp_reply_id admit(struct smtpd_listener *l, struct smtpd_sess *probe,
+				uint32_t raddr)
+{
+	struct smtpd *d = l->d;
+	const struct cfg_policy *pol = &d->w->dp->cfg->policy;
+	struct client_table *clients = d->w->dp->clients;
+
+	probe->raddr = raddr;
+	probe->limited = clients != NULL && !(pol->client_limits.exempt_relay_networks &&
+					      policy_relay_network(pol, raddr));
+	probe->counted = false;
+	if (!probe->limited)
+		return SMTP_R_NONE;
+	switch (client_connect(clients, raddr, now_ms(d))) {
+	case CLIENT_OK:
+		probe->counted = true;
+		return SMTP_R_NONE;
+	case CLIENT_UNTRACKED:
+		count(d, DP_C_SMTPD_CLIENT_UNTRACKED);
+		return SMTP_R_NONE;
+	case CLIENT_TOO_MANY_CONNS:
+		count(d, DP_C_SMTPD_CLIENT_CONNS);
+		return SMTP_R_CLIENT_CONNS;
+	case CLIENT_CONN_RATE:
+	case CLIENT_MSG_RATE:
+		break;
+	}
+	count(d, DP_C_SMTPD_CLIENT_CONN_RATE);
+	return SMTP_R_CLIENT_CONN_RATE;
+}
+
+static void uncount(struct smtpd *d, const struct smtpd_sess *ss)
+{
+	if (ss->counted)
+		client_disconnect(d->w->dp->clients, ss->raddr);
+}
+
 static void on_accepted(struct tcp_conn *c, void *arg)
 {
 	struct smtpd_listener *l = arg;
 	struct smtpd *d = l->d;
-	struct smtpd_sess *ss;
+	struct smtpd_sess *ss, door;
 	struct smtp_peer peer = {.family = 4};
 	uint32_t laddr, raddr;
 	uint16_t lport, rport;
+	enum smtp_reply_id r;
 	void *mem;
 
 	tcp_set_arg(c, NULL);
+	tcp_endpoints(c, &laddr, &lport, &raddr, &rport);
+	r = admit(l, &door, raddr);
+	if (r != SMTP_R_NONE) {
+		refuse_conn(l, c, r);
+		return;
+	}
 	if (rte_mempool_get(d->pool, &mem) != 0) {
+		uncount(d, &door);
 		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
-		tcp_abort(c);
+		refuse_conn(l, c, SMTP_R_BUSY);
 		return;
 	}
 	ss = mem;
 	memset(ss, 0, sizeof(*ss));
 	ss->l = l;
 	ss->conn = c;
+	ss->raddr = raddr;
+	ss->limited = door.limited;
+	ss->counted = door.counted;
 	timer_init(&ss->timer, sess_timer, ss);
-	tcp_endpoints(c, &laddr, &lport, &raddr, &rport);
 	memcpy(peer.addr, &raddr, 4);
 	peer.port = rte_be_to_cpu_16(rport);
 	if (smtp_server_init(ss->engine, &l->scfg, &d->ctx, &peer, 0, now_ms(d)) == NULL) {
+		uncount(d, ss);
 		rte_mempool_put(d->pool, ss);
 		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
-		tcp_abort(c);
+		refuse_conn(l, c, SMTP_R_BUSY);
 		return;
 	}
 	smtp_server_set_udata(engine(ss), ss);
@@ -355,7 +439,8 @@ static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
 	struct smtpd_sess *ss = tcp_arg(c);
 	uint32_t len = data->pkt_len;
 
-	if (ss == NULL) {
+	if (ss == NULL) { /* turned away at the door: read and drop */
+		tcp_consumed(c, len);
 		rte_pktmbuf_free(data);
 		return;
 	}
@@ -423,6 +508,7 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	if (reason != TCP_CLOSE_NORMAL && !ss->closing)
 		count(d, DP_C_SMTPD_SESSIONS_ABORTED);
 	timer_cancel(&d->w->timers, &ss->timer);
+	uncount(d, ss);
 	smtp_server_fini(engine(ss));
 	while (ss->in_head != NULL)
 		in_pop(ss);
@@ -531,6 +617,24 @@ int smtpd_start(struct dp_worker *w)
 	timer_init(&d->stats_timer, stats_sync, d);
 	timer_arm_ms(&w->timers, &d->stats_timer, rte_rdtsc(), STATS_SYNC_MS);
 	return 0;
+}
+
+int smtpd_init(struct dp *dp)
+{
+	const struct cfg_client_limits *lim = &dp->cfg->policy.client_limits;
+
+	dp->clients = NULL;
+	if (dp->cfg->n_listeners == 0 ||
+	    (lim->connections == 0 && lim->connection_rate == 0 && lim->message_rate == 0))
+		return 0;
+	dp->clients = client_table_new(lim, rte_rand());
+	return dp->clients != NULL ? 0 : -ENOMEM;
+}
+
+void smtpd_fini(struct dp *dp)
+{
+	client_table_free(dp->clients);
+	dp->clients = NULL;
 }
 
 void smtpd_stop(struct dp_worker *w)

@@ -15,6 +15,15 @@
 struct smtpd; /* one worker's listeners and sessions */
 
 /*
+ * Process-wide set-up before any worker starts: the per-client table of
+ * policy.client_limits (dp->clients). Returns 0 or -ENOMEM.
+ */
+int smtpd_init(struct dp *dp);
+
+/* Frees what smtpd_init() made, once every worker has stopped. */
+void smtpd_fini(struct dp *dp);
+
+/*
  * Starts the listeners of W's config on W's TCP stack (after it exists) and
  * sets w->smtpd; no listeners in the config: nothing to do. Returns 0, or
  * -ENOMEM (session pool) or tcp_listen()'s error; what was made is kept for

@@ -15,7 +15,12 @@
 	X(SMTPD_TRANSACTIONS, "smtp_transactions")         /* MAIL accepted */                    \
 	X(SMTPD_RELAY_DENIED, "smtp_relay_denied")         /* RCPT: 554 5.7.1 */                  \
 	X(SMTPD_RCPT_UNKNOWN, "smtp_rcpt_unknown")         /* RCPT: 550 5.1.1 */                  \
-	X(SMTPD_SESSIONS_REFUSED, "smtp_sessions_refused") /* no session memory: reset */         \
+	X(SMTPD_SESSIONS_REFUSED, "smtp_sessions_refused") /* no session free: 421 4.3.2 */       \
+	X(SMTPD_CLIENT_CONNS, "smtp_client_conn_limit")    /* per-address connections: 421 */    \
+	X(SMTPD_CLIENT_CONN_RATE, "smtp_client_conn_rate") /* per-address connect rate: 421 */   \
+	X(SMTPD_CLIENT_MSG_RATE, "smtp_client_msg_rate")   /* per-address message rate: 421 */   \
+	X(SMTPD_CLIENT_UNTRACKED, "smtp_client_untracked") /* client table bucket full: let in */ \
+	X(SMTPD_REFUSAL_NOMEM, "smtp_refusal_nomem")       /* no mbuf for a 421: reset instead */ \
 	X(SMTPD_SESSIONS_ABORTED, "smtp_sessions_aborted") /* TCP reset or timeout mid-session */ \
 	X(SMTPD_OUTPUT_NOMEM, "smtp_output_nomem")         /* no mbuf for a reply: reset */       \
 	X(SMTPD_INPUT_OVERFLOW, "smtp_input_overflow")     /* kept input over its bound: reset */

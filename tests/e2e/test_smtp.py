@@ -321,6 +321,8 @@ def test_10mb_without_crlf_gets_500_then_421_while_another_session_goes_on(smtp_
 
     t = threading.Thread(target=pour)
     t.start()
+    # 500 as soon as the line passes 512 octets, then 421 at the hard cap.
+    flood.expect(500, "5.5.2")
     flood.expect(421, "4.7.0")
     assert flood.closed()
     t.join(timeout=60)

@@ -193,6 +193,13 @@ Test(config_files, example_file_sets_every_key)
 		"error_rate:", "error_burst:", "tcp:", "cc:", "syn_backlog:", "max_conns:",
 		"rto_min_ms:", "delack_ms:", "time_wait_max:", "rcv_buf_kb:", "snd_buf_kb:",
 		"echo_port:", "discard_port:",
+		"listeners:", "port:", "ack:", "hostname:", "greeting_pause_ms:", "limits:",
+		"max_message_size:", "max_recipients:", "max_errors:", "command_line:",
+		"text_line:", "input_no_crlf:", "sessions:",
+		"policy:", "relay_domains:", "relay_networks:", "recipients:", "domain:",
+		"local_parts:", "client_limits:", "connections:", "connection_rate:",
+		"connection_burst:", "message_rate:", "message_burst:", "exempt_relay_networks:",
+		"table_size:",
 	};
 	/* clang-format on */
 	size_t len;

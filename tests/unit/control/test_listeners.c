@@ -211,3 +211,59 @@ Test(policy_config, bad_entries_are_each_reported)
 		      "t.yaml:10:21: policy.recipients[0].local_parts[0]: 'alice@example.com' "
 		      "holds '@'; write the part before it, the domain goes in 'domain'\n");
 }
+
+Test(policy_config, client_limits_default_to_50_connections_and_no_rates)
+{
+	struct cfg *c = load_ok(PORTS);
+	const struct cfg_client_limits *l = &c->policy.client_limits;
+
+	cr_assert_eq(l->connections, 50);
+	cr_assert_eq(l->connection_rate, 0);
+	cr_assert_eq(l->message_rate, 0);
+	cr_assert(l->exempt_relay_networks);
+	cr_assert_eq(l->table_size, 65536);
+	cfg_free(c);
+}
+
+Test(policy_config, client_limits_are_read_and_bursts_default_to_the_rate)
+{
+	struct cfg *c = load_ok(PORTS "policy:\n"
+				      "  client_limits:\n"
+				      "    connections: 0\n"
+				      "    connection_rate: 120\n"
+				      "    message_rate: 30\n"
+				      "    message_burst: 5\n"
+				      "    exempt_relay_networks: false\n"
+				      "    table_size: 1024\n");
+	const struct cfg_client_limits *l = &c->policy.client_limits;
+
+	cr_assert_eq(l->connections, 0);
+	cr_assert_eq(l->connection_rate, 120);
+	cr_assert_eq(l->connection_burst, 120);
+	cr_assert_eq(l->message_rate, 30);
+	cr_assert_eq(l->message_burst, 5);
+	cr_assert_not(l->exempt_relay_networks);
+	cr_assert_eq(l->table_size, 1024);
+	cfg_free(c);
+}
+
+Test(policy_config, bad_client_limits_are_each_reported)
+{
+	expect_errors(PORTS "policy:\n"
+			    "  client_limits:\n"
+			    "    connections: -1\n"
+			    "    connection_burst: 0\n"
+			    "    table_size: 1000\n"
+			    "    exempt_relay_networks: maybe\n"
+			    "    messages: 10\n",
+		      "t.yaml:7:18: policy.client_limits.connections: -1 is not between 0 and "
+		      "1000000\n"
+		      "t.yaml:8:23: policy.client_limits.connection_burst: 0 is not between 1 and "
+		      "100000000\n"
+		      "t.yaml:9:17: policy.client_limits.table_size: 1000 is not a power of two\n"
+		      "t.yaml:10:28: policy.client_limits.exempt_relay_networks: 'maybe' is not "
+		      "true or false\n"
+		      "t.yaml:11:5: policy.client_limits.messages: unknown key; expected one of: "
+		      "connections, connection_rate, connection_burst, message_rate, message_burst, "
+		      "exempt_relay_networks, table_size\n");
+}

@@ -47,6 +47,24 @@ Test(steer, every_worker_owns_a_fair_share_of_flows)
 	}
 }
 
+/* What an active open checks (port_reply_owner) is who receives the replies: the worker
+ * that owns the flow as the replies arrive, in host order, their source first. */
+Test(steer, the_reply_owner_of_an_active_open_is_the_owner_of_its_replies)
+{
+	const uint32_t laddr = 0xc6336402u, raddr = 0xcb007119u; /* us, the next hop */
+
+	for (unsigned nw = 1; nw <= 4; nw++)
+		for (uint16_t sport = 32768; sport < 32768 + 2000; sport++) {
+			struct rte_ipv4_tuple reply = tuple(raddr, laddr, 25, sport);
+			unsigned want = port_flow_owner(port_flow_hash(&reply), nw);
+
+			cr_assert_eq(port_reply_owner(rte_cpu_to_be_32(laddr), rte_cpu_to_be_16(sport),
+						      rte_cpu_to_be_32(raddr), rte_cpu_to_be_16(25),
+						      nw),
+				     want, "%u workers, source port %u", nw, sport);
+		}
+}
+
 Test(steer, device_name_is_the_part_before_the_arguments)
 {
 	char out[32];

@@ -204,6 +204,35 @@ Test(session, data_after_only_refused_recipients_says_no_valid_recipients)
 	cr_assert_eq(counter(SMTP_C_POLICY_REJECTS), 1);
 }
 
+/* The second MAIL of a session is over the client's message rate. */
+static int mail_rate_hook(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
+			  const struct smtp_path *sender)
+{
+	static int calls;
+	(void)arg;
+	(void)s;
+	(void)tx;
+	(void)sender;
+	return ++calls >= 2 ? SMTP_R_CLIENT_MSG_RATE : SMTP_R_NONE;
+}
+
+Test(session, a_421_from_a_policy_hook_ends_the_session)
+{
+	c->hooks.mail_check = mail_rate_hook;
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_send(c, "RSET\r\n");
+	conv_expect(c, "250 2.0.0 Ok");
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n");
+	conv_expect(c, "421 4.7.0 mx.example.com Error: too much mail from your address, slow down");
+	conv_expect_nothing(c); /* the pipelined RCPT is not answered: the session is over */
+	cr_assert(conv_closed(c));
+	cr_assert_eq(counter(SMTP_C_POLICY_REJECTS), 1);
+}
+
 Test(session, unknown_and_unimplemented_commands_are_told_apart)
 {
 	conv_start(c, 0);
@@ -692,20 +721,27 @@ Test(limits, a_512_octet_command_passes_and_513_is_too_long)
 	cr_assert_eq(counter(SMTP_C_LINE_TOO_LONG), 1);
 }
 
-Test(limits, a_long_line_split_across_inputs_is_refused_once_at_its_crlf)
+Test(limits, a_long_line_split_across_inputs_is_refused_once_as_it_passes_the_limit)
 {
 	char junk[200];
 	memset(junk, 'y', sizeof(junk));
 	conv_start(c, 0);
 	conv_skip_reply(c, "220");
 	conv_send(c, "NOOP ");
-	for (int i = 0; i < 10; i++)
+	conv_send_n(c, junk, sizeof(junk));
+	conv_send_n(c, junk, sizeof(junk));
+	conv_expect_nothing(c); /* 405 octets: still a command line */
+	conv_send_n(c, junk, sizeof(junk));
+	conv_expect(c, "500 5.5.2 Error: line too long"); /* past 512, before any CRLF */
+	for (int i = 0; i < 7; i++)
 		conv_send_n(c, junk, sizeof(junk));
 	conv_send(c, "\r");
 	conv_expect_nothing(c);
-	conv_send(c, "\n");
-	conv_expect(c, "500 5.5.2 Error: line too long");
+	conv_send(c, "\n"); /* the end of the refused line: discarded, not answered again */
 	conv_expect_nothing(c);
+	conv_send(c, "NOOP\r\n");
+	conv_expect(c, "250 2.0.0 Ok");
+	cr_assert_eq(counter(SMTP_C_LINE_TOO_LONG), 1);
 }
 
 Test(limits, endless_input_without_crlf_is_cut_off)
@@ -715,6 +751,7 @@ Test(limits, endless_input_without_crlf_is_cut_off)
 	conv_start(c, 0);
 	conv_skip_reply(c, "220");
 	conv_send_n(c, junk, sizeof(junk));
+	conv_expect(c, "500 5.5.2 Error: line too long");
 	conv_expect(c, "421 4.7.0 mx.example.com Error: too much input without CRLF");
 	cr_assert(conv_closed(c));
 	cr_assert_eq(counter(SMTP_C_INPUT_NO_CRLF), 1);

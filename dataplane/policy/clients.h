@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Per-client-address limits shared by every worker (policy.client_limits):
+ * concurrent connections, a token bucket for new connections and one for
+ * messages. RSS spreads one client's connections over all workers, so the
+ * count must be shared; this is the only table that is. It is touched once
+ * per connection and once per MAIL, never per packet: each bucket of slots
+ * has its own spinlock, held for a few dozen instructions.
+ *
+ * The table has a fixed size. An address is looked up in one bucket of
+ * CLIENT_WAYS slots chosen by a keyed hash; a new address takes a free slot
+ * or the least recently seen one without live connections. When all slots
+ * of its bucket hold live connections the client is let through untracked
+ * (and the caller counts it): a full table must not lock strangers out.
+ */
+#ifndef MX_POLICY_CLIENTS_H
+#define MX_POLICY_CLIENTS_H
+
+#include <stdint.h>
+
+#include "control/config/config.h"
+
+#define CLIENT_WAYS 4
+
+struct client_table;
+
+enum client_verdict {
+	CLIENT_OK = 0,	       /* counted: call client_disconnect() when it ends */
+	CLIENT_UNTRACKED,      /* let through, but no slot was free: nothing to undo */
+	CLIENT_TOO_MANY_CONNS, /* 421 4.7.0: over limits.connections */
+	CLIENT_CONN_RATE,      /* 421 4.7.0: over connection_rate */
+	CLIENT_MSG_RATE,       /* 421 4.7.0: over message_rate */
+};
+
+/*
+ * A table for LIM (copied; table_size slots, a power of two) whose hash is
+ * keyed by SEED. NULL when out of memory.
+ */
+struct client_table *client_table_new(const struct cfg_client_limits *lim, uint64_t seed);
+void client_table_free(struct client_table *t);
+
+/*
+ * A new connection from ADDR (IPv4, network order) at NOW_MS: CLIENT_OK (the
+ * connection is counted), CLIENT_UNTRACKED, or a refusal, which changes
+ * nothing but the rate bucket's refill. Any thread.
+ */
+enum client_verdict client_connect(struct client_table *t, uint32_t addr, uint64_t now_ms);
+
+/* A connection counted by client_connect() (CLIENT_OK) has ended. */
+void client_disconnect(struct client_table *t, uint32_t addr);
+
+/* A new message (MAIL) from ADDR: CLIENT_OK or CLIENT_MSG_RATE. */
+enum client_verdict client_message(struct client_table *t, uint32_t addr, uint64_t now_ms);
+
+/* ADDR's live connections as counted (0 when not in the table): for telemetry and tests. */
+unsigned client_connections(struct client_table *t, uint32_t addr);
+
+#endif
