@@ -37,6 +37,10 @@ static const cyaml_schema_field_t top_fields[] = {
 				   CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("policy", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
 				struct cfg_raw, policy, cfg_policy_fields),
+	CYAML_FIELD_MAPPING_PTR("control", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, control, cfg_control_fields),
+	CYAML_FIELD_MAPPING_PTR("logging", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, logging, cfg_logging_fields),
 	CYAML_FIELD_END
 };
 
@@ -50,6 +54,8 @@ static void build_sections(struct cfg_ctx *x, const struct cfg_raw *raw, struct 
 	cfg_dp_build(x, raw != NULL ? raw->dataplane : NULL, &c->dp);
 	cfg_listeners_build(x, raw, c);
 	cfg_policy_build(x, raw != NULL ? raw->policy : NULL, &c->policy);
+	cfg_control_build(x, raw != NULL ? raw->control : NULL, &c->dp, &c->control);
+	cfg_logging_build(x, raw != NULL ? raw->logging : NULL, &c->logging);
 }
 
 /* ---- typed readers over the loaded strings ---- */
@@ -540,6 +546,7 @@ void cfg_free(struct cfg *c)
 	cfg_dp_free(&c->dp);
 	cfg_listeners_free(c);
 	cfg_policy_free(&c->policy);
+	cfg_control_free(&c->control, &c->logging);
 	free(c->path);
 	c->path = NULL;
 	free(c);

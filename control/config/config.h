@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "control/config/control.h"
 #include "control/config/listeners.h"
 
 #define CFG_MAX_WORKERS 16
@@ -104,6 +105,8 @@ struct cfg {
 	struct cfg_listener listeners[CFG_MAX_LISTENERS]; /* SMTP ports (listeners.c) */
 	unsigned n_listeners;
 	struct cfg_policy policy; /* relay and recipient policy (policy.c) */
+	struct cfg_control control; /* mxgate-control (control.c) */
+	struct cfg_logging logging;
 };
 
 /*

@@ -250,12 +250,27 @@ struct cfg_raw_policy {
 	unsigned n_recipients;
 };
 
+struct cfg_raw_control {
+	char *socket;
+	char *metrics_listen;
+	char *telemetry_socket;
+	char *sample_interval_ms;
+	char *history_s;
+};
+
+struct cfg_raw_logging {
+	char *level;
+	char *destination;
+};
+
 /* The whole file: one pointer per top-level section, NULL when absent. */
 struct cfg_raw {
 	struct cfg_raw_dataplane *dataplane;
 	struct cfg_raw_listener *listeners;
 	unsigned n_listeners;
 	struct cfg_raw_policy *policy;
+	struct cfg_raw_control *control;
+	struct cfg_raw_logging *logging;
 };
 
 /*
@@ -278,5 +293,17 @@ void cfg_listeners_free(struct cfg *c);
 extern const cyaml_schema_field_t cfg_policy_fields[];
 void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struct cfg_policy *p);
 void cfg_policy_free(struct cfg_policy *p);
+
+/*
+ * Sections "control" and "logging" (control.c). The control section's defaults
+ * derive from DP (the telemetry socket from its file prefix), so it is built after it.
+ */
+extern const cyaml_schema_field_t cfg_control_fields[];
+extern const cyaml_schema_field_t cfg_logging_fields[];
+void cfg_control_build(struct cfg_ctx *x, const struct cfg_raw_control *raw,
+		       const struct cfg_dataplane *dp, struct cfg_control *c);
+void cfg_logging_build(struct cfg_ctx *x, const struct cfg_raw_logging *raw,
+		       struct cfg_logging *l);
+void cfg_control_free(struct cfg_control *c, struct cfg_logging *l);
 
 #endif

@@ -463,8 +463,9 @@ Test(config_structure, unknown_key_suggests_the_closest_known_key)
 
 Test(config_structure, unknown_key_lists_the_keys_allowed_there)
 {
-	expect_errors("dataplane:\n" PORTS "spool: []\n",
-		      "t.yaml:5:1: spool: unknown key; expected one of: dataplane, listeners, policy\n");
+	expect_errors("dataplane:\n" PORTS "queue: []\n",
+		      "t.yaml:5:1: queue: unknown key; expected one of: dataplane, listeners, policy, "
+		      "control, logging\n");
 	expect_errors("dataplane:\n  memory:\n    zzz: 1\n" PORTS,
 		      "t.yaml:3:5: dataplane.memory.zzz: unknown key; expected one of: mode, "
 		      "size_mb, in_memory, file_prefix\n");

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mxgatectl's command line, parsed without side effects so every mistake is
+ * caught (and tested) before anything connects anywhere. Options may come
+ * before or after the command; "--" ends them.
+ */
+#ifndef MX_CTL_ARGS_H
+#define MX_CTL_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "control/common/proto.h"
+
+#define CTL_DEFAULT_SOCKET "/run/mxgate/control.sock"
+#define CTL_MAX_COUNT	   1000000u
+#define CTL_MAX_INTERVAL_S 3600u
+
+enum ctl_verb {
+	VERB_HELP,
+	VERB_VERSION,
+	VERB_STATUS,
+	VERB_STATS,
+	VERB_PORTS,
+	VERB_TOP,
+	VERB_CONFIG_CHECK,
+	VERB_CONFIG_SHOW,
+	VERB_LATER, /* a command of a later issue: args.later says which */
+};
+
+struct ctl_args {
+	enum ctl_verb verb;
+	bool json;	     /* --json */
+	bool watch;	     /* stats --watch */
+	bool all;	     /* stats --all: counters at zero too */
+	unsigned count;	     /* --count N: frames of watch/top; 0 = until q or Ctrl-C */
+	unsigned interval_s; /* --interval S: watch/top redraw period; default 1 */
+	unsigned span_s;     /* stats --span S: rate window; 0 = the daemon's default */
+	const char *socket;  /* -s/--socket PATH, else from --config, else the default */
+	const char *config;  /* -c/--config FILE: where control.socket is written */
+	const char *file;    /* config check FILE */
+	const struct ctl_cmd_info *later;
+};
+
+/*
+ * Parses ARGV[1..ARGC). Returns 0 with A filled, or -1 with a one-line reason
+ * in ERR (ERRLEN bytes) for the usage message; A->json is still set when
+ * --json was seen, so the caller can answer in the form asked for.
+ */
+int ctl_args_parse(int argc, char *const argv[], struct ctl_args *a, char *err, size_t errlen);
+
+/* The usage text. */
+extern const char ctl_usage[];
+
+#endif
