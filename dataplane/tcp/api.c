@@ -24,6 +24,28 @@ static bool can_send_state(const struct tcp_conn *c)
 	}
 }
 
+static void consumed(struct tcp_conn *c, unsigned n);
+static void shutdown_conn(struct tcp_conn *c);
+static void abort_conn(struct tcp_conn *c);
+static int connect_conn(struct tcp_stack *s, uint32_t laddr, uint32_t daddr, uint16_t dport,
+			const struct tcp_ops *ops, void *arg, tcp_port_ok_fn port_ok,
+			void *port_ok_arg, struct tcp_conn **out);
+
+/*
+ * An API call runs as an event of the stack: made from a TCP callback it keeps
+ * that event's clock; made by the application on its own (from its own timer,
+ * on an I/O completion) it reads the clock first, one rdtsc, so its
+ * timestamps, RTT timing and timers start from now (tcp_api_enter()).
+ */
+static void api_output(struct tcp_conn *c)
+{
+	struct tcp_stack *s = c->s;
+
+	tcp_api_enter(s);
+	tcp_output(c);
+	tcp_event_leave(s);
+}
+
 unsigned tcp_send_space(const struct tcp_conn *c)
 {
 	if (!can_send_state(c) || c->fin_queued)
@@ -64,7 +86,7 @@ int tcp_send(struct tcp_conn *c, struct rte_mbuf *data)
 		}
 		data = next;
 	}
-	tcp_output(c);
+	api_output(c);
 	return 0;
 }
 
@@ -72,11 +94,20 @@ void tcp_push(struct tcp_conn *c)
 {
 	bool nagle = c->nagle;
 	c->nagle = false;
-	tcp_output(c);
+	api_output(c);
 	c->nagle = nagle;
 }
 
 void tcp_consumed(struct tcp_conn *c, unsigned n)
+{
+	struct tcp_stack *s = c->s;
+
+	tcp_api_enter(s);
+	consumed(c, n);
+	tcp_event_leave(s);
+}
+
+static void consumed(struct tcp_conn *c, unsigned n)
 {
 	uint32_t before = tcp_rcv_space(c);
 
@@ -91,6 +122,15 @@ void tcp_consumed(struct tcp_conn *c, unsigned n)
 }
 
 void tcp_shutdown(struct tcp_conn *c)
+{
+	struct tcp_stack *s = c->s;
+
+	tcp_api_enter(s);
+	shutdown_conn(c);
+	tcp_event_leave(s);
+}
+
+static void shutdown_conn(struct tcp_conn *c)
 {
 	if (c->fin_queued)
 		return;
@@ -122,18 +162,32 @@ void tcp_shutdown(struct tcp_conn *c)
 
 void tcp_close(struct tcp_conn *c)
 {
+	struct tcp_stack *s = c->s;
+
+	tcp_api_enter(s);
 	c->app_closed = true;
 	/* RFC 2525 §2.17: unread data at close means the peer would wait in vain. */
 	if (c->rcv_unconsumed > 0 && c->state != TCP_ST_SYN_SENT) {
-		tcp_abort(c);
-		return;
-	}
-	tcp_shutdown(c);
-	if (c->state == TCP_ST_FIN_WAIT_2)
+		abort_conn(c);
+	} else if (c->state == TCP_ST_FIN_WAIT_2) {
+		/* shut down before: nothing more to send, and now nobody to wait for */
 		tcp_arm_fin_wait_2(c);
+	} else {
+		shutdown_conn(c); /* may free c (SYN_SENT) */
+	}
+	tcp_event_leave(s);
 }
 
 void tcp_abort(struct tcp_conn *c)
+{
+	struct tcp_stack *s = c->s;
+
+	tcp_api_enter(s);
+	abort_conn(c);
+	tcp_event_leave(s);
+}
+
+static void abort_conn(struct tcp_conn *c)
 {
 	switch (c->state) {
 	case TCP_ST_SYN_RECEIVED:
@@ -171,12 +225,28 @@ static int pick_port(struct tcp_stack *s, uint32_t laddr, uint32_t daddr, uint16
 
 void tcp_stack_clock(struct tcp_stack *s, uint64_t now)
 {
-	s->now_us = tcp_now_us(s, now);
+	tcp_clock_set(s, now);
+}
+
+void tcp_stack_set_clock(struct tcp_stack *s, tcp_clock_fn read, void *arg)
+{
+	s->read_clock = read ? read : tcp_read_tsc;
+	s->read_clock_arg = read ? arg : NULL;
 }
 
 int tcp_connect(struct tcp_stack *s, uint32_t laddr, uint32_t daddr, uint16_t dport,
 		const struct tcp_ops *ops, void *arg, tcp_port_ok_fn port_ok, void *port_ok_arg,
 		struct tcp_conn **out)
+{
+	tcp_api_enter(s);
+	int rc = connect_conn(s, laddr, daddr, dport, ops, arg, port_ok, port_ok_arg, out);
+	tcp_event_leave(s);
+	return rc;
+}
+
+static int connect_conn(struct tcp_stack *s, uint32_t laddr, uint32_t daddr, uint16_t dport,
+			const struct tcp_ops *ops, void *arg, tcp_port_ok_fn port_ok,
+			void *port_ok_arg, struct tcp_conn **out)
 {
 	uint16_t lport;
 	int rc = pick_port(s, laddr, daddr, dport, port_ok, port_ok_arg, &lport);
@@ -214,7 +284,6 @@ void tcp_icmp_error(struct tcp_stack *s, uint8_t type, uint8_t code, const void 
 	if (len < ihl + 8)
 		return;
 	const struct rte_tcp_hdr *th = (const void *)((const uint8_t *)inner + ihl);
-	s->now_us = tcp_now_us(s, now);
 	struct tcp_conn *c = tcp_conn_lookup(s, ip->src_addr, th->src_port, ip->dst_addr,
 					     th->dst_port);
 	if (!c || c->state != TCP_ST_SYN_SENT)
@@ -223,8 +292,10 @@ void tcp_icmp_error(struct tcp_stack *s, uint8_t type, uint8_t code, const void 
 	if (seq != c->iss)
 		return; /* RFC 5927 §4.1: the quoted segment must be ours */
 	if (type == 3 && (code == 2 || code == 3)) {
+		tcp_event_enter(s, now);
 		if (c->ops && c->ops->connected)
 			c->ops->connected(c, -ECONNREFUSED);
 		tcp_conn_destroy(c, TCP_CLOSE_UNREACHABLE);
+		tcp_event_leave(s);
 	}
 }

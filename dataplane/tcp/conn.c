@@ -76,6 +76,9 @@ struct tcp_stack *tcp_stack_new(const struct tcp_params *p, struct timer_wheel *
 	s->out_arg = out_arg;
 	s->local_mtu = local_mtu;
 	s->hz = wheel->hz;
+	tcp_clock_init(&s->clock, s->hz);
+	s->read_clock = tcp_read_tsc;
+	tcp_clock_set(s, wheel->now * wheel->tick);
 	memcpy(s->secret, secret, sizeof(s->secret));
 	tcp_secret_init(&s->key, secret);
 	while (n < p->max_conns)
@@ -230,10 +233,7 @@ void tcp_enter_time_wait(struct tcp_conn *c)
 	timer_cancel(s->wheel, &c->t_keep);
 	timer_cancel(s->wheel, &c->t_delack);
 	/* Nothing to send or deliver any more: let the mbufs go now. */
-	rte_pktmbuf_free(c->sq_head);
-	c->sq_head = c->sq_tail = NULL;
-	c->sq_bytes = 0;
-	c->sq_mbufs = 0;
+	tcp_sq_purge(c);
 	tcp_reass_free(c);
 	if (!c->in_tw_list) {
 		time_wait_trim(s);
@@ -244,12 +244,41 @@ void tcp_enter_time_wait(struct tcp_conn *c)
 		c->in_tw_list = true;
 		s->n_time_wait++;
 	}
-	timer_arm_ms(s->wheel, &c->t_2msl, s->now_us * (s->hz / 1000000), s->p.time_wait_ms);
+	timer_arm_ms(s->wheel, &c->t_2msl, s->now_tsc, s->p.time_wait_ms);
 	/* The application is done with it once both sides closed. */
 	if (!c->notified && c->ops && c->ops->closed) {
 		c->notified = true;
 		c->ops->closed(c, TCP_CLOSE_NORMAL);
 	}
+}
+
+static struct tcp_stale *stale_slot(struct tcp_stack *s, uint32_t laddr, uint16_t lport,
+				     uint32_t raddr, uint16_t rport)
+{
+	return &s->stale[bucket(s, laddr, lport, raddr, rport) % TCP_STALE_SLOTS];
+}
+
+void tcp_stale_remember(struct tcp_conn *c)
+{
+	struct tcp_stale *t = stale_slot(c->s, c->laddr, c->lport, c->raddr, c->rport);
+
+	/* one slot per hash: a newer connection overwrites an older one (best effort) */
+	*t = (struct tcp_stale){
+		.laddr = c->laddr, .raddr = c->raddr, .lport = c->lport, .rport = c->rport,
+		.seq = c->irs + 1, .ack = c->iss + 1, .until_us = c->s->now_us + TCP_STALE_US,
+	};
+}
+
+bool tcp_stale_match(struct tcp_stack *s, const struct tcp_seg *g)
+{
+	if (g->len != 0 ||
+	    (g->flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0)
+		return false;
+	const struct tcp_stale *t = stale_slot(s, g->daddr, g->dport, g->saddr, g->sport);
+
+	return t->until_us > s->now_us && t->laddr == g->daddr && t->raddr == g->saddr &&
+	       t->lport == g->dport && t->rport == g->sport && t->seq == g->seq &&
+	       t->ack == g->ack;
 }
 
 void tcp_conn_destroy(struct tcp_conn *c, enum tcp_close_reason reason)
@@ -258,6 +287,8 @@ void tcp_conn_destroy(struct tcp_conn *c, enum tcp_close_reason reason)
 
 	if (c->doomed)
 		return;
+	if (c->hs_by_data)
+		tcp_stale_remember(c);
 	if (c->listener && c->state == TCP_ST_SYN_RECEIVED && c->listener->syn_pending)
 		c->listener->syn_pending--;
 	c->listener = NULL;
@@ -274,9 +305,7 @@ void tcp_conn_destroy(struct tcp_conn *c, enum tcp_close_reason reason)
 		*pp = c->hnext;
 	tw_unlink(c);
 	tcp_timers_cancel(c);
-	rte_pktmbuf_free(c->sq_head);
-	c->sq_head = c->sq_tail = NULL;
-	c->sq_bytes = 0;
+	tcp_sq_purge(c);
 	tcp_reass_free(c);
 	s->n_conns--;
 	/* Input or a timer may still be looking at c: free it when they let go. */

@@ -116,11 +116,16 @@ static int parse_segment(struct tcp_stack *s, struct rte_mbuf *m, struct tcp_seg
 	uint16_t thl = (uint16_t)((th->data_off >> 4) * 4);
 	if (thl < sizeof(*th) || ihl + thl > total || ihl + thl > rte_pktmbuf_data_len(m))
 		return DP_DROP_TCP_MALFORMED;
-	/* A NIC that checked the sum is believed either way; else it is computed here. */
+	/*
+	 * A NIC that checked the sum is believed either way; else it is computed
+	 * here, over a chain too: tcp_cksum_mbuf(), since DPDK 22.11's
+	 * rte_ipv4_udptcp_cksum_mbuf_verify() gets a chain wrong whose piece
+	 * before the last has an odd length (see output.c).
+	 */
 	uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 	if (ck == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
 	    (ck == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
-	     rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, ihl) != 0))
+	     tcp_cksum_mbuf(m, ihl, total - ihl, rte_ipv4_phdr_cksum(ip, 0)) != 0xffff))
 		return DP_DROP_TCP_MALFORMED;
 
 	memset(g, 0, sizeof(*g));
@@ -143,9 +148,8 @@ static int parse_segment(struct tcp_stack *s, struct rte_mbuf *m, struct tcp_seg
 	if ((g->flags & F_SYN) && (g->flags & (F_FIN | F_RST)))
 		return DP_DROP_TCP_BAD_FLAGS;
 	/* No SYN, ACK or RST: each state drops it, but a closed port answers it (§3.10.7.1). */
-	/* Keep the payload only, trimmed of any Ethernet padding past total length. */
-	if (m->pkt_len > total)
-		rte_pktmbuf_trim(m, (uint16_t)(m->pkt_len - total));
+	/* Trimmed of any Ethernet padding past the total length, wherever in the chain it lies. */
+	tcp_mbuf_keep(m, total);
 	return 0;
 }
 
@@ -168,7 +172,7 @@ static void challenge_ack(struct tcp_conn *c)
 
 bool tcp_conn_can_hold(const struct tcp_conn *c, unsigned n)
 {
-	return c->sq_mbufs + c->n_ooo + n <= c->s->p.mbufs_per_conn;
+	return c->sq_mbufs + c->ooo_mbufs + n <= c->s->p.mbufs_per_conn;
 }
 
 void tcp_deliver(struct tcp_conn *c, struct rte_mbuf *m, uint32_t len)
@@ -254,6 +258,10 @@ static void listen_input(struct tcp_stack *s, struct tcp_listener *l, struct tcp
 		drop(s, m, DP_DROP_TCP_RST_IN);
 		return;
 	}
+	if ((g->flags & F_ACK) && tcp_stale_match(s, g)) {
+		drop(s, m, DP_DROP_TCP_STALE_HS_ACK); /* the connection it belonged to ended */
+		return;
+	}
 	if (g->flags & F_ACK) {
 		/* Maybe the third step of a SYN-cookie handshake. */
 		struct tcp_syncookie_opts so;
@@ -302,6 +310,7 @@ static void listen_input(struct tcp_stack *s, struct tcp_listener *l, struct tcp
 			 * trimmed (RFC 9293 §3.10.7.4) and the mbuf cap holds.
 			 */
 			if (!c->doomed && (g->len || (g->flags & F_FIN))) {
+				c->hs_by_data = true;
 				process_data(c, g);
 				if (!c->doomed)
 					tcp_output(c);
@@ -494,29 +503,6 @@ static bool paws_reject(const struct tcp_conn *c, const struct tcp_seg *g)
 	return idle_ms < 24u * 24 * 3600 * 1000;
 }
 
-/* Frees acknowledged bytes from the front of the send queue. */
-static void sq_release(struct tcp_conn *c, uint32_t n)
-{
-	while (n && c->sq_head) {
-		struct rte_mbuf *m = c->sq_head;
-		if (m->data_len <= n) {
-			n -= m->data_len;
-			c->sq_bytes -= m->data_len;
-			c->sq_head = m->next;
-			if (!c->sq_head)
-				c->sq_tail = NULL;
-			m->next = NULL;
-			rte_pktmbuf_free_seg(m);
-			c->sq_mbufs--;
-		} else {
-			m->data_off = (uint16_t)(m->data_off + n);
-			m->data_len = (uint16_t)(m->data_len - n);
-			c->sq_bytes -= n;
-			n = 0;
-		}
-	}
-}
-
 static void enter_recovery(struct tcp_conn *c)
 {
 	struct tcp_stack *s = c->s;
@@ -524,6 +510,7 @@ static void enter_recovery(struct tcp_conn *c)
 	dp_count(s->stats, DP_C_TCP_FAST_RECOVERIES, 1);
 	c->in_recovery = true;
 	c->recover = c->snd_max;
+	c->rescue_set = false; /* RFC 6675 §4 NextSeg (4): one rescue per entry into recovery */
 	/* RFC 5681 §3.2 step 2: what limited transmit sent does not count toward ssthresh */
 	c->ccs.flight = c->snd_max - c->snd_una - c->lt_sent;
 	c->cc->on_enter_recovery(&c->ccs, s->now_us);
@@ -585,7 +572,7 @@ static int process_ack(struct tcp_conn *c, struct tcp_seg *g)
 			tcp_rtt_sample(c, rtt_us);
 			c->rtt_timing = false;
 		}
-		sq_release(c, RTE_MIN(acked, c->sq_bytes));
+		tcp_sq_release(c, RTE_MIN(acked, c->sq_bytes));
 		c->snd_una = g->ack;
 		if (seq_lt(c->snd_nxt, c->snd_una))
 			c->snd_nxt = c->snd_una;
@@ -659,8 +646,9 @@ static void process_data(struct tcp_conn *c, struct tcp_seg *g)
 	uint32_t seq = g->seq, len = g->len;
 	bool fin = g->flags & F_FIN;
 
+	/* the payload only; in a received chain it may start in a later mbuf */
 	g->m = NULL;
-	rte_pktmbuf_adj(m, g->hlen);
+	m = tcp_mbuf_trim_front(m, g->hlen);
 	if (len && c->app_closed) {
 		/* RFC 9293 §3.10.4 / RFC 1122 §4.2.2.13: data nobody will read. */
 		rte_pktmbuf_free(m);
@@ -675,7 +663,7 @@ static void process_data(struct tcp_conn *c, struct tcp_seg *g)
 		if (dup >= len) {
 			len = 0;
 		} else {
-			rte_pktmbuf_adj(m, (uint16_t)RTE_MIN(dup, (uint32_t)m->data_len));
+			m = tcp_mbuf_trim_front(m, dup);
 			len -= dup;
 		}
 		seq = c->rcv_nxt;
@@ -685,7 +673,8 @@ static void process_data(struct tcp_conn *c, struct tcp_seg *g)
 	if (len && seq_gt(seq + len, right)) {
 		uint32_t keep = seq_gt(right, seq) ? right - seq : 0;
 		if (keep < len) {
-			rte_pktmbuf_trim(m, (uint16_t)(len - keep));
+			if (keep)
+				tcp_mbuf_keep(m, keep);
 			len = keep;
 			fin = false;
 			c->ack_now = true; /* RFC 9293 §3.8.6.1: a probe learns our window */
@@ -816,6 +805,7 @@ static void sync_input(struct tcp_conn *c, struct tcp_seg *g)
 		c->snd_wl2 = g->ack;
 		if (c->retries)
 			tcp_cc_syn_was_lost(&c->ccs);
+		c->hs_by_data = g->len != 0 || (g->flags & F_FIN);
 		established(c);
 		if (c->doomed)
 			goto free;
@@ -893,12 +883,12 @@ static bool time_wait_reusable(const struct tcp_conn *c, const struct tcp_seg *g
 	return seq_gt(g->seq, c->rcv_nxt);
 }
 
-void tcp_input(struct tcp_stack *s, struct rte_mbuf *m, uint64_t now)
+/* Everything tcp_input() does, on the clock it set. */
+static void input(struct tcp_stack *s, struct rte_mbuf *m)
 {
 	struct tcp_seg g;
 	int reason;
 
-	s->now_us = tcp_now_us(s, now);
 	dp_count(s->stats, DP_C_TCP_SEGS_IN, 1);
 	reason = parse_segment(s, m, &g);
 	if (reason) {
@@ -918,6 +908,10 @@ void tcp_input(struct tcp_stack *s, struct rte_mbuf *m, uint64_t now)
 			return;
 		}
 		/* RFC 9293 §3.10.7.1: CLOSED. */
+		if ((g.flags & F_ACK) && tcp_stale_match(s, &g)) {
+			drop(s, m, DP_DROP_TCP_STALE_HS_ACK);
+			return;
+		}
 		if (!(g.flags & F_RST))
 			tcp_send_reset_for(s, &g);
 		drop(s, m, (g.flags & F_RST) ? DP_DROP_TCP_RST_IN : DP_DROP_TCP_NO_CONN);
@@ -930,4 +924,11 @@ void tcp_input(struct tcp_stack *s, struct rte_mbuf *m, uint64_t now)
 	else
 		sync_input(c, &g);
 	tcp_conn_release(c);
+}
+
+void tcp_input(struct tcp_stack *s, struct rte_mbuf *m, uint64_t now)
+{
+	tcp_event_enter(s, now);
+	input(s, m);
+	tcp_event_leave(s);
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Segment output: what the send and congestion windows allow, FIN after the
- * queue, pure ACKs, and RSTs. Payload is never copied for large segments:
- * each piece of the send queue goes out as an indirect mbuf attached to the
- * application's own, so the queue keeps the only real reference.
+ * queue, pure ACKs, and RSTs. Payload is not copied for large segments: each
+ * piece of the send queue goes out as an indirect mbuf attached to the
+ * application's own, so the queue keeps the only real reference (small
+ * payloads, or ones scattered over many small sends, are copied). Cursors into
+ * the queue find each segment's first byte without walking from the head.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +18,12 @@
 #include "tcp_priv.h"
 
 #define COPY_MAX 256 /* payloads up to this size are copied: cheaper than an attach */
+/*
+ * A segment whose payload lies in more of the application's mbufs than this
+ * is copied too (when it fits the header mbuf): one copy costs less than an
+ * indirect mbuf per piece, and NICs bound the mbufs of one packet.
+ */
+#define ATTACH_MAX 8
 #define IP_HDR_LEN ((uint16_t)sizeof(struct rte_ipv4_hdr))
 #define TCP_HDR_LEN ((uint16_t)sizeof(struct rte_tcp_hdr))
 
@@ -120,70 +128,168 @@ static unsigned write_options(struct tcp_conn *c, uint8_t *o, uint8_t flags)
 	return n;
 }
 
-/*
- * Appends LEN bytes of the send queue, starting OFF bytes after snd_una, to
- * HDR: copied when small, else as indirect mbufs. Returns 0 or -ENOBUFS.
- */
-static int attach_payload(struct tcp_conn *c, struct rte_mbuf *hdr, uint32_t off, uint32_t len)
+void tcp_sq_release(struct tcp_conn *c, uint32_t n)
 {
-	struct rte_mbuf *seg = c->sq_head, *last = hdr;
-
-	while (seg && off >= seg->data_len) {
-		off -= seg->data_len;
-		seg = seg->next;
-	}
-	if (len <= COPY_MAX && len <= rte_pktmbuf_tailroom(hdr)) {
-		while (len) {
-			uint32_t piece = RTE_MIN(len, (uint32_t)seg->data_len - off);
-			char *dst = rte_pktmbuf_append(hdr, (uint16_t)piece);
-			memcpy(dst, rte_pktmbuf_mtod_offset(seg, char *, off), piece);
-			len -= piece;
-			off = 0;
-			seg = seg->next;
+	while (n && c->sq_head) {
+		struct rte_mbuf *m = c->sq_head;
+		uint32_t take = RTE_MIN(n, (uint32_t)m->data_len);
+		/* a cursor on a freed mbuf is unset (the head serves); on a trimmed one, moved */
+		for (unsigned i = 0; i < TCP_SQ_CURSORS; i++)
+			if (c->sq_cur[i].m == m) {
+				if (take == m->data_len)
+					c->sq_cur[i].m = NULL;
+				else
+					c->sq_cur[i].seq += take;
+			}
+		n -= take;
+		c->sq_bytes -= take;
+		if (take == m->data_len) {
+			c->sq_head = m->next;
+			if (!c->sq_head)
+				c->sq_tail = NULL;
+			m->next = NULL;
+			rte_pktmbuf_free_seg(m);
+			c->sq_mbufs--;
+		} else {
+			m->data_off = (uint16_t)(m->data_off + take);
+			m->data_len = (uint16_t)(m->data_len - take);
 		}
-		return 0;
 	}
+}
+
+void tcp_sq_purge(struct tcp_conn *c)
+{
+	rte_pktmbuf_free(c->sq_head);
+	c->sq_head = c->sq_tail = NULL;
+	c->sq_bytes = 0;
+	c->sq_mbufs = 0;
+	for (unsigned i = 0; i < TCP_SQ_CURSORS; i++)
+		c->sq_cur[i].m = NULL;
+}
+
+/*
+ * The mbuf of the send queue that holds byte SEQ (SND.UNA <= SEQ < the end of
+ * the queue), walked to from the nearest known place at or before it: the
+ * head (at SND.UNA) or a cursor. Building consecutive segments then steps
+ * over each mbuf once, whatever the queue's length.
+ */
+static struct tcp_sq_pos sq_seek(struct tcp_conn *c, uint32_t seq)
+{
+	struct tcp_sq_pos p = {c->sq_head, c->snd_una};
+
+	for (unsigned i = 0; i < TCP_SQ_CURSORS; i++) {
+		const struct tcp_sq_pos *q = &c->sq_cur[i];
+		if (q->m && seq_leq(q->seq, seq) && seq_gt(q->seq, p.seq))
+			p = *q;
+	}
+	uint64_t steps = 0;
+	while (p.m && seq_geq(seq, p.seq + p.m->data_len)) {
+		p.seq += p.m->data_len;
+		p.m = p.m->next;
+		steps++;
+	}
+	struct tcp_stack *s = c->s;
+	s->sq_seeks++;
+	s->sq_seek_steps += steps;
+	s->sq_seek_max = RTE_MAX(s->sq_seek_max, steps);
+	return p;
+}
+
+/*
+ * Whether the LEN bytes from OFF into P's mbuf lie in more than ATTACH_MAX
+ * mbufs of the queue (an application that sends in small pieces).
+ */
+static bool many_pieces(struct tcp_sq_pos p, uint32_t off, uint32_t len)
+{
+	unsigned pieces = 0;
+
+	for (const struct rte_mbuf *m = p.m; m && len; m = m->next, off = 0) {
+		if (++pieces > ATTACH_MAX)
+			return true;
+		len -= RTE_MIN(len, (uint32_t)m->data_len - off);
+	}
+	return false;
+}
+
+/*
+ * Appends LEN bytes of the send queue, from sequence number SEQ, to HDR:
+ * copied when small or scattered over many small mbufs, else as indirect
+ * mbufs. Leaves cursor CUR (unless TCP_SQ_NONE) where the next byte is.
+ * Returns 0, -ENOBUFS, or -EINVAL for bytes past the queue's end.
+ */
+static int attach_payload(struct tcp_conn *c, struct rte_mbuf *hdr, uint32_t seq, uint32_t len,
+			  enum tcp_sq_cursor cur)
+{
+	struct tcp_sq_pos p = sq_seek(c, seq);
+	struct rte_mbuf *last = hdr;
+	uint32_t off = seq - p.seq;
+	bool copy = len <= rte_pktmbuf_tailroom(hdr) &&
+		    (len <= COPY_MAX || many_pieces(p, off, len));
+
 	while (len) {
-		uint32_t piece = RTE_MIN(len, (uint32_t)seg->data_len - off);
-		struct rte_mbuf *mi = rte_pktmbuf_alloc(c->s->pool);
-		if (!mi)
-			return -ENOBUFS;
-		rte_pktmbuf_attach(mi, seg);
-		mi->data_off = (uint16_t)(seg->data_off + off);
-		mi->data_len = (uint16_t)piece;
-		mi->pkt_len = piece;
-		last->next = mi;
-		last = mi;
-		hdr->nb_segs++;
-		hdr->pkt_len += piece;
+		if (!p.m)
+			return -EINVAL; /* past the queue's end: the callers never ask */
+		uint32_t piece = RTE_MIN(len, (uint32_t)p.m->data_len - off);
+		if (copy) {
+			char *dst = rte_pktmbuf_append(hdr, (uint16_t)piece);
+			memcpy(dst, rte_pktmbuf_mtod_offset(p.m, char *, off), piece);
+		} else {
+			struct rte_mbuf *mi = rte_pktmbuf_alloc(c->s->pool);
+			if (!mi)
+				return -ENOBUFS;
+			rte_pktmbuf_attach(mi, p.m);
+			mi->data_off = (uint16_t)(p.m->data_off + off);
+			mi->data_len = (uint16_t)piece;
+			mi->pkt_len = piece;
+			last->next = mi;
+			last = mi;
+			hdr->nb_segs++;
+			hdr->pkt_len += piece;
+		}
 		len -= piece;
-		off = 0;
-		seg = seg->next;
+		off += piece;
+		/* at the end of this mbuf, move on: the cursor then rests where the next byte is */
+		if (off == p.m->data_len && p.m->next) {
+			p.seq += p.m->data_len;
+			p.m = p.m->next;
+			off = 0;
+		}
 	}
+	if (cur < TCP_SQ_CURSORS)
+		c->sq_cur[cur] = p;
 	return 0;
 }
 
 /*
- * The TCP checksum of M (at the IPv4 header), payload chained or not. Not
- * rte_ipv4_udptcp_cksum_mbuf(): DPDK 22.11's rte_raw_cksum_mbuf() truncates a
- * piece's 32-bit sum to 16 bits before byte-swapping a piece that starts at
- * an odd offset (later DPDK swaps the 32 bits), so a segment whose payload
- * spans an odd-length send went out with a bad checksum, every retransmission
- * too. Each piece is reduced before the swap (RFC 1071 §2(B)).
+ * Not rte_raw_cksum_mbuf() (nor rte_ipv4_udptcp_cksum_mbuf() and _verify()
+ * built on it): DPDK 22.11 truncates a piece's 32-bit sum to 16 bits before
+ * byte-swapping a piece that starts at an odd offset (later DPDK swaps the 32
+ * bits), so a segment whose payload spans an odd-length send went out with a
+ * bad checksum, every retransmission too, and such a chain received was
+ * dropped. Each piece is reduced before the swap (RFC 1071 §2(B)).
  */
-static uint16_t tcp_cksum_chain(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip)
+uint16_t tcp_cksum_mbuf(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint32_t sum)
 {
-	uint32_t sum = rte_ipv4_phdr_cksum(ip, 0), off = IP_HDR_LEN, done = 0;
+	uint32_t done = 0;
 
-	for (const struct rte_mbuf *seg = m; seg; seg = seg->next, off = 0) {
-		uint32_t len = seg->data_len - off;
-		uint16_t part = rte_raw_cksum(rte_pktmbuf_mtod_offset(seg, const char *, off), len);
+	for (; m && off >= m->data_len; m = m->next)
+		off -= m->data_len;
+	for (; m && done < len; m = m->next, off = 0) {
+		uint32_t n = RTE_MIN((uint32_t)m->data_len - off, len - done);
+		uint16_t part = rte_raw_cksum(rte_pktmbuf_mtod_offset(m, const char *, off), n);
 		sum += (done & 1) ? rte_bswap16(part) : part;
-		done += len;
+		done += n;
 	}
 	sum = (sum >> 16) + (sum & 0xffff);
 	sum += sum >> 16;
-	return (uint16_t)~sum;
+	return (uint16_t)sum;
+}
+
+/* The TCP checksum of M (at the IPv4 header, no options), payload chained or not. */
+static uint16_t tcp_cksum_chain(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip)
+{
+	return (uint16_t)~tcp_cksum_mbuf(m, IP_HDR_LEN, m->pkt_len - IP_HDR_LEN,
+					 rte_ipv4_phdr_cksum(ip, 0));
 }
 
 /*
@@ -227,8 +333,12 @@ static void finish_cksums(const struct tcp_stack *s, struct rte_mbuf *m, struct 
 	th->cksum = tcp_cksum_chain(m, ip);
 }
 
-/* Builds and sends one segment of c: SEQ, FLAGS and LEN payload bytes from the queue. */
-static int send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
+/*
+ * Builds and sends one segment of c: SEQ, FLAGS and LEN payload bytes from the
+ * queue, read through cursor CUR.
+ */
+static int send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len,
+			enum tcp_sq_cursor cur)
 {
 	struct tcp_stack *s = c->s;
 	uint8_t opts[40];
@@ -260,7 +370,7 @@ static int send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(p + IP_HDR_LEN);
 
 	memcpy(p + IP_HDR_LEN + TCP_HDR_LEN, opts, olen);
-	if (len && attach_payload(c, m, seq - c->snd_una, len) != 0) {
+	if (len && attach_payload(c, m, seq, len, cur) != 0) {
 		rte_pktmbuf_free(m);
 		dp_drop(s->stats, DP_DROP_MBUF_ALLOC_FAILED);
 		return -ENOBUFS;
@@ -304,7 +414,7 @@ static int send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_
 
 int tcp_send_ctl(struct tcp_conn *c, uint8_t flags, uint32_t seq)
 {
-	return send_segment(c, seq, flags, 0);
+	return send_segment(c, seq, flags, 0, TCP_SQ_NONE);
 }
 
 void tcp_send_ack(struct tcp_conn *c)
@@ -312,10 +422,11 @@ void tcp_send_ack(struct tcp_conn *c)
 	/* A pure ACK carries SND.MAX: after a go-back-N retransmission SND.NXT is
 	 * behind what the peer holds, and an ACK there would be out of its window
 	 * (as in BSD's tcp_output). */
-	send_segment(c, c->snd_max, RTE_TCP_ACK_FLAG, 0);
+	send_segment(c, c->snd_max, RTE_TCP_ACK_FLAG, 0, TCP_SQ_NONE);
 }
 
-uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
+/* tcp_retransmit(), reading the queue through cursor CUR. */
+static uint32_t retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len, enum tcp_sq_cursor cur)
 {
 	uint32_t data_end = c->snd_una + c->sq_bytes;
 	uint8_t flags = RTE_TCP_ACK_FLAG;
@@ -323,7 +434,7 @@ uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
 	if (seq_geq(seq, data_end)) {
 		/* only the FIN is outstanding there */
 		if (c->fin_queued && seq == data_end) {
-			send_segment(c, seq, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, 0);
+			send_segment(c, seq, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, 0, TCP_SQ_NONE);
 			dp_count(c->s->stats, DP_C_TCP_RETRANSMITS, 1);
 			return 1;
 		}
@@ -332,10 +443,15 @@ uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
 	len = RTE_MIN(len, RTE_MIN((uint32_t)c->mss, data_end - seq));
 	if (seq + len == data_end && c->fin_queued && seq_gt(c->snd_max, data_end))
 		flags |= RTE_TCP_FIN_FLAG; /* the FIN went out with this data before */
-	if (send_segment(c, seq, flags | RTE_TCP_PSH_FLAG, len) != 0)
+	if (send_segment(c, seq, flags | RTE_TCP_PSH_FLAG, len, cur) != 0)
 		return 0;
 	dp_count(c->s->stats, DP_C_TCP_RETRANSMITS, 1);
 	return len;
+}
+
+uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
+{
+	return retransmit(c, seq, len, TCP_SQ_RXT);
 }
 
 /* Sends LEN new bytes at SND.NXT (of UNSENT queued there), FIN with the last; advances SND.NXT. */
@@ -347,7 +463,7 @@ static int send_new_data(struct tcp_conn *c, uint32_t len, uint32_t unsent)
 	bool with_fin = len == unsent && c->fin_queued;
 	if (with_fin)
 		flags |= RTE_TCP_FIN_FLAG;
-	int rc = send_segment(c, c->snd_nxt, flags, len);
+	int rc = send_segment(c, c->snd_nxt, flags, len, TCP_SQ_NEW);
 	if (rc != 0)
 		return rc;
 	/* Karn (RFC 6298 §3): time only data never sent before, never a retransmission. */
@@ -386,6 +502,47 @@ uint32_t tcp_limited_transmit(struct tcp_conn *c)
 	return len;
 }
 
+/*
+ * RFC 6675 §5 (C.1)-(C.5) for NextSeg() rule (1) (ANY false: holes IsLost()
+ * says are lost) or rule (3) (ANY true: any hole above HighRxt below the
+ * highest SACKed byte), while cwnd - pipe >= 1 SMSS. HighRxt follows what
+ * was sent (C.2). Returns whether anything was.
+ */
+static bool sack_retransmit_holes(struct tcp_conn *c, bool any)
+{
+	uint32_t seq, len;
+	bool sent = false;
+
+	while (c->ccs.cwnd >= tcp_sack_pipe(c) + c->mss &&
+	       tcp_sack_next_seg(c, any, &seq, &len) == 0) {
+		uint32_t n = retransmit(c, seq, len, TCP_SQ_RXT);
+		if (!n)
+			break;
+		c->high_rxt = seq + n;
+		sent = true;
+	}
+	return sent;
+}
+
+/*
+ * RFC 6675 §4 NextSeg() rule (4): one rescue retransmission per entry into
+ * recovery, of a segment holding the highest unSACKed byte outstanding (a
+ * lost tail no SACK will ever report). RescueRxt is set to RecoveryPoint;
+ * HighRxt is not moved, and the queue's cursors are left where they are.
+ */
+static bool sack_rescue(struct tcp_conn *c)
+{
+	uint32_t seq, len;
+
+	if (c->ccs.cwnd < tcp_sack_pipe(c) + c->mss || tcp_sack_rescue_seg(c, &seq, &len) != 0)
+		return false;
+	if (!retransmit(c, seq, len, TCP_SQ_NONE))
+		return false;
+	c->rescue_rxt = c->recover;
+	c->rescue_set = true;
+	return true;
+}
+
 /* The bytes in flight as RFC 6675 counts them, or plainly without SACK. */
 static uint32_t flight(const struct tcp_conn *c)
 {
@@ -415,18 +572,13 @@ void tcp_output(struct tcp_conn *c)
 		return;
 	}
 
-	/* Loss recovery with SACK (RFC 6675 §5 step (C)): holes first, as the pipe allows. */
-	if (c->in_recovery && c->sack_ok) {
-		uint32_t seq, len;
-		while (c->ccs.cwnd >= tcp_sack_pipe(c) + c->mss &&
-		       tcp_sack_next_seg(c, &seq, &len) == 0) {
-			uint32_t n = tcp_retransmit(c, seq, len);
-			if (!n)
-				break;
-			c->high_rxt = seq + n;
-			sent = true;
-		}
-	}
+	/*
+	 * Loss recovery with SACK (RFC 6675 §5 step (C)): NextSeg() rule (1), the
+	 * lost holes, first, as the pipe allows; rule (2), new data, below.
+	 */
+	bool sack_recovery = c->in_recovery && c->sack_ok;
+	if (sack_recovery)
+		sent = sack_retransmit_holes(c, false);
 
 	uint32_t data_end = c->snd_una + c->sq_bytes;
 	/* RFC 5681 §4.1: after an idle period the window restarts; the algorithm decides. */
@@ -464,12 +616,26 @@ void tcp_output(struct tcp_conn *c)
 
 	/* A FIN with no data left to carry it. */
 	if (c->fin_queued && c->snd_nxt == data_end) {
-		if (send_segment(c, c->snd_nxt, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, 0) == 0) {
+		if (send_segment(c, c->snd_nxt, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, 0,
+				 TCP_SQ_NONE) == 0) {
 			c->snd_nxt++;
 			sent = true;
 		}
 	}
 	c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+
+	/*
+	 * RFC 6675 §4 NextSeg() rules (3) and (4), the last resorts, when rule (2)
+	 * has no new data the receiver's window takes: holes not yet deemed lost,
+	 * then one rescue retransmission. They keep the ACK clock going where the
+	 * alternative is waiting for the RTO.
+	 */
+	uint32_t edge = c->snd_una + c->snd_wnd;
+	bool rule2 = seq_lt(c->snd_nxt, data_end) && seq_lt(c->snd_nxt, edge);
+	if (sack_recovery && !rule2 && c->ccs.cwnd >= tcp_sack_pipe(c) + c->mss) {
+		sent |= sack_retransmit_holes(c, true);
+		sent |= sack_rescue(c);
+	}
 
 	if (!sent && c->ack_now)
 		tcp_send_ack(c);

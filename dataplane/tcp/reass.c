@@ -11,8 +11,7 @@
 
 #include "tcp_priv.h"
 
-/* Trims M's front by N bytes of payload (walking the chain). */
-static struct rte_mbuf *trim_front(struct rte_mbuf *m, uint32_t n)
+struct rte_mbuf *tcp_mbuf_trim_front(struct rte_mbuf *m, uint32_t n)
 {
 	while (m && n >= m->data_len) {
 		struct rte_mbuf *next = m->next;
@@ -37,6 +36,25 @@ static struct rte_mbuf *trim_front(struct rte_mbuf *m, uint32_t n)
 	return m;
 }
 
+void tcp_mbuf_keep(struct rte_mbuf *m, uint32_t keep)
+{
+	if (keep >= m->pkt_len)
+		return;
+	struct rte_mbuf *tail = m;
+	uint32_t left = keep;
+	uint16_t nb = 1;
+	while (tail->data_len < left && tail->next) {
+		left -= tail->data_len;
+		tail = tail->next;
+		nb++;
+	}
+	tail->data_len = (uint16_t)left;
+	rte_pktmbuf_free(tail->next);
+	tail->next = NULL;
+	m->pkt_len = keep;
+	m->nb_segs = nb;
+}
+
 int tcp_reass_insert(struct tcp_conn *c, uint32_t seq, uint32_t len, struct rte_mbuf *m)
 {
 	struct tcp_stack *s = c->s;
@@ -55,7 +73,7 @@ int tcp_reass_insert(struct tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 		uint32_t have_end = c->ooo[i].seq + c->ooo[i].len;
 		if (seq_geq(have_end, seq + len))
 			goto drop_dup; /* wholly duplicate */
-		m = trim_front(m, have_end - seq);
+		m = tcp_mbuf_trim_front(m, have_end - seq);
 		len -= have_end - seq;
 		seq = have_end;
 		i++;
@@ -65,20 +83,7 @@ int tcp_reass_insert(struct tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 		uint32_t keep = c->ooo[i].seq - seq;
 		if (keep == 0)
 			goto drop_dup;
-		rte_pktmbuf_trim(m, 0); /* no-op, keeps the API symmetrical */
-		struct rte_mbuf *tail = m;
-		uint32_t left = keep;
-		while (tail->data_len < left) {
-			left -= tail->data_len;
-			tail = tail->next;
-		}
-		tail->data_len = (uint16_t)left;
-		rte_pktmbuf_free(tail->next);
-		tail->next = NULL;
-		m->pkt_len = keep;
-		m->nb_segs = 1;
-		for (struct rte_mbuf *x = m->next; x; x = x->next)
-			m->nb_segs++;
+		tcp_mbuf_keep(m, keep);
 		len = keep;
 	}
 	if (c->n_ooo == max)
@@ -86,6 +91,7 @@ int tcp_reass_insert(struct tcp_conn *c, uint32_t seq, uint32_t len, struct rte_
 	memmove(&c->ooo[i + 1], &c->ooo[i], (c->n_ooo - i) * sizeof(*c->ooo));
 	c->ooo[i] = (struct tcp_ooo_seg){.seq = seq, .len = len, .m = m};
 	c->n_ooo++;
+	c->ooo_mbufs += m->nb_segs;
 	c->last_sack_trigger = (struct tcp_range){seq, seq + len};
 	dp_count(s->stats, DP_C_TCP_OOO_SEGMENTS, 1);
 	return 0;
@@ -105,13 +111,14 @@ void tcp_reass_drain(struct tcp_conn *c)
 		struct tcp_ooo_seg g = c->ooo[0];
 		memmove(&c->ooo[0], &c->ooo[1], (c->n_ooo - 1) * sizeof(*c->ooo));
 		c->n_ooo--;
+		c->ooo_mbufs -= g.m->nb_segs;
 		uint32_t end = g.seq + g.len;
 		if (seq_leq(end, c->rcv_nxt)) {
 			rte_pktmbuf_free(g.m);
 			continue;
 		}
 		uint32_t skip = c->rcv_nxt - g.seq;
-		struct rte_mbuf *m = trim_front(g.m, skip);
+		struct rte_mbuf *m = tcp_mbuf_trim_front(g.m, skip);
 		tcp_deliver(c, m, g.len - skip);
 		if (c->doomed)
 			return; /* the application aborted from received() */
@@ -123,6 +130,7 @@ void tcp_reass_free(struct tcp_conn *c)
 	for (unsigned i = 0; i < c->n_ooo; i++)
 		rte_pktmbuf_free(c->ooo[i].m);
 	c->n_ooo = 0;
+	c->ooo_mbufs = 0;
 	rte_free(c->ooo);
 	c->ooo = NULL;
 }

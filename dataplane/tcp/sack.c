@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The sender's SACK scoreboard (RFC 2018) and RFC 6675 loss recovery
- * helpers: IsLost(), the pipe estimate, and NextSeg() for holes.
+ * helpers: IsLost(), the pipe estimate, and NextSeg() for holes and the
+ * rescue retransmission.
  */
 #include <string.h>
 
@@ -129,8 +130,14 @@ uint32_t tcp_sack_pipe(const struct tcp_conn *c)
 	return pipe;
 }
 
-/* RFC 6675 §4 NextSeg() rule (1): the first lost hole above HighRxt below the highest SACK. */
-int tcp_sack_next_seg(struct tcp_conn *c, uint32_t *seq_out, uint32_t *len_out)
+/*
+ * RFC 6675 §4 NextSeg() rules (1) and (3): the first hole (unSACKed bytes) at
+ * or above HighRxt and below the highest SACKed byte, one segment of it. Rule
+ * (1) wants IsLost() of it; rule (3) (ANY) takes it anyway. IsLost() only
+ * weakens going up (fewer SACKed bytes above), so when the first hole is not
+ * lost, none above it is.
+ */
+int tcp_sack_next_seg(struct tcp_conn *c, bool any, uint32_t *seq_out, uint32_t *len_out)
 {
 	if (!c->n_sacked)
 		return -1;
@@ -143,7 +150,7 @@ int tcp_sack_next_seg(struct tcp_conn *c, uint32_t *seq_out, uint32_t *len_out)
 			seq = end;
 			continue;
 		}
-		if (!tcp_sack_is_lost(c, seq))
+		if (!any && !tcp_sack_is_lost(c, seq))
 			return -1;
 		/* one segment, not running into the next SACKed range */
 		uint32_t len = c->mss;
@@ -157,4 +164,31 @@ int tcp_sack_next_seg(struct tcp_conn *c, uint32_t *seq_out, uint32_t *len_out)
 		return 0;
 	}
 	return -1;
+}
+
+int tcp_sack_rescue_seg(const struct tcp_conn *c, uint32_t *seq_out, uint32_t *len_out)
+{
+	/* "If HighACK is greater than RescueRxt (or RescueRxt is undefined)" */
+	if (c->rescue_set && !seq_gt(c->snd_una, c->rescue_rxt))
+		return -1;
+	/*
+	 * END is one past the highest unSACKed byte outstanding: SND.MAX, or the
+	 * start of the board's last range (sorted, merged) when that reaches it.
+	 */
+	uint32_t end = c->snd_max, floor = c->snd_una;
+	for (unsigned i = c->n_sacked; i-- > 0;) {
+		const struct tcp_range *r = &c->scoreboard[i];
+		if (seq_geq(r->end, end)) {
+			end = seq_min(end, r->start);
+			continue;
+		}
+		floor = seq_max(floor, r->end); /* the segment stays clear of this range */
+		break;
+	}
+	if (!seq_gt(end, floor))
+		return -1; /* nothing outstanding is unSACKed */
+	uint32_t len = RTE_MIN(end - floor, (uint32_t)c->mss);
+	*seq_out = end - len;
+	*len_out = len;
+	return 0;
 }

@@ -109,11 +109,22 @@ struct tcp_stack *tcp_stack_new(const struct tcp_params *p, struct timer_wheel *
 void tcp_stack_free(struct tcp_stack *s);
 
 /*
- * Tells the stack the worker clock (TSC) before calls made outside a TCP
- * callback (tcp_connect(), or tcp_send() after an asynchronous completion),
- * so timestamps and timers start from now. Callbacks already run with it set.
+ * Tells the stack the worker clock (TSC). Optional: a tcp_* call the
+ * application makes outside a TCP callback (tcp_connect(), or tcp_send() from
+ * its own timer or after an asynchronous completion) reads the clock itself,
+ * so timestamps, RTT samples and the timers it arms start from now; callbacks
+ * run with the clock of the event that called them.
  */
 void tcp_stack_clock(struct tcp_stack *s, uint64_t now);
+
+/* Reads the worker clock, in the units of the timer wheel's hz. */
+typedef uint64_t (*tcp_clock_fn)(void *arg);
+/*
+ * Where API calls made outside a TCP callback read the clock: rte_rdtsc()
+ * unless set here (a test's virtual clock). READ must agree with the clock
+ * given to tcp_input() and the timer wheel.
+ */
+void tcp_stack_set_clock(struct tcp_stack *s, tcp_clock_fn read, void *arg);
 
 /* Listens on ADDR:PORT (network order; addr 0 = any of ours). Returns 0 or -EADDRINUSE/-ENOMEM. */
 int tcp_listen(struct tcp_stack *s, uint32_t addr, uint16_t port, const struct tcp_listen_opts *o);

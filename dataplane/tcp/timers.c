@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 
+#include <rte_cycles.h>
 #include <rte_tcp.h>
 
 #include "tcp_priv.h"
@@ -16,17 +17,42 @@
 #define SWS_OVERRIDE_MIN_US 100000  /* RFC 1122 §4.2.3.4: "in the range 0.1 - 1.0 seconds" */
 #define SWS_OVERRIDE_MAX_US 1000000
 
+void tcp_clock_init(struct tcp_clock *k, uint64_t hz)
+{
+	uint64_t d = hz / 1000000 ? hz / 1000000 : 1;
+	uint8_t l = 0;
+
+	while (l < 63 && (1ull << l) < d)
+		l++; /* l = ceil(log2(d)) */
+	/* m = ceil(2^(64+l) / d), in [2^64, 2^65): keep its low 64 bits */
+	unsigned __int128 m = (((unsigned __int128)1 << (64 + l)) - 1) / d + 1;
+	k->tsc_per_us = d;
+	k->magic = (uint64_t)(m - ((unsigned __int128)1 << 64));
+	k->shift = l;
+}
+
+uint64_t tcp_read_tsc(void *arg)
+{
+	(void)arg;
+	return rte_rdtsc();
+}
+
+/* The wheel's clock: the tick it is running now, which a timer callback takes for its own. */
 static uint64_t wheel_now(const struct tcp_stack *s)
 {
 	return s->wheel->now * s->wheel->tick;
 }
 
+/*
+ * Timers are armed from the stack clock (the event's, or the one an API call
+ * read), not from the wheel's last tick: an application's call made some time
+ * after the wheel last ran still gets a whole RTO.
+ */
 void tcp_arm_rexmt(struct tcp_conn *c)
 {
 	struct tcp_stack *s = c->s;
-	uint64_t rto = c->rto_us;
 
-	timer_arm_at(s->wheel, &c->t_rexmt, wheel_now(s) + rto * (s->hz / 1000000));
+	timer_arm_at(s->wheel, &c->t_rexmt, s->now_tsc + tcp_us_to_tsc(s, c->rto_us));
 }
 
 /*
@@ -41,21 +67,21 @@ void tcp_arm_sws_override(struct tcp_conn *c)
 	uint64_t us = RTE_MIN(RTE_MAX((uint64_t)c->rto_us, (uint64_t)SWS_OVERRIDE_MIN_US),
 			      (uint64_t)SWS_OVERRIDE_MAX_US);
 
-	timer_arm_at(s->wheel, &c->t_rexmt, wheel_now(s) + us * (s->hz / 1000000));
+	timer_arm_at(s->wheel, &c->t_rexmt, s->now_tsc + tcp_us_to_tsc(s, us));
 }
 
 void tcp_arm_delack(struct tcp_conn *c)
 {
 	struct tcp_stack *s = c->s;
 	if (!timer_armed(&c->t_delack))
-		timer_arm_ms(s->wheel, &c->t_delack, wheel_now(s), s->p.delack_ms);
+		timer_arm_ms(s->wheel, &c->t_delack, s->now_tsc, s->p.delack_ms);
 }
 
 void tcp_arm_keepalive(struct tcp_conn *c)
 {
 	struct tcp_stack *s = c->s;
 	if (s->p.keepalive_idle_s)
-		timer_arm_ms(s->wheel, &c->t_keep, wheel_now(s),
+		timer_arm_ms(s->wheel, &c->t_keep, s->now_tsc,
 			     (uint64_t)s->p.keepalive_idle_s * 1000);
 }
 
@@ -90,13 +116,10 @@ static void backoff(struct tcp_conn *c)
  * Retransmission timeout (RFC 6298 §5), or a SYN retry, or a zero-window
  * probe, or the SWS override.
  */
-static void on_rexmt(struct timer *t, void *arg)
+static void rexmt_expired(struct tcp_conn *c)
 {
-	struct tcp_conn *c = arg;
 	struct tcp_stack *s = c->s;
-	(void)t;
 
-	s->now_us = tcp_now_us(s, wheel_now(s));
 	if (c->persist && c->snd_wnd != 0) {
 		/*
 		 * RFC 9293 §3.8.6.2.1 rule 4: the window stayed too small for SWS
@@ -176,22 +199,16 @@ static void on_rexmt(struct timer *t, void *arg)
 		tcp_send_ctl(c, RTE_TCP_ACK_FLAG, c->snd_una - 1);
 }
 
-static void on_delack(struct timer *t, void *arg)
+static void delack_expired(struct tcp_conn *c)
 {
-	struct tcp_conn *c = arg;
-	(void)t;
-	c->s->now_us = tcp_now_us(c->s, wheel_now(c->s));
 	tcp_send_ack(c);
 }
 
 /* Keepalive (RFC 1122 §4.2.3.6), and the end of an orphaned FIN_WAIT_2. */
-static void on_keep(struct timer *t, void *arg)
+static void keep_expired(struct tcp_conn *c)
 {
-	struct tcp_conn *c = arg;
 	struct tcp_stack *s = c->s;
-	(void)t;
 
-	s->now_us = tcp_now_us(s, wheel_now(s));
 	if (c->state == TCP_ST_FIN_WAIT_2) {
 		tcp_conn_destroy(c, TCP_CLOSE_TIMEOUT);
 		return;
@@ -205,14 +222,33 @@ static void on_keep(struct timer *t, void *arg)
 	}
 	/* A probe: SEG.SEQ = SND.NXT-1 with no data draws an ACK. */
 	tcp_send_ctl(c, RTE_TCP_ACK_FLAG, c->snd_nxt - 1);
-	timer_arm_ms(s->wheel, &c->t_keep, wheel_now(s), (uint64_t)s->p.keepalive_intvl_s * 1000);
+	timer_arm_ms(s->wheel, &c->t_keep, s->now_tsc, (uint64_t)s->p.keepalive_intvl_s * 1000);
 }
 
-static void on_2msl(struct timer *t, void *arg)
+static void time_wait_expired(struct tcp_conn *c)
 {
-	(void)t;
-	tcp_conn_destroy(arg, TCP_CLOSE_NORMAL);
+	tcp_conn_destroy(c, TCP_CLOSE_NORMAL);
 }
+
+/*
+ * Each timer runs as an event of the stack on the wheel's clock: what its
+ * callbacks (closed()...) call runs on that clock too. The stack outlives c,
+ * which the handler may free.
+ */
+#define TIMER_EVENT(name, handler)                                                                 \
+	static void name(struct timer *t, void *arg)                                               \
+	{                                                                                          \
+		struct tcp_conn *c = arg;                                                          \
+		struct tcp_stack *s = c->s;                                                        \
+		(void)t;                                                                           \
+		tcp_event_enter(s, wheel_now(s));                                                  \
+		handler(c);                                                                        \
+		tcp_event_leave(s);                                                                \
+	}
+TIMER_EVENT(on_rexmt, rexmt_expired)
+TIMER_EVENT(on_delack, delack_expired)
+TIMER_EVENT(on_keep, keep_expired)
+TIMER_EVENT(on_2msl, time_wait_expired)
 
 void tcp_timers_init(struct tcp_conn *c)
 {
@@ -234,5 +270,5 @@ void tcp_timers_cancel(struct tcp_conn *c)
 /* Arms the FIN_WAIT_2 timeout for a connection the application has let go of. */
 void tcp_arm_fin_wait_2(struct tcp_conn *c)
 {
-	timer_arm_ms(c->s->wheel, &c->t_keep, wheel_now(c->s), FIN_WAIT_2_TIMEOUT_MS);
+	timer_arm_ms(c->s->wheel, &c->t_keep, c->s->now_tsc, FIN_WAIT_2_TIMEOUT_MS);
 }

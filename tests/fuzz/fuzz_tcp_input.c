@@ -23,12 +23,14 @@
  *   cfg[3] 0-1 connection table size, 2 TIME_WAIT bound 1, 3 delayed ACK
  *          200 ms, 4-6 greeting size, 7 checksums left to the NIC
  * A record starts with an octet OP whose low two bits say what it is:
- *   0, 1  a segment. OP bits 2-3: to A, to B (the active open's peer), from a
- *         listener peer (bits 4-5 pick which), to a closed port; bit 6: SEQ
- *         absolute, bit 7: ACK absolute. Then FLAGS, CTL, SEQ (int16 after the
- *         peer's next sequence number, or 32 bits), ACK (int16 after the
- *         highest sequence number it saw from us, or 32 bits), WINDOW (16),
- *         LENGTH (16, low 11 bits). CTL bits, each adding fields in this order:
+ *   0, 1  a segment. OP bit 0: it arrives as a chain of mbufs (headers, then
+ *         pieces of 1 to 601 octets); bits 2-3: to A, to B (the active open's
+ *         peer), from a listener peer (bits 4-5 pick which), to a closed port;
+ *         bit 6: SEQ absolute, bit 7: ACK absolute. Then FLAGS, CTL, SEQ
+ *         (int16 after the peer's next sequence number, or 32 bits), ACK
+ *         (int16 after the highest sequence number it saw from us, or 32
+ *         bits), WINDOW (16), LENGTH (16, low 11 bits). CTL bits, each
+ *         adding fields in this order:
  *         4 timestamps (+1: TSval offset), 6 SYN options (+1: which, +2 MSS),
  *         5 SACK blocks (+1: count, +4 per block), 7 raw options (+1: length,
  *         then the octets), 2 IPv4 options (+1), 3 padding after the datagram
@@ -570,7 +572,7 @@ static unsigned timers_of(const struct tcp_conn *c)
 /* Returns the mbufs c holds. */
 static unsigned check_conn(const struct tcp_conn *c)
 {
-	unsigned mbufs = 0, n = 0;
+	unsigned mbufs = 0, n = 0, ooo_mbufs = 0;
 	uint32_t bytes = 0;
 	const struct rte_mbuf *last = NULL;
 
@@ -585,6 +587,19 @@ static unsigned check_conn(const struct tcp_conn *c)
 	CHECK(bytes == c->sq_bytes && n == c->sq_mbufs && last == c->sq_tail);
 	CHECK(c->sq_mbufs <= params.mbufs_per_conn / 2);
 	mbufs += n;
+	/* a send-queue cursor rests on an mbuf of the queue, at the number of its first octet */
+	for (unsigned i = 0; i < TCP_SQ_CURSORS; i++) {
+		const struct tcp_sq_pos *q = &c->sq_cur[i];
+		if (!q->m)
+			continue;
+		uint32_t seq = c->snd_una;
+		const struct rte_mbuf *m = c->sq_head;
+		while (m && m != q->m) {
+			seq += m->data_len;
+			m = m->next;
+		}
+		CHECK(m == q->m && seq == q->seq);
+	}
 	if (c->state != TCP_ST_SYN_SENT && c->state != TCP_ST_TIME_WAIT) {
 		CHECK(seq_leq(c->snd_una, c->snd_nxt) && seq_leq(c->snd_nxt, c->snd_max));
 		/* nothing counts as sent that was never queued: the SYN, the data, the FIN */
@@ -598,7 +613,9 @@ static unsigned check_conn(const struct tcp_conn *c)
 		if (i + 1 < c->n_ooo)
 			CHECK(seq_leq(g->seq + g->len, c->ooo[i + 1].seq));
 		mbufs += g->m->nb_segs;
+		ooo_mbufs += g->m->nb_segs;
 	}
+	CHECK(ooo_mbufs == c->ooo_mbufs);
 	CHECK(c->rcv_unconsumed <= params.rcv_buf);
 	CHECK(c->n_sacked <= TCP_SCOREBOARD_MAX);
 	if (c->state == TCP_ST_TIME_WAIT)
@@ -656,7 +673,45 @@ struct seg {
 	unsigned ip_words; /* IPv4 option words */
 	unsigned pad;      /* octets after the datagram */
 	bool bad_cksum, verified;
+	bool chained;      /* received as a chain of mbufs, as a NIC's scatter-gather gives it */
 };
+
+/*
+ * M copied into a chain: the headers (HLEN octets) alone, then pieces whose
+ * odd and even lengths cycle, so the checksum and every trim see odd pieces
+ * inside. Frees M; NULL when the pool is dry.
+ */
+static struct rte_mbuf *as_chain(struct rte_mbuf *m, unsigned hlen)
+{
+	static const uint16_t pieces[] = {1, 7, 2, 601, 3, 64, 5};
+	struct rte_mbuf *head = NULL, *tail = NULL;
+	unsigned off = 0, k = 0;
+
+	while (off < m->pkt_len) {
+		unsigned n = off == 0 ? hlen : pieces[k++ % RTE_DIM(pieces)];
+		n = RTE_MIN(n, m->pkt_len - off);
+		struct rte_mbuf *x = rte_pktmbuf_alloc(pool);
+		if (!x) {
+			rte_pktmbuf_free(head);
+			rte_pktmbuf_free(m);
+			return NULL;
+		}
+		char *to = rte_pktmbuf_append(x, (uint16_t)n);
+		memcpy(to, rte_pktmbuf_mtod_offset(m, char *, off), n);
+		if (!head) {
+			head = tail = x;
+		} else {
+			tail->next = x;
+			tail = x;
+			head->nb_segs++;
+			head->pkt_len += n;
+		}
+		off += n;
+	}
+	head->ol_flags = m->ol_flags;
+	rte_pktmbuf_free(m);
+	return head;
+}
 
 static void feed(const struct seg *g)
 {
@@ -711,6 +766,8 @@ static void feed(const struct seg *g)
 	}
 	if (trace)
 		trace_pkt(g->bad_cksum ? "in!" : "in ", p);
+	if (g->chained && !(m = as_chain(m, ihl + thl)))
+		return;
 	in_rst = g->flags & F_RST;
 	in_bad = g->bad_cksum;
 	tcp_input(stk, m, now);
@@ -743,6 +800,7 @@ static void seg_record(struct rd *r, uint8_t op)
 	g.len = u16(r) & 0x7ff;
 	g.bad_cksum = ctl & 0x01;
 	g.verified = ctl & 0x02;
+	g.chained = op & 0x01;
 
 	uint8_t *o = g.opts;
 	unsigned n = 0;
@@ -845,7 +903,6 @@ static void app_record(struct rd *r, uint8_t op)
 	if (trace)
 		fprintf(stderr, "%9.3f ms app %u action %u%s\n", (double)(now - T0) / MS,
 			(unsigned)(p - peers), action, a->c ? "" : " (no connection)");
-	tcp_stack_clock(stk, now);
 	if (action == 7) {
 		/* an active open to B, when it has none */
 		struct peer *b = &peers[P_B];
@@ -1039,6 +1096,13 @@ static void syn_from(struct peer *p, bool with_opts)
 	feed(&g);
 }
 
+/* The virtual clock, for the application calls the stack sees outside its callbacks. */
+static uint64_t read_clock(void *arg)
+{
+	(void)arg;
+	return now;
+}
+
 static void start(uint8_t c0)
 {
 	memset(&stats, 0, sizeof(stats));
@@ -1046,6 +1110,7 @@ static void start(uint8_t c0)
 	timer_wheel_init(&wheel, HZ, 1000, now);
 	stk = tcp_stack_new(&params, &wheel, pool, &stats, out, NULL, mtu, secret);
 	CHECK(stk != NULL);
+	tcp_stack_set_clock(stk, read_clock, NULL);
 	struct tcp_listen_opts lo = {
 		.ops = &app_ops,
 		.arg = &peers,

@@ -104,6 +104,13 @@ static void link_output(void *arg, struct rte_mbuf *m, uint32_t dst)
 	enqueue(l, to, copy, at);
 }
 
+/* The virtual TSC, for application calls the stacks see outside their callbacks. */
+static uint64_t link_clock(void *arg)
+{
+	const struct link *l = arg;
+	return l->now;
+}
+
 struct rte_mempool *link_pool(struct link *l)
 {
 	return l->pool;
@@ -138,6 +145,7 @@ void link_init(struct link *l, const struct link_props *props, uint64_t seed,
 		l->stack[i] = tcp_stack_new(&p, &l->wheel[i], l->pool, &l->stats[i], link_output,
 					    l, 1500, secret[i]);
 		cr_assert_not_null(l->stack[i]);
+		tcp_stack_set_clock(l->stack[i], link_clock, l);
 	}
 }
 

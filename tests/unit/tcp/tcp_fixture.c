@@ -23,6 +23,7 @@ struct dp_stats fx_stats;
 struct tcp_params fx_params;
 uint16_t fx_mtu;
 uint64_t fx_now;
+unsigned fx_clock_reads;
 struct fx_conn fx_conns[FX_CONNS];
 unsigned fx_n_conns;
 void (*fx_on_accept)(struct fx_conn *fc);
@@ -206,11 +207,20 @@ void fx_listen(uint16_t port, unsigned syn_backlog)
 	listen_backlog = syn_backlog;
 }
 
+/* The worker clock the stack reads when the test calls it outside a callback. */
+static uint64_t read_clock(void *arg)
+{
+	(void)arg;
+	fx_clock_reads++;
+	return fx_now;
+}
+
 static void make_stack(void)
 {
 	fx_stack = tcp_stack_new(&fx_params, &fx_wheel, pool, &fx_stats, capture, NULL, fx_mtu,
 				 secret);
 	cr_assert_not_null(fx_stack, "tcp_stack_new");
+	tcp_stack_set_clock(fx_stack, read_clock, NULL);
 }
 
 void fx_setup(void)
@@ -220,6 +230,7 @@ void fx_setup(void)
 	memset(&fx_stats, 0, sizeof(fx_stats));
 	n_out = n_taken = 0;
 	fx_n_conns = 0;
+	fx_clock_reads = 0;
 	fx_on_accept = NULL;
 	fx_now = FX_T0;
 	timer_wheel_init(&fx_wheel, FX_HZ, 1000, fx_now);
@@ -267,6 +278,11 @@ void fx_advance_ns(uint64_t ns)
 {
 	fx_now += ns;
 	timer_wheel_run(&fx_wheel, fx_now);
+}
+
+void fx_skip_ms(uint64_t ms)
+{
+	fx_now += ms * FX_MS;
 }
 
 uint64_t fx_wait_output_ms(uint64_t max_ms)
@@ -358,6 +374,34 @@ static unsigned build_options(const struct fx_seg *g, uint8_t *o)
 	return n;
 }
 
+/* M as a chain: its first HLEN bytes alone, then pieces of G's sizes in turn. Frees M. */
+static struct rte_mbuf *as_chain(struct rte_mbuf *m, unsigned hlen, const struct fx_seg *g)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL;
+	unsigned off = 0, k = 0;
+
+	while (off < m->pkt_len) {
+		unsigned n = off == 0 ? hlen : g->pieces[k++ % g->n_pieces];
+		cr_assert_gt(n, 0, "a piece of 0 bytes");
+		n = RTE_MIN(n, m->pkt_len - off);
+		struct rte_mbuf *x = rte_pktmbuf_alloc(pool);
+		cr_assert_not_null(x, "the test pool ran dry");
+		char *to = rte_pktmbuf_append(x, (uint16_t)n);
+		memcpy(to, rte_pktmbuf_mtod_offset(m, char *, off), n);
+		if (!head) {
+			head = tail = x;
+		} else {
+			tail->next = x;
+			tail = x;
+			head->nb_segs++;
+			head->pkt_len += n;
+		}
+		off += n;
+	}
+	rte_pktmbuf_free(m);
+	return head;
+}
+
 struct rte_mbuf *fx_build(const struct fx_seg *g)
 {
 	uint8_t opts[44];
@@ -366,8 +410,9 @@ struct rte_mbuf *fx_build(const struct fx_seg *g)
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 
 	cr_assert_not_null(m, "the test pool ran dry");
-	uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hlen + g->len));
-	cr_assert_not_null(p, "a crafted segment of %u bytes does not fit one mbuf", hlen + g->len);
+	uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hlen + g->len + g->pad));
+	cr_assert_not_null(p, "a crafted segment of %u bytes does not fit one mbuf",
+			   hlen + g->len + g->pad);
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)p;
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
 
@@ -393,6 +438,9 @@ struct rte_mbuf *fx_build(const struct fx_seg *g)
 	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
 	if (g->bad_cksum)
 		th->cksum ^= rte_cpu_to_be_16(0x0100);
+	memset(p + hlen + g->len, 0xa5, g->pad);
+	if (g->n_pieces)
+		m = as_chain(m, hlen, g);
 	return m;
 }
 

@@ -58,6 +58,7 @@ extern struct dp_stats fx_stats;
 extern struct tcp_params fx_params; /* what the stack was (or will be) made with */
 extern uint16_t fx_mtu;             /* its local MTU: FX_MTU unless a test changes it */
 extern uint64_t fx_now;
+extern unsigned fx_clock_reads; /* the stack read fx_now itself: API calls outside callbacks */
 
 /* .init: tcp_params_default(), a stack with MTU 1500, a listener on OUR_IP:25. */
 void fx_setup(void);
@@ -89,6 +90,11 @@ static inline void fx_advance_ms(uint64_t ms)
 {
 	fx_advance_ns(ms * FX_MS);
 }
+/*
+ * Moves the clock on without running the timer wheel: the worker was busy
+ * elsewhere, and the next thing the stack hears of is an application call.
+ */
+void fx_skip_ms(uint64_t ms);
 /*
  * Advances 1 ms at a time until the stack sends something or MAX_MS passed.
  * Returns the ms waited (MAX_MS + 1 when nothing came).
@@ -159,8 +165,16 @@ struct fx_seg {
 	const void *data;
 	unsigned len;
 	bool bad_cksum; /* the TCP checksum is off by one bit */
+	unsigned pad;   /* bytes after the datagram, as Ethernet pads a short frame */
+	/*
+	 * When set, the packet arrives as a chain of mbufs (a NIC's scatter
+	 * list): the IPv4 and TCP headers alone, then pieces of these sizes in
+	 * turn until the payload and padding are placed.
+	 */
+	const uint16_t *pieces;
+	unsigned n_pieces;
 };
-/* Builds the IPv4 packet of G into an mbuf from the harness pool. */
+/* Builds the IPv4 packet of G into an mbuf (a chain when G says) from the harness pool. */
 struct rte_mbuf *fx_build(const struct fx_seg *g);
 /* Builds G and hands it to tcp_input() at fx_now. */
 void fx_input(const struct fx_seg *g);

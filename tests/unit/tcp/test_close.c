@@ -360,3 +360,143 @@ TCP_TEST(close, full_connection_table_recycles_a_time_wait_entry_for_a_new_syn)
 	STATE_IS(&a, "ESTABLISHED");
 	cr_expect_eq(fx_count(DP_C_TCP_TIME_WAIT_RECYCLED), 1);
 }
+
+TCP_TEST(close, close_during_a_simultaneous_open_sends_fin_once_synchronized)
+{
+	/*
+	 * Regression, found by fuzz_tcp_input: tcp_close() in SYN_RECEIVED (our
+	 * SYN crossed the peer's, RFC 9293 §3.5 figure 8) went straight to
+	 * FIN_WAIT_1 with SND.UNA still on our SYN, so the FIN was never sent and
+	 * the ACK of our SYN was taken for the ACK of that FIN: FIN_WAIT_2 with
+	 * the peer never told. RFC 9293 §3.10.4: the FIN is queued until
+	 * ESTABLISHED, then goes out after the SYN, and its own ACK ends it.
+	 */
+	struct fx_peer p = fx_peer_new(2525);
+	struct fx_pkt syn;
+	struct fx_conn *fc = fx_open(&p, &syn);
+	struct fx_seg g = {.sport = 2525, .dport = syn.sport, .seq = p.isn, .flags = F_SYN,
+			   .win = 65535, .mss = 1460};
+	fx_input(&g);
+	struct fx_pkt k = fx_take();
+	cr_assert_eq(k.flags, F_SYN | F_ACK);
+	STATE_IS(&p, "SYN_RECEIVED");
+
+	tcp_close(fc->c);
+	fx_expect_silence("nothing to send before our SYN is acknowledged");
+	STATE_IS(&p, "SYN_RECEIVED");
+
+	/* the peer's ACK of our SYN: synchronized, and the FIN goes at once */
+	g = (struct fx_seg){.sport = 2525, .dport = syn.sport, .seq = p.isn + 1,
+			    .ack = syn.seq + 1, .flags = F_ACK, .win = 65535};
+	fx_input(&g);
+	k = fx_take();
+	cr_expect(k.flags & F_FIN, "our FIN, got flags 0x%02x", k.flags);
+	cr_expect_eq(k.seq, syn.seq + 1, "right after the SYN");
+	cr_expect_eq(k.ack, p.isn + 1);
+	STATE_IS(&p, "FIN_WAIT_1");
+
+	/* its ACK, then the peer's FIN: the close completes normally */
+	g.ack = syn.seq + 2;
+	fx_input(&g);
+	STATE_IS(&p, "FIN_WAIT_2");
+	g.flags = F_ACK | F_FIN;
+	fx_input(&g);
+	k = fx_take();
+	cr_expect_eq(k.flags, F_ACK);
+	cr_expect_eq(k.ack, p.isn + 2, "the peer's FIN acknowledged");
+	STATE_IS(&p, "TIME_WAIT");
+	cr_expect_eq(fc->closed, 1);
+	cr_expect_eq(fc->reason, TCP_CLOSE_NORMAL);
+}
+
+/*
+ * The late handshake ACK (tcp_priv.h, TCP_STALE_SLOTS): the client's pure ACK
+ * of our SYN-ACK arrives after its data and after the whole connection ended.
+ */
+static struct fx_seg late_handshake_ack(const struct fx_peer *p)
+{
+	struct fx_seg g = fx_peer_seg(p, F_ACK, NULL, 0);
+
+	g.seq = p->isn + 1;
+	g.ack = p->our_iss + 1;
+	if (p->ts_ok) {
+		g.has_ts = true;
+		g.tsval = fx_peer_tsval(p);
+	}
+	return g;
+}
+
+/* SYN, SYN-ACK, then data (its ACK completes the handshake), FIN both ways, closed. */
+static void handshake_by_data_then_passive_close(struct fx_peer *p)
+{
+	static const char hello[] = "EHLO client.example.org\r\n";
+
+	fx_peer_syn(p);
+	fx_peer_send(p, F_ACK | F_PSH, hello, sizeof(hello) - 1);
+	cr_assert_eq(fx_n_conns, 1, "the data segment completes the handshake");
+	struct fx_conn *fc = &fx_conns[0];
+	cr_assert_eq(fc->rx_len, sizeof(hello) - 1);
+	fx_discard();
+	fx_peer_send(p, F_FIN, NULL, 0);
+	fx_discard();
+	tcp_close(fc->c);
+	take_fin(p);
+	fx_peer_ack_all(p);
+	fx_peer_ack(p);
+	STATE_IS(p, "none");
+	cr_assert_eq(fc->closed, 1);
+	cr_assert_eq(fc->reason, TCP_CLOSE_NORMAL);
+}
+
+TCP_TEST(close, a_late_handshake_ack_of_a_closed_connection_draws_no_reset)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	uint64_t rst_before = fx_count(DP_C_TCP_RST_SENT);
+
+	handshake_by_data_then_passive_close(&p);
+	struct fx_seg g = late_handshake_ack(&p);
+	fx_input(&g);
+	fx_expect_silence("the late ACK of a connection that ended is dropped, not reset");
+	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_HS_ACK), 1);
+	cr_expect_eq(fx_count(DP_C_TCP_RST_SENT), rst_before);
+	cr_expect_eq(fx_stack->n_conns, 0, "and it opens nothing");
+}
+
+TCP_TEST(close, only_that_exact_ack_is_spared_and_only_for_a_while)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+
+	handshake_by_data_then_passive_close(&p);
+	/* another ACK for the same tuple is still answered as RFC 9293 §3.10.7.2 says */
+	struct fx_seg other = late_handshake_ack(&p);
+	other.ack += 1;
+	fx_input(&other);
+	struct fx_pkt k = fx_take();
+	cr_expect(k.flags & F_RST, "a different ACK still draws a RST");
+	/* ... and so does the late ACK itself, once the memory expired */
+	fx_advance_ms(TCP_STALE_US / 1000 + 10);
+	struct fx_seg g = late_handshake_ack(&p);
+	fx_input(&g);
+	k = fx_take();
+	cr_expect(k.flags & F_RST, "after %llu s the ACK is a stranger's",
+		  (unsigned long long)(TCP_STALE_US / 1000000));
+	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_HS_ACK), 0);
+}
+
+TCP_TEST(close, a_handshake_completed_by_a_pure_ack_leaves_nothing_to_spare)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	struct fx_conn *fc = fx_accept(&p); /* SYN, SYN-ACK, pure ACK */
+
+	fx_peer_send(&p, F_FIN, NULL, 0);
+	fx_discard();
+	tcp_close(fc->c);
+	take_fin(&p);
+	fx_peer_ack_all(&p);
+	fx_peer_ack(&p);
+	STATE_IS(&p, "none");
+	struct fx_seg g = late_handshake_ack(&p); /* a duplicate of an ACK already seen */
+	fx_input(&g);
+	struct fx_pkt k = fx_take();
+	cr_expect(k.flags & F_RST, "nothing was remembered: RFC 9293 applies");
+}

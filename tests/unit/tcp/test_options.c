@@ -269,3 +269,104 @@ TCP_TEST(options, unknown_options_are_skipped_by_their_length)
 	struct fx_pkt d = fx_peer_take(&p);
 	cr_expect_eq(d.len, 1000, "the MSS before the unknown option was read");
 }
+
+/*
+ * Takes every segment the peer is sent until TOTAL bytes of ours arrived,
+ * acknowledging each; checks each is exact and, header and options included,
+ * within our MTU; returns the largest payload seen.
+ */
+static unsigned take_all_within_mtu(struct fx_peer *p, unsigned total)
+{
+	unsigned got = 0, largest = 0;
+	for (int round = 0; got < total; round++) {
+		cr_assert_lt(round, 1000, "stalled at %u of %u bytes", got, total);
+		if (!fx_pending())
+			fx_wait_output_ms(10000);
+		while (fx_pending()) {
+			struct fx_pkt k = fx_peer_take(p);
+			cr_assert_leq(20 + 20 + k.opt_len + k.len, fx_mtu,
+				      "a packet of %u bytes for an MTU of %u",
+				      20 + 20 + k.opt_len + k.len, fx_mtu);
+			if (!k.len)
+				continue;
+			cr_assert(fx_is_pattern(k.data, k.len, k.seq - (p->our_iss + 1)));
+			got += k.len;
+			largest = RTE_MAX(largest, k.len);
+			p->ack = k.seq + k.len;
+			fx_peer_ack(p);
+		}
+	}
+	cr_assert_eq(got, total);
+	return largest;
+}
+
+TCP_TEST(options, peer_mss_too_small_for_the_timestamp_option_does_not_wrap)
+{
+	/*
+	 * Regression, found by fuzz_tcp_input: with timestamps on, the 12 bytes
+	 * of the option came out of a peer MSS under 12 by a subtraction that
+	 * wrapped to 65525 and more: segments far past the MTU. RFC 6691: options
+	 * come out of the MSS; what is left is floored at 64 bytes, and a peer
+	 * MSS of exactly 12, no room at all, gets the same floor.
+	 */
+	static const uint16_t mss[] = {1, 4, 11, 12};
+	for (unsigned i = 0; i < RTE_DIM(mss); i++) {
+		fx_restart();
+		struct fx_peer p = fx_peer_new(PEER_PORT);
+		p.mss = mss[i];
+		struct fx_conn *fc = fx_accept(&p);
+		cr_assert(p.ts_ok, "timestamps negotiated");
+		cr_assert_eq(fx_send(fc, 1000), 0);
+		unsigned largest = take_all_within_mtu(&p, 1000);
+		cr_expect_eq(largest, 64, "peer MSS %u: segments of %u bytes", mss[i], largest);
+	}
+}
+
+TCP_TEST(options, sack_blocks_never_push_a_data_segment_past_the_mtu)
+{
+	/*
+	 * Regression, found by fuzz_tcp_input: a full-sized data segment sent
+	 * while we hold out-of-order data carried timestamps and SACK blocks on
+	 * top of an MSS that leaves room for timestamps only: 1528 bytes for an
+	 * MTU of 1500. RFC 9293 §3.7.1: options come out of the segment; the
+	 * blocks are left off as far as needed (RFC 2018 §3 lets an ACK carry
+	 * fewer), and a short segment still carries them all.
+	 */
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	struct fx_conn *fc = fx_accept(&p);
+	uint8_t buf[100];
+	memset(buf, 'x', sizeof(buf));
+	/* three holes in what the peer sends: three SACK blocks to report */
+	for (uint32_t i = 1; i <= 3; i++) {
+		struct fx_seg g = fx_peer_seg(&p, F_ACK, buf, sizeof(buf));
+		g.seq = p.nxt + 200 * i;
+		fx_input(&g);
+	}
+	cr_assert_eq(fx_pending(), 3);
+	struct fx_pkt k = {0};
+	while (fx_pending())
+		k = fx_peer_take(&p); /* an immediate ACK for each (RFC 5681 §4.2) */
+	cr_assert_eq(k.n_sack, 3, "the out-of-order data is reported");
+
+	cr_assert_eq(fx_send(fc, 100), 0);
+	k = fx_peer_take(&p);
+	cr_expect_eq(k.len, 100);
+	cr_expect_eq(k.n_sack, 3, "a short segment has room for every block");
+	p.ack = k.seq + k.len;
+	fx_peer_ack(&p);
+	fc->tx_off = 100;
+	cr_assert_eq(fx_send(fc, 6000), 0);
+	unsigned full = 0;
+	while (fx_pending()) {
+		k = fx_peer_take(&p);
+		cr_expect_leq(20 + 20 + k.opt_len + k.len, FX_MTU, "%u bytes of payload and %u of "
+			      "options", k.len, k.opt_len);
+		cr_expect(fx_is_pattern(k.data, k.len, k.seq - (p.our_iss + 1)));
+		if (k.len == 1448) {
+			full++;
+			cr_expect_eq(k.n_sack, 0, "a full segment has room for timestamps only");
+			cr_expect(k.has_ts);
+		}
+	}
+	cr_expect_gt(full, 0, "full-sized segments went out");
+}

@@ -354,6 +354,10 @@ TCP_TEST(retransmit, sack_recovery_retransmits_only_lost_segments)
 	for (unsigned i = 0; i < 10; i++) {
 		if (i == 1 || i == 5)
 			cr_expect_eq(rexmit[i], 1, "lost segment %u retransmitted once", i);
+		else if (i == 9)
+			/* RFC 6675 §4 NextSeg() (4): with the lost holes resent and nothing new to
+			 * send, the highest unSACKed segment goes once more, the rescue */
+			cr_expect_eq(rexmit[i], 1, "the tail once, as the rescue retransmission");
 		else
 			cr_expect_eq(rexmit[i], 0, "segment %u was acknowledged or SACKed", i);
 	}
@@ -516,4 +520,109 @@ TCP_TEST(retransmit, idle_connection_restarts_from_the_initial_window)
 	fx_peer_send(&p, F_PSH, "DATA\r\n", 6); /* the reply answers a command */
 	unsigned n = send_and_take(&p, fc, 40 * SEG);
 	cr_expect_leq(n, 10, "%u segments after the idle period", n);
+}
+
+/* Takes what was sent; returns how many data segments, their segment numbers in SEGS. */
+static unsigned take_segments(struct fx_peer *p, unsigned *segs, unsigned max)
+{
+	unsigned n = 0;
+	while (fx_pending()) {
+		struct fx_pkt k = fx_peer_take(p);
+		if (!k.len)
+			continue;
+		cr_assert_lt(n, max, "more segments than expected");
+		cr_expect(fx_is_pattern(k.data, k.len, k.seq - (p->our_iss + 1)));
+		segs[n++] = (k.seq - seg_at(p, 0)) / SEG;
+	}
+	return n;
+}
+
+TCP_TEST(retransmit, sack_recovery_rescues_a_lost_tail_once_without_waiting_for_the_rto)
+{
+	/*
+	 * RFC 6675 §4 NextSeg() rule (4): segments 0 and 5, the last, are lost.
+	 * No SACK will ever report anything above 5, so no rule finds it; the
+	 * rescue retransmission sends the segment holding the highest unSACKed
+	 * byte, once per recovery, instead of waiting for the RTO.
+	 */
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	flight_of(&p, 6);
+	struct tcp_range b = {seg_at(&p, 1), seg_at(&p, 5)};
+	dup_ack(&p, 1, &b);
+	unsigned segs[4];
+	unsigned n = take_segments(&p, segs, 4);
+	cr_assert_eq(n, 2, "the lost hole and the rescue, %u segments", n);
+	cr_expect_eq(segs[0], 0, "NextSeg (1): the hole IsLost() reports");
+	cr_expect_eq(segs[1], 5, "NextSeg (4): the tail");
+	cr_expect_eq(fx_count(DP_C_TCP_FAST_RECOVERIES), 1);
+
+	/* more duplicates, then the ACK of the first retransmission: no second rescue */
+	dup_ack(&p, 1, &b);
+	dup_ack(&p, 1, &b);
+	p.ack = seg_at(&p, 5);
+	fx_peer_ack(&p);
+	fx_expect_silence("one rescue per recovery: RescueRxt is RecoveryPoint");
+	cr_expect(fx_lookup(&p)->in_recovery, "a partial ACK");
+	/* the rescue arrived: all acknowledged well inside the RTO */
+	p.ack = seg_at(&p, 6);
+	fx_peer_ack(&p);
+	cr_expect_not(fx_lookup(&p)->in_recovery);
+	cr_expect_eq(fx_lookup(&p)->snd_una, seg_at(&p, 6));
+	cr_expect_eq(fx_count(DP_C_TCP_RTO_TIMEOUTS), 0);
+	cr_expect_eq(fx_count(DP_C_TCP_RETRANSMITS), 2);
+}
+
+TCP_TEST(retransmit, sack_recovery_rescue_is_allowed_again_in_the_next_recovery)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	struct fx_conn *fc = flight_of(&p, 6);
+	struct tcp_range b = {seg_at(&p, 1), seg_at(&p, 5)};
+	dup_ack(&p, 1, &b);
+	fx_discard();
+	p.ack = seg_at(&p, 6);
+	fx_peer_ack(&p);
+	cr_assert_not(fx_lookup(&p)->in_recovery);
+
+	/* the window grows back (congestion avoidance, RFC 5681 §3.1), every segment acked */
+	struct tcp_conn *c = fx_lookup(&p);
+	for (int round = 0; c->ccs.cwnd < 6 * SEG; round++) {
+		cr_assert_lt(round, 50);
+		send_and_take(&p, fc, c->ccs.cwnd);
+		fx_peer_ack_all(&p);
+		fx_peer_ack(&p);
+	}
+	/* a second flight, the same losses: a new recovery, a new rescue */
+	uint32_t base = c->snd_nxt;
+	cr_assert_eq(send_and_take(&p, fc, 6 * SEG), 6);
+	struct tcp_range b2 = {base + SEG, base + 5 * SEG};
+	dup_ack(&p, 1, &b2);
+	unsigned rexmit = 0, rescued = 0;
+	while (fx_pending()) {
+		struct fx_pkt k = fx_peer_take(&p);
+		rexmit += k.len && k.seq == base;
+		rescued += k.len && k.seq == base + 5 * SEG;
+	}
+	cr_expect_eq(fx_count(DP_C_TCP_FAST_RECOVERIES), 2);
+	cr_expect_eq(rexmit, 1);
+	cr_expect_eq(rescued, 1, "RFC 6675 §4 (4): one rescue per entry into recovery");
+}
+
+TCP_TEST(retransmit, sack_recovery_resends_a_hole_not_yet_lost_when_nothing_new_may_go)
+{
+	/*
+	 * RFC 6675 §4 NextSeg() rule (3): 0 and 5 are missing, 7 not reported
+	 * yet. IsLost(5) is false (one SACKed segment above it), there is no new
+	 * data, and the pipe has room: the hole goes rather than nothing, and
+	 * before the rescue (rule (4)) would pick the tail.
+	 */
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	flight_of(&p, 8);
+	struct tcp_range b[2] = {{seg_at(&p, 6), seg_at(&p, 7)}, {seg_at(&p, 1), seg_at(&p, 5)}};
+	dup_ack(&p, 2, b);
+	unsigned segs[4];
+	unsigned n = take_segments(&p, segs, 4);
+	cr_assert_eq(n, 2, "%u segments", n);
+	cr_expect_eq(segs[0], 0, "NextSeg (1): the lost hole");
+	cr_expect_eq(segs[1], 5, "NextSeg (3): the hole below the highest SACK, not the tail");
+	fx_expect_silence("the pipe is full");
 }

@@ -186,3 +186,50 @@ TCP_TEST(syncookie_stack, stale_cookie_is_refused)
 	cr_expect_eq(fx_count(DP_C_TCP_SYNCOOKIES_OK), 0);
 	cr_expect_null(fx_lookup(&p));
 }
+
+TCP_TEST(syncookie_stack, cookie_ack_carrying_data_and_fin_delivers_both)
+{
+	/*
+	 * Regression, found by fuzz_tcp_input: the ACK that completes a SYN-cookie
+	 * handshake had its data handed over raw, its FIN ignored (the peer's
+	 * close never seen, never acknowledged) and nothing trimmed to the window
+	 * the SYN-ACK offered. It is now processed as in ESTABLISHED
+	 * (RFC 9293 §3.10.7.4, seventh and eighth checks).
+	 */
+	fill_backlog();
+	struct fx_peer p = cookie_peer();
+	fx_peer_syn(&p);
+	fx_peer_send(&p, F_PSH | F_FIN, "QUIT\r\n", 6);
+
+	cr_assert_eq(fx_n_conns, 1, "the cookie made a connection");
+	struct fx_conn *fc = &fx_conns[0];
+	cr_expect_eq(fc->rx_len, 6);
+	cr_expect_eq(memcmp(fc->rx, "QUIT\r\n", 6), 0);
+	cr_expect_eq(fc->peer_closed, 1, "the peer's FIN is seen");
+	cr_expect_eq(strcmp(fx_state_of(&p), "CLOSE_WAIT"), 0, "state %s", fx_state_of(&p));
+	struct fx_pkt k = {0};
+	while (fx_pending())
+		k = fx_peer_take(&p); /* a window update may come first, as the data is read */
+	cr_expect_eq(k.ack, p.nxt, "the data and the FIN acknowledged");
+}
+
+TCP_TEST(syncookie_stack, cookie_ack_data_past_the_offered_window_is_trimmed)
+{
+	/* the other half of the same fix: only what the SYN-ACK's window offered is taken */
+	fx_params.rcv_buf = 1000;
+	fx_restart();
+	fill_backlog();
+	struct fx_peer p = cookie_peer();
+	struct fx_pkt sa = fx_peer_syn(&p);
+	cr_assert_eq(sa.win, 1000);
+	uint8_t buf[1500];
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = fx_pattern(i);
+	fx_peer_send(&p, F_PSH, buf, sizeof(buf));
+
+	cr_assert_eq(fx_n_conns, 1);
+	cr_expect_eq(fx_conns[0].rx_len, 1000, "RFC 9293 §3.10.7.4: text past the window goes");
+	cr_expect(fx_is_pattern(fx_conns[0].rx, fx_conns[0].rx_len, 0));
+	struct fx_pkt k = fx_peer_take(&p);
+	cr_expect_eq(k.ack, p.isn + 1 + 1000, "and is not acknowledged");
+}

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <rte_ip.h>
 
+#include "dataplane/tcp/tcp_priv.h" /* the send-queue lookup counters */
 #include "link.h"
 
 #define PORT 2525
@@ -37,24 +38,64 @@ struct end {
 	enum tcp_close_reason reason;
 };
 
+/*
+ * How the applications cut their streams: each tcp_send() is a chain of
+ * PER_SEND mbufs whose sizes take SIZES in turn (none: one mbuf of CHUNK).
+ */
+struct cut {
+	const uint16_t *sizes;
+	unsigned n_sizes, per_send;
+};
+
 struct test {
 	struct link l;
 	unsigned n;
 	struct end *cli, *srv;
 	unsigned srv_accepted;
 	uint64_t up, down; /* bytes each way per connection */
+	const struct cut *cut;
+	unsigned next_size; /* the next entry of cut->sizes */
 };
+
+/* The next chain to send for E, at most LEFT bytes; NULL when the pool is dry. */
+static struct rte_mbuf *next_chain(struct end *e, uint64_t left)
+{
+	struct test *t = e->t;
+	struct rte_mbuf *head = NULL, *tail = NULL;
+	unsigned pieces = t->cut ? t->cut->per_send : 1;
+
+	for (unsigned i = 0; i < pieces && left; i++) {
+		uint16_t want = t->cut ? t->cut->sizes[t->next_size++ % t->cut->n_sizes] : CHUNK;
+		uint32_t n = (uint32_t)RTE_MIN((uint64_t)want, left);
+		struct rte_mbuf *m = rte_pktmbuf_alloc(link_pool(&t->l));
+		if (!m) {
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)n);
+		uint64_t off = e->sent + (head ? head->pkt_len : 0);
+		for (uint32_t j = 0; j < n; j++)
+			p[j] = pattern(e->id, e->dir, off + j);
+		left -= n;
+		if (!head) {
+			head = tail = m;
+		} else {
+			tail->next = m;
+			tail = m;
+			head->nb_segs++;
+			head->pkt_len += n;
+		}
+	}
+	return head;
+}
 
 static void pump(struct end *e)
 {
 	while (e->sent < e->to_send) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(link_pool(&e->t->l));
+		struct rte_mbuf *m = next_chain(e, e->to_send - e->sent);
 		if (!m)
 			return;
-		uint32_t n = (uint32_t)RTE_MIN((uint64_t)CHUNK, e->to_send - e->sent);
-		uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)n);
-		for (uint32_t i = 0; i < n; i++)
-			p[i] = pattern(e->id, e->dir, e->sent + i);
+		uint32_t n = m->pkt_len;
 		if (tcp_send(e->c, m) != 0) {
 			rte_pktmbuf_free(m);
 			return; /* writable() will call again */
@@ -159,19 +200,26 @@ static bool all_closed(void *arg)
 struct link_stats_out {
 	uint64_t end_ns, delivered, dropped;
 	struct dp_stats a, b;
+	uint64_t seeks[2], seek_steps[2]; /* each stack's send-queue lookups and mbufs walked */
 };
 
-/* Runs N connections moving UP bytes client→server and DOWN back; checks everything. */
-static void run_transfer(const struct link_props *props, uint64_t seed, unsigned n, uint64_t up,
-			 uint64_t down, uint64_t limit_s, struct link_stats_out *out)
+/*
+ * Runs N connections moving UP bytes client→server and DOWN back, the
+ * streams cut as CUT says (NULL: CHUNK-byte sends) on stacks made with
+ * PARAMS (NULL: defaults); checks everything.
+ */
+static void run_cut_transfer(const struct link_props *props, uint64_t seed, unsigned n,
+			     uint64_t up, uint64_t down, uint64_t limit_s, const struct cut *cut,
+			     const struct tcp_params *params, struct link_stats_out *out)
 {
 	struct test *t = calloc(1, sizeof(*t));
 	t->n = n;
 	t->up = up;
 	t->down = down;
+	t->cut = cut;
 	t->cli = calloc(n, sizeof(*t->cli));
 	t->srv = calloc(n, sizeof(*t->srv));
-	link_init(&t->l, props, seed, NULL);
+	link_init(&t->l, props, seed, params);
 
 	struct tcp_listen_opts lo = {.ops = &server_ops, .arg = t, .syn_backlog = 4096};
 	cr_assert_eq(tcp_listen(t->l.stack[1], 0, rte_cpu_to_be_16(PORT), &lo), 0);
@@ -208,11 +256,21 @@ static void run_transfer(const struct link_props *props, uint64_t seed, unsigned
 		out->dropped = t->l.dropped;
 		out->a = t->l.stats[0];
 		out->b = t->l.stats[1];
+		for (int i = 0; i < 2; i++) {
+			out->seeks[i] = t->l.stack[i]->sq_seeks;
+			out->seek_steps[i] = t->l.stack[i]->sq_seek_steps;
+		}
 	}
 	link_fini(&t->l);
 	free(t->cli);
 	free(t->srv);
 	free(t);
+}
+
+static void run_transfer(const struct link_props *props, uint64_t seed, unsigned n, uint64_t up,
+			 uint64_t down, uint64_t limit_s, struct link_stats_out *out)
+{
+	run_cut_transfer(props, seed, n, up, down, limit_s, NULL, NULL, out);
 }
 
 static const struct link_props clean = {.delay_ns = 1000000};
@@ -279,6 +337,57 @@ Test(transfer, the_same_seed_gives_the_same_run)
 	cr_assert_eq(memcmp(&a.b, &b.b, sizeof(a.b)), 0, "stack B counters differ");
 	cr_assert_gt(a.a.c[DP_C_TCP_RETRANSMITS] + a.b.c[DP_C_TCP_RETRANSMITS], 0,
 		     "a lossy run retransmits");
+}
+
+/*
+ * Streams sent as many small mbufs, odd sizes and single bytes, through loss,
+ * duplication and reordering (SACK recovery, rescue retransmissions) and heavy
+ * loss (RTOs, go-back-N): every byte arrives, in order. The per-connection
+ * mbuf cap is raised so the send queues hold thousands of pieces.
+ */
+static const uint16_t odd_pieces[] = {1, 3, 7, 2, 5, 11, 1, 64, 13, 1, 2, 9, 333, 1, 17};
+
+static void tiny_params(struct tcp_params *p)
+{
+	tcp_params_default(p);
+	p->mbufs_per_conn = 8192;
+}
+
+/* The mbufs walked to find segments' first bytes, per lookup, over both stacks. */
+static double steps_per_seek(const struct link_stats_out *o)
+{
+	return (double)(o->seek_steps[0] + o->seek_steps[1]) / (double)(o->seeks[0] + o->seeks[1]);
+}
+
+Test(transfer, streams_of_tiny_sends_survive_loss_sack_and_reordering_byte_exact, .timeout = 300)
+{
+	struct tcp_params p;
+	tiny_params(&p);
+	const struct cut cut = {odd_pieces, RTE_DIM(odd_pieces), 50};
+	struct link_stats_out o;
+	run_cut_transfer(&lossy, 11, 1, 256 << 10, 256 << 10, 300, &cut, &p, &o);
+	cr_expect_gt(o.a.c[DP_C_TCP_FAST_RECOVERIES] + o.b.c[DP_C_TCP_FAST_RECOVERIES], 0,
+		     "SACK recovery ran");
+	/*
+	 * Segments of new data step over one mbuf at most; a recovery walks its
+	 * retransmission cursor once across the SACKed runs of the flight. Walking
+	 * from SND.UNA for every segment cost about 2000 mbufs each here.
+	 */
+	cr_expect_lt(steps_per_seek(&o), 64.0, "finding a segment's start walked %.1f mbufs",
+		     steps_per_seek(&o));
+}
+
+Test(transfer, one_byte_sends_survive_ten_percent_loss_byte_exact, .timeout = 300)
+{
+	struct tcp_params p;
+	tiny_params(&p);
+	static const uint16_t one[] = {1};
+	const struct cut cut = {one, 1, 400};
+	const struct link_props heavy = {.loss = 0.10, .delay_ns = 1000000, .bw_bps = 100000000};
+	struct link_stats_out o;
+	run_cut_transfer(&heavy, 12, 1, 48 << 10, 48 << 10, 600, &cut, &p, &o);
+	cr_expect_gt(o.a.c[DP_C_TCP_RTO_TIMEOUTS] + o.b.c[DP_C_TCP_RTO_TIMEOUTS], 0,
+		     "retransmission timeouts went back to SND.UNA");
 }
 
 /* Active opens pick a source port whose symmetric hash makes this worker the owner. */
