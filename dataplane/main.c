@@ -222,6 +222,9 @@ int main(int argc, char **argv)
 
 	dp.svc_start = smtpd_start;
 	dp.svc_stop = smtpd_stop;
+	dp.svc_poll = smtpd_poll;
+	dp.svc_drain = smtpd_drain;
+	dp.svc_sessions = smtpd_sessions_open;
 	dp.cfg = cfg;
 	if (smtpd_init(&dp) != 0) {
 		snprintf(err, sizeof(err), "out of memory for the client table (policy.client_limits)");

@@ -37,6 +37,12 @@ static const cyaml_schema_field_t top_fields[] = {
 				   CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("policy", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
 				struct cfg_raw, policy, cfg_policy_fields),
+	CYAML_FIELD_MAPPING_PTR("routes", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, routes, cfg_routes_fields),
+	CYAML_FIELD_MAPPING_PTR("spool", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, spool, cfg_spool_fields),
+	CYAML_FIELD_MAPPING_PTR("relay", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, relay, cfg_relay_fields),
 	CYAML_FIELD_MAPPING_PTR("control", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
 				struct cfg_raw, control, cfg_control_fields),
 	CYAML_FIELD_MAPPING_PTR("logging", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
@@ -54,6 +60,10 @@ static void build_sections(struct cfg_ctx *x, const struct cfg_raw *raw, struct 
 	cfg_dp_build(x, raw != NULL ? raw->dataplane : NULL, &c->dp);
 	cfg_listeners_build(x, raw, c);
 	cfg_policy_build(x, raw != NULL ? raw->policy : NULL, &c->policy);
+	cfg_routes_build(x, raw != NULL ? raw->routes : NULL, &c->routes);
+	cfg_spool_build(x, raw != NULL ? raw->spool : NULL, &c->spool);
+	cfg_relay_build(x, raw != NULL ? raw->relay : NULL, &c->relay);
+	cfg_store_check(x, c);
 	cfg_control_build(x, raw != NULL ? raw->control : NULL, &c->dp, &c->control);
 	cfg_logging_build(x, raw != NULL ? raw->logging : NULL, &c->logging);
 }
@@ -546,6 +556,9 @@ void cfg_free(struct cfg *c)
 	cfg_dp_free(&c->dp);
 	cfg_listeners_free(c);
 	cfg_policy_free(&c->policy);
+	cfg_routes_free(&c->routes);
+	cfg_spool_free(&c->spool);
+	cfg_relay_free(&c->relay);
 	cfg_control_free(&c->control, &c->logging);
 	free(c->path);
 	c->path = NULL;

@@ -13,6 +13,8 @@
 
 #include "control/config/control.h"
 #include "control/config/listeners.h"
+#include "control/config/relay.h"
+#include "control/config/routes.h"
 
 #define CFG_MAX_WORKERS 16
 #define CFG_MAX_PORTS 4
@@ -105,6 +107,9 @@ struct cfg {
 	struct cfg_listener listeners[CFG_MAX_LISTENERS]; /* SMTP ports (listeners.c) */
 	unsigned n_listeners;
 	struct cfg_policy policy; /* relay and recipient policy (policy.c) */
+	struct cfg_routes routes; /* next hops by recipient domain (routes.c) */
+	struct cfg_spool spool;	  /* store mode's spool (relay.c) */
+	struct cfg_relay relay;	  /* the relay client (relay.c) */
 	struct cfg_control control; /* mxgate-control (control.c) */
 	struct cfg_logging logging;
 };

@@ -221,6 +221,7 @@ struct cfg_raw_listener {
 	char *ack;
 	char *hostname;
 	char *greeting_pause_ms;
+	char *normalize_bare_eol;
 	struct cfg_raw_limits *limits;
 };
 
@@ -250,6 +251,56 @@ struct cfg_raw_policy {
 	unsigned n_recipients;
 };
 
+struct cfg_raw_next_hop {
+	char *address;
+	char *port;
+	char *priority;
+	char *weight;
+};
+
+struct cfg_raw_mail_route {
+	char *domain;
+	struct cfg_raw_next_hop *next_hops;
+	unsigned n_next_hops;
+};
+
+struct cfg_raw_routes {
+	struct cfg_raw_mail_route *domains;
+	unsigned n_domains;
+	struct cfg_raw_next_hop *smarthost;
+	unsigned n_smarthost;
+};
+
+struct cfg_raw_spool {
+	char *directory;
+	char *commit_window_us;
+	char *commit_bytes_kb;
+	char *size_limit_mb;
+	char *segment_mb;
+	char *staging_mb;
+	char *max_messages;
+	char *probe_interval_ms;
+	char *high_water_percent;
+	char *commit_latency_ms;
+};
+
+struct cfg_raw_relay {
+	char *helo_name;
+	char *retry_first_s;
+	char *retry_max_s;
+	char *lifetime_h;
+	char *delay_warning_h;
+	char *connections_per_hop;
+	char *messages_per_connection;
+	char *idle_timeout_s;
+	char *connect_timeout_s;
+	char *pipelining;
+	char *chunking;
+	char *send_8bit;
+	char *bounce_return_kb;
+	char *queue_max;
+};
+
 struct cfg_raw_control {
 	char *socket;
 	char *metrics_listen;
@@ -269,6 +320,9 @@ struct cfg_raw {
 	struct cfg_raw_listener *listeners;
 	unsigned n_listeners;
 	struct cfg_raw_policy *policy;
+	struct cfg_raw_routes *routes;
+	struct cfg_raw_spool *spool;
+	struct cfg_raw_relay *relay;
 	struct cfg_raw_control *control;
 	struct cfg_raw_logging *logging;
 };
@@ -289,10 +343,32 @@ extern const cyaml_schema_value_t cfg_listener_entry;
 void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cfg *c);
 void cfg_listeners_free(struct cfg *c);
 
+/*
+ * "example.com", or "*.example.net" when ALLOW_WILD, into D (lower case, for
+ * the caller to free). Returns 0, or -1 after reporting what is wrong.
+ */
+int cfg_domain_parse(struct cfg_ctx *x, const char *path, const char *raw, bool allow_wild,
+		     struct cfg_domain *d);
+
 /* Section "policy" (policy.c): its keys, and the step that fills C->policy. */
 extern const cyaml_schema_field_t cfg_policy_fields[];
 void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struct cfg_policy *p);
 void cfg_policy_free(struct cfg_policy *p);
+
+/* Section "routes" (routes.c): mail routes by recipient domain, and the smarthost. */
+extern const cyaml_schema_field_t cfg_routes_fields[];
+void cfg_routes_build(struct cfg_ctx *x, const struct cfg_raw_routes *raw, struct cfg_routes *r);
+void cfg_routes_free(struct cfg_routes *r);
+
+/* Sections "spool" and "relay" (relay.c): the store-mode spool and the relay client. */
+extern const cyaml_schema_field_t cfg_spool_fields[];
+extern const cyaml_schema_field_t cfg_relay_fields[];
+void cfg_spool_build(struct cfg_ctx *x, const struct cfg_raw_spool *raw, struct cfg_spool *s);
+void cfg_relay_build(struct cfg_ctx *x, const struct cfg_raw_relay *raw, struct cfg_relay *r);
+void cfg_spool_free(struct cfg_spool *s);
+/* Rules across listeners and spool (a store listener's messages fit the spool's staging). */
+void cfg_store_check(struct cfg_ctx *x, const struct cfg *c);
+void cfg_relay_free(struct cfg_relay *r);
 
 /*
  * Sections "control" and "logging" (control.c). The control section's defaults

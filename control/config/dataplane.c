@@ -532,8 +532,21 @@ static void build_ports(struct cfg_ctx *x, const struct cfg_raw_dataplane *raw,
 		cfg_error(x, cfg_pos_key(x, list), list, "%u ports; at most %d are supported",
 			  raw->n_ports, CFG_MAX_PORTS);
 	dp->n_ports = raw->n_ports < CFG_MAX_PORTS ? raw->n_ports : CFG_MAX_PORTS;
-	for (unsigned i = 0; i < dp->n_ports; i++)
+	for (unsigned i = 0; i < dp->n_ports; i++) {
+		char path[64];
+
 		build_port(x, i, &raw->ports[i], &dp->ports[i], seen);
+		/* DPDK 22.11's net_tap hands a process its queues' descriptors in one
+		 * message of at most 8: two per worker (RX and TX), so 4 workers. */
+		if (dp->ports[i].device != NULL && strncmp(dp->ports[i].device, "net_tap", 7) == 0 &&
+		    dp->n_workers > 4)
+			cfg_error(x, cfg_pos_value(x, cfg_pathf(path, sizeof(path),
+							     "dataplane.ports[%u].device", i)),
+				  path,
+				  "net_tap takes at most 4 workers (DPDK 22.11 passes 8 queue "
+				  "descriptors at most); dataplane.worker_cores lists %u",
+				  dp->n_workers);
+	}
 	check_ports_unique(x, dp);
 }
 

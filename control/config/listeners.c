@@ -41,6 +41,7 @@ static const cyaml_schema_field_t listener_fields[] = {
 	CFG_STR("ack", struct cfg_raw_listener, ack),
 	CFG_STR("hostname", struct cfg_raw_listener, hostname),
 	CFG_STR("greeting_pause_ms", struct cfg_raw_listener, greeting_pause_ms),
+	CFG_STR("normalize_bare_eol", struct cfg_raw_listener, normalize_bare_eol),
 	CYAML_FIELD_MAPPING_PTR("limits", CFG_OPT_NULL, struct cfg_raw_listener, limits,
 				limits_fields),
 	CYAML_FIELD_END
@@ -58,7 +59,7 @@ static const struct cfg_enum modes[] = {
 /* clang-format on */
 
 /* Acknowledgement modes DESIGN.md §3.4 names but this build does not have yet. */
-static const char *const later_acks[] = { "store", "cut-through" };
+static const char *const later_acks[] = { "cut-through" };
 
 static bool only_chars(const char *s, const char *extra)
 {
@@ -70,7 +71,11 @@ static bool only_chars(const char *s, const char *extra)
 
 static void build_ack(struct cfg_ctx *x, const char *path, const char *raw, struct cfg_listener *l)
 {
-	static const struct cfg_enum acks[] = { { "sink", CFG_ACK_SINK }, { NULL, 0 } };
+	static const struct cfg_enum acks[] = {
+		{ "sink", CFG_ACK_SINK },
+		{ "store", CFG_ACK_STORE },
+		{ NULL, 0 },
+	};
 	int v = CFG_ACK_SINK;
 
 	l->ack = CFG_ACK_SINK;
@@ -78,8 +83,7 @@ static void build_ack(struct cfg_ctx *x, const char *path, const char *raw, stru
 		for (unsigned i = 0; i < sizeof(later_acks) / sizeof(later_acks[0]); i++)
 			if (strcmp(raw, later_acks[i]) == 0) {
 				cfg_error(x, cfg_pos_value(x, path), path,
-					  "'%s' is not available yet (it comes with the relay); "
-					  "only sink is",
+					  "'%s' is not available yet; use store or sink",
 					  raw);
 				return;
 			}
@@ -157,6 +161,9 @@ static void build_listener(struct cfg_ctx *x, unsigned i, const struct cfg_raw_l
 	/* Postfix postscreen's greet_wait is 6 s; a minute is already absurd */
 	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.greeting_pause_ms", base),
 		     raw->greeting_pause_ms, 0, 60000, 0, &l->greeting_pause_ms);
+	/* off by default: a bare LF in content is how SMTP smuggling starts */
+	cfg_get_bool(x, cfg_pathf(path, sizeof(path), "%s.normalize_bare_eol", base),
+		     raw->normalize_bare_eol, false, &l->normalize_bare_eol);
 	build_limits(x, cfg_pathf(path, sizeof(path), "%s.limits", base), raw->limits, &l->limits);
 }
 

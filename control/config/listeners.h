@@ -23,7 +23,8 @@ enum cfg_listener_mode {
 
 /* When the final 250 goes out (DESIGN.md §3.4). Only "sink" exists so far. */
 enum cfg_ack_mode {
-	CFG_ACK_SINK, /* "sink": accept, count, discard */
+	CFG_ACK_SINK,  /* "sink": accept, count, discard */
+	CFG_ACK_STORE, /* "store": 250 once the spool's fdatasync covers the message */
 };
 
 struct cfg_listener_limits {
@@ -43,6 +44,7 @@ struct cfg_listener {
 	enum cfg_ack_mode ack;		/* default sink */
 	char *hostname;			/* greeting and Received:; default: the host's name */
 	unsigned greeting_pause_ms;	/* early-talker window before the 220: 0 */
+	bool normalize_bare_eol;	/* bare CR/LF in content rewritten to CRLF, not 554: false */
 	struct cfg_listener_limits limits;
 };
 

@@ -96,8 +96,7 @@ static const char *domain_problem(const char *s)
 	return NULL;
 }
 
-/* "example.com" or "*.example.net" into D (lower case). Returns 0 or -1 after reporting. */
-static int domain_parse(struct cfg_ctx *x, const char *path, const char *raw, bool allow_wild,
+int cfg_domain_parse(struct cfg_ctx *x, const char *path, const char *raw, bool allow_wild,
 			struct cfg_domain *d)
 {
 	const char *name = raw;
@@ -213,7 +212,7 @@ static void build_recipients(struct cfg_ctx *x, const struct cfg_raw_policy *raw
 				  "no domain; write the domain these local parts belong to");
 			continue;
 		}
-		if (domain_parse(x, cfg_pathf(path, sizeof(path), "%s.domain", base), r->domain, true,
+		if (cfg_domain_parse(x, cfg_pathf(path, sizeof(path), "%s.domain", base), r->domain, true,
 				 &o->domain) != 0)
 			continue;
 		p->n_recipients++;
@@ -314,7 +313,7 @@ void cfg_policy_build(struct cfg_ctx *x, const struct cfg_raw_policy *raw, struc
 		}
 	}
 	for (unsigned i = 0; i < raw->n_relay_domains; i++)
-		if (domain_parse(x, cfg_pathf(path, sizeof(path), "policy.relay_domains[%u]", i),
+		if (cfg_domain_parse(x, cfg_pathf(path, sizeof(path), "policy.relay_domains[%u]", i),
 				 raw->relay_domains[i], true,
 				 &p->relay_domains[p->n_relay_domains]) == 0)
 			p->n_relay_domains++;

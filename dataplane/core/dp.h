@@ -129,6 +129,13 @@ struct dp {
 	 * it (mxgate-dp: smtpd_start/smtpd_stop); NULL in programs without one. */
 	int (*svc_start)(struct dp_worker *w);
 	void (*svc_stop)(struct dp_worker *w);
+	/* Called when W's loop has stopped, before its TCP stack is freed (the relay's
+	 * connections go first); NULL: nothing to do. */
+	void (*svc_drain)(struct dp_worker *w);
+	/* Called every loop iteration with the TSC (spool and relay progress); returns work done. */
+	unsigned (*svc_poll)(struct dp_worker *w, uint64_t now);
+	/* Sessions the mail service has open on W now (a gauge for telemetry); NULL: none. */
+	unsigned (*svc_sessions)(const struct dp_worker *w);
 	/* Per-client-address limits every worker's mail service shares (policy/clients.h);
 	 * made before the workers start, freed after they stop. NULL: no limits. */
 	struct client_table *clients;

@@ -207,6 +207,8 @@ void dp_worker_free(struct dp_worker *w)
 	if (w->steer_ring)
 		while (rte_ring_dequeue(w->steer_ring, (void **)&m) == 0)
 			rte_pktmbuf_free(m);
+	if (w->dp->svc_drain && w->tcp)
+		w->dp->svc_drain(w); /* the mail service's own connections first */
 	tcp_stack_free(w->tcp); /* before the queues: aborting may still send */
 	w->tcp = NULL;
 	if (w->dp->svc_stop)
@@ -447,6 +449,8 @@ int dp_worker_main(void *arg)
 			dp_echo_step(w, now);
 		if (w->app_poll)
 			w->app_poll(w, now);
+		if (dp->svc_poll)
+			work += dp->svc_poll(w, now);
 
 		if (now - last_periodic >= periodic_tsc) {
 			net_periodic(&w->net, now);

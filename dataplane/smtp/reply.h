@@ -98,6 +98,8 @@
 	/* for hooks and sinks */                                                                  \
 	X(LOCAL_ERROR, 451, "4.3.0", "Error: local error, try again later")                        \
 	X(STORAGE, 452, "4.3.1", "Error: insufficient system storage")                             \
+	X(CONGESTED, 451, "4.3.2", "Error: system busy, try again later")                          \
+	X(UNROUTABLE, 550, "5.4.4", "Error: no route to this recipient's domain")                  \
 	X(TLS_UNAVAILABLE, 454, "4.7.0", "TLS not available due to local problem")                 \
 	X(AUTH_FAILED, 535, "5.7.8", "Error: authentication failed")                               \
 	X(AUTH_ABORTED, 501, "5.7.0", "Authentication aborted")                                    \

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1381,6 +1382,16 @@ enum smtp_state smtp_server_state(const struct smtp_session *s)
 const struct smtp_tx *smtp_server_tx(const struct smtp_session *s)
 {
 	return &s->tx;
+}
+
+struct smtp_session *smtp_server_of_tx(struct smtp_tx *tx)
+{
+	return (struct smtp_session *)(void *)((char *)tx - offsetof(struct smtp_session, tx));
+}
+
+const char *smtp_server_protocol(const struct smtp_session *s)
+{
+	return smtp_protocol_keyword(s->esmtp, s->tls, s->authed, s->tx.smtputf8);
 }
 
 const struct smtp_peer *smtp_server_peer(const struct smtp_session *s)

@@ -371,6 +371,10 @@ void smtp_server_shutdown(struct smtp_session *s);
 
 enum smtp_state smtp_server_state(const struct smtp_session *s);
 const struct smtp_tx *smtp_server_tx(const struct smtp_session *s);
+/* The session a sink's TX belongs to (sinks are per listener; sessions have the udata). */
+struct smtp_session *smtp_server_of_tx(struct smtp_tx *tx);
+/* The RFC 3848 / RFC 6531 protocol keyword of S's current transaction ("ESMTPS"...). */
+const char *smtp_server_protocol(const struct smtp_session *s);
 const struct smtp_peer *smtp_server_peer(const struct smtp_session *s);
 struct smtp_str smtp_server_helo(const struct smtp_session *s);
 bool smtp_server_tls(const struct smtp_session *s);

@@ -9,6 +9,7 @@
 #include "dataplane/smtpd/smtpd.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -22,13 +23,22 @@
 #include <rte_random.h>
 
 #include "dataplane/policy/clients.h"
+#include "dataplane/relay/relay.h"
+#include "dataplane/relay/route.h"
 #include "dataplane/policy/policy.h"
+#include "dataplane/smtp/received.h"
 #include "dataplane/smtp/smtp.h"
+#include "dataplane/spool/spool.h"
 
 #define STATS_SYNC_MS 100
 /* Input kept while the engine cannot take it: the receive window bounds it, this backs it up. */
 #define KEPT_INPUT_MAX (4u << 20)
 #define HOSTNAME_MAX 256
+
+/* The spool's counters too (smtpd_counters.h ends with them). */
+#define SPOOL_COUNT_(f, name) +1
+#define SPOOLD_N (0 SPOOL_COUNTERS(SPOOL_COUNT_))
+#define SPOOLD_DP_BASE DP_C_messages /* the first of SPOOL_COUNTERS */
 
 /* The engine's counters sit in the worker's table in the same order. */
 #define SMTPD_DP_BASE DP_C_SESSIONS
@@ -45,7 +55,13 @@ struct smtpd_listener {
 struct smtpd {
 	struct dp_worker *w;
 	struct rte_mempool *pool; /* struct smtpd_sess + the engine's session */
+	struct spool_shard *spool; /* store-mode listeners' spool shard, or NULL */
+	struct relay *relay;	   /* delivers what the spool holds, or NULL */
+	uint64_t spool_high_water; /* octets of spool past which new mail waits (451 4.3.2) */
+	uint64_t slow_commit_tsc;  /* a commit slower than this... */
+	uint64_t slow_until_tsc;   /* ...makes new mail wait until then */
 	uint64_t tsc_per_ms;
+	uint64_t tsc_per_us;
 	struct smtp_server_ctx ctx;
 	struct timer stats_timer;
 	char hostname[HOSTNAME_MAX];
@@ -62,6 +78,9 @@ struct smtpd_sess {
 	uint32_t in_bytes;
 	struct rte_mbuf *out; /* a reply chain tcp_send() refused for space */
 	bool closing;	      /* close once the output is out */
+	struct spool_tx *stx; /* store mode: the message being spooled */
+	bool committed;	      /* ... and its commit is waiting for its fdatasync */
+	uint64_t commit_tsc;  /* when it was committed */
 	bool limited;	      /* subject to policy.client_limits (not an exempt network) */
 	bool counted;	      /* counted in the client table: uncount when it ends */
 	uint32_t raddr;	      /* the client, network order */
@@ -83,6 +102,22 @@ static inline void count(struct smtpd *d, enum dp_counter c)
 	dp_count(&d->w->stats, c, 1);
 }
 
+/*
+ * Backpressure (issue #5 item 9): while the spool is past its high water,
+ * or commits have been slow within the last second, new messages hear
+ * 451 4.3.2 and retry later rather than queue in our memory.
+ */
+static bool store_congested(struct smtpd *d)
+{
+	const struct spool_stats *st = spool_stats(d->spool);
+
+	if (d->spool_high_water != 0 && st->spool_bytes >= d->spool_high_water)
+		return true;
+	if (d->relay != NULL && relay_congested(d->relay))
+		return true;
+	return rte_rdtsc() < d->slow_until_tsc;
+}
+
 /* ---- policy hooks ---- */
 
 static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
@@ -94,6 +129,10 @@ static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 
 	(void)tx;
 	(void)sender; /* syntax was checked by the engine; the null sender is fine */
+	if (l->cfg->ack == CFG_ACK_STORE && store_congested(l->d)) {
+		count(l->d, DP_C_SMTPD_CONGESTED);
+		return SMTP_R_CONGESTED;
+	}
 	if (clients != NULL && ss->limited &&
 	    client_message(clients, ss->raddr, now_ms(l->d)) == CLIENT_MSG_RATE) {
 		count(l->d, DP_C_SMTPD_CLIENT_MSG_RATE);
@@ -117,16 +156,144 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 			    (const char *)rcpt->local.p, rcpt->local.len,
 			    (const char *)rcpt->domain.p, rcpt->domain.len)) {
 	case POLICY_OK:
-		return SMTP_R_NONE;
+		break;
 	case POLICY_RELAY_DENIED:
 		count(l->d, DP_C_SMTPD_RELAY_DENIED);
 		return SMTP_R_RELAY_DENIED;
 	case POLICY_RCPT_UNKNOWN:
 		count(l->d, DP_C_SMTPD_RCPT_UNKNOWN);
 		return SMTP_R_RCPT_UNKNOWN;
+	default:
+		return SMTP_R_LOCAL_ERROR;
 	}
-	return SMTP_R_LOCAL_ERROR;
+	/* mail we keep must have somewhere to go (RFC 3463 5.4.4: unable to route) */
+	struct route rt;
+	if (l->cfg->ack == CFG_ACK_STORE &&
+	    route_lookup(&l->d->w->dp->cfg->routes, (const char *)rcpt->domain.p,
+			 rcpt->domain.len, &rt) != 0) {
+		count(l->d, DP_C_SMTPD_UNROUTABLE);
+		return SMTP_R_UNROUTABLE;
+	}
+	return SMTP_R_NONE;
 }
+
+/* ---- store mode: the spool (DESIGN.md §3.4) ---- */
+
+static void sess_run(struct smtpd_sess *ss);
+
+static struct smtpd_sess *sess_of_tx(struct smtp_tx *tx)
+{
+	return smtp_server_udata(smtp_server_of_tx(tx));
+}
+
+/* A spool error as the SMTP reply it deserves (spool.h lists them). */
+static int spool_reply(int err)
+{
+	switch (err) {
+	case -EFBIG:
+		return SMTP_R_SIZE_EXCEEDED;
+	case -ENOSPC:
+	case -EIO:
+	case -ENOBUFS:
+		return SMTP_R_STORAGE;
+	default:
+		return SMTP_R_LOCAL_ERROR;
+	}
+}
+
+static int store_begin(void *arg, struct smtp_tx *tx)
+{
+	struct smtpd_listener *l = arg;
+	struct smtpd *d = l->d;
+	struct smtpd_sess *ss = sess_of_tx(tx);
+	struct smtp_session *s = engine(ss);
+	struct spool_env env;
+	int rc;
+
+	if (store_congested(d)) {
+		count(d, DP_C_SMTPD_CONGESTED);
+		return SMTP_R_CONGESTED;
+	}
+	spool_env_from_tx(&env, tx, smtp_server_protocol(s));
+	rc = spool_begin(d->spool, &env, tx->size, &ss->stx);
+	if (rc != 0) {
+		ss->stx = NULL;
+		count(d, DP_C_SMTPD_STORE_REFUSED);
+		return spool_reply(rc);
+	}
+	ss->committed = false;
+	return SMTP_R_NONE;
+}
+
+static int store_chunk(void *arg, struct smtp_tx *tx, const uint8_t *p, size_t n)
+{
+	struct smtpd_listener *l = arg;
+	struct smtpd_sess *ss = sess_of_tx(tx);
+	int rc = spool_append(l->d->spool, ss->stx, p, n);
+
+	return rc == 0 ? SMTP_R_NONE : spool_reply(rc);
+}
+
+/* The fdatasync covering SS's message completed (or failed): now the client hears it. */
+static void store_committed(void *cookie, int status, struct spool_msg *m)
+{
+	struct smtpd_sess *ss = cookie;
+	struct smtpd *d = ss->l->d;
+
+	uint64_t now = rte_rdtsc();
+
+	if (status == 0 && d->relay != NULL)
+		relay_submit(d->relay, d->spool, m); /* the relay delivers it from here */
+
+	if (now - ss->commit_tsc > d->slow_commit_tsc)
+		d->slow_until_tsc = now + d->w->dp->hz;
+	ss->stx = NULL;
+	ss->committed = false;
+	if (status != 0)
+		count(d, DP_C_SMTPD_STORE_FAILED);
+	tcp_stack_clock(d->w->tcp, rte_rdtsc());
+	/* a disk that filled up is "insufficient system storage" (452 4.3.1) */
+	smtp_server_tx_done(engine(ss),
+			    status == 0 ? SMTP_R_QUEUED
+					: status == -ENOSPC ? SMTP_R_STORAGE : SMTP_R_LOCAL_ERROR,
+			    now_ms(d));
+	sess_run(ss); /* may close and free SS */
+}
+
+static int store_end(void *arg, struct smtp_tx *tx)
+{
+	struct smtpd_listener *l = arg;
+	struct smtpd_sess *ss = sess_of_tx(tx);
+
+	ss->committed = true;
+	ss->commit_tsc = rte_rdtsc();
+	spool_commit(l->d->spool, ss->stx, rte_rdtsc() / l->d->tsc_per_us, store_committed, ss);
+	return SMTP_SINK_PENDING;
+}
+
+static void store_abort(void *arg, struct smtp_tx *tx)
+{
+	struct smtpd_listener *l = arg;
+	struct smtpd_sess *ss = sess_of_tx(tx);
+
+	if (ss->stx == NULL)
+		return;
+	/* committed: it reaches the disk anyway and is delivered (a duplicate at worst, the
+	 * client saw no 250); not yet: nothing of it is written */
+	if (ss->committed)
+		spool_detach(l->d->spool, ss->stx);
+	else
+		spool_abort(l->d->spool, ss->stx);
+	ss->stx = NULL;
+	ss->committed = false;
+}
+
+static const struct smtp_sink_ops store_sink = {
+	.begin = store_begin,
+	.chunk = store_chunk,
+	.end = store_end,
+	.abort = store_abort,
+};
 
 /* ---- output ---- */
 
@@ -537,6 +704,21 @@ static void stats_sync(struct timer *t, void *arg)
 		__atomic_store_n(&d->w->stats.c[SMTPD_DP_BASE + i],
 				 __atomic_load_n(&d->ctx.stats.c[i], __ATOMIC_RELAXED),
 				 __ATOMIC_RELAXED);
+	if (d->spool != NULL) {
+		/* struct spool_stats starts with the SPOOL_COUNTERS fields, in order */
+		const uint64_t *sp = (const uint64_t *)spool_stats(d->spool);
+
+		for (unsigned i = 0; i < SPOOLD_N; i++)
+			__atomic_store_n(&d->w->stats.c[SPOOLD_DP_BASE + i], sp[i], __ATOMIC_RELAXED);
+	}
+	if (d->relay != NULL) {
+		const struct relay_stats *rs = relay_stats(d->relay);
+
+		for (unsigned i = 0; i < RELAY_C_MAX; i++)
+			__atomic_store_n(&d->w->stats.c[DP_C_RELAY_MSGS_QUEUED + i],
+					 __atomic_load_n(&rs->c[i], __ATOMIC_RELAXED),
+					 __ATOMIC_RELAXED);
+	}
 	timer_arm_ms(&d->w->timers, t, rte_rdtsc(), STATS_SYNC_MS);
 }
 
@@ -557,12 +739,94 @@ static void listener_config(struct smtpd *d, struct smtpd_listener *l,
 	s->max_text_line = c->limits.text_line;
 	s->max_input_no_crlf = c->limits.input_no_crlf;
 	s->greeting_pause_ms = c->greeting_pause_ms;
+	s->normalize_bare_eol = c->normalize_bare_eol;
 	s->wall_offset_ms = wall_offset_ms;
-	/* ack: sink is the only mode so far (the config refuses the others) */
-	s->sink = &smtp_discard_sink_ops;
-	s->sink_arg = NULL;
+	if (c->ack == CFG_ACK_STORE) {
+		s->sink = &store_sink;
+		s->sink_arg = l;
+	} else {
+		s->sink = &smtp_discard_sink_ops;
+		s->sink_arg = NULL;
+	}
 	s->hooks = &l->hooks;
 	s->hooks_arg = l;
+}
+
+/*
+ * Opens this worker's spool shard when a listener stores mail: recovery
+ * runs here, before the worker loop (it may block), and says what it found.
+ */
+/* The spool found a message to deliver (recovery at open, a detached commit). */
+static void spool_requeue(void *arg, struct spool_shard *sh, struct spool_msg *m)
+{
+	struct smtpd *d = arg;
+
+	if (d->relay != NULL) /* NULL while the shard closes: it stays for the next start */
+		relay_submit(d->relay, sh, m);
+}
+
+static int spool_start(struct smtpd *d)
+{
+	const struct cfg *cfg = d->w->dp->cfg;
+	struct spool_config sc;
+	struct spool_recovery rep;
+	bool store = false;
+
+	spool_config_default(&sc);
+	sc.max_message = 0;
+	sc.max_rcpts = 0;
+	sc.max_tx = 0;
+	for (unsigned i = 0; i < cfg->n_listeners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+
+		if (l->ack != CFG_ACK_STORE)
+			continue;
+		store = true;
+		sc.max_message = RTE_MAX(sc.max_message,
+					 l->limits.max_message_size + (uint32_t)SMTP_RECEIVED_MAX);
+		sc.max_rcpts = RTE_MAX(sc.max_rcpts, l->limits.max_recipients);
+		sc.max_tx += l->limits.sessions;
+	}
+	if (!store)
+		return 0;
+	sc.dir = cfg->spool.directory;
+	sc.shard_id = d->w->id;
+	sc.commit_window_us = cfg->spool.commit_window_us;
+	sc.commit_bytes = cfg->spool.commit_bytes_kb * 1024u;
+	sc.size_limit = (uint64_t)cfg->spool.size_limit_mb * (1u << 20) / d->w->dp->n_workers;
+	sc.segment_size = cfg->spool.segment_mb * (1u << 20);
+	sc.staging_bytes = cfg->spool.staging_mb * (1u << 20);
+	sc.max_messages = cfg->spool.max_messages;
+	sc.probe_interval_us = cfg->spool.probe_interval_ms * 1000u;
+	sc.requeue = spool_requeue;
+	sc.requeue_arg = d;
+	/* before the shard opens: its recovery hands the relay what it finds */
+	d->relay = relay_new(d->w);
+	if (d->relay == NULL) {
+		int e = errno ? errno : ENOMEM;
+
+		fprintf(stderr, "mxgate-dp: worker %u: relay: %s\n", d->w->id,
+			e == EINVAL ? "the relay: section is not usable" : strerror(e));
+		return -e;
+	}
+	d->spool_high_water = sc.size_limit / 100 * cfg->spool.high_water_percent;
+	d->slow_commit_tsc = d->tsc_per_ms * cfg->spool.commit_latency_ms;
+	d->spool = spool_shard_open(&sc, &rep);
+	if (d->spool == NULL) {
+		int e = errno ? errno : EIO;
+
+		fprintf(stderr, "mxgate-dp: worker %u: spool %s: %s\n", d->w->id, sc.dir,
+			rep.error[0] ? rep.error : strerror(e));
+		return -e;
+	}
+	printf("mxgate-dp: worker %u: spool %s/%u recovered in %.3f s: %" PRIu64
+	       " segments, %" PRIu64 " messages, %" PRIu64 " requeued, %" PRIu64
+	       " torn tails, %" PRIu64 " damaged regions, %" PRIu64 " quarantined%s%s\n",
+	       d->w->id, sc.dir, sc.shard_id, (double)rep.duration_us / 1e6, rep.segments,
+	       rep.messages, rep.requeued, rep.torn_tails, rep.corrupt, rep.quarantined,
+	       rep.error[0] ? "; " : "", rep.error);
+	fflush(stdout);
+	return 0;
 }
 
 int smtpd_start(struct dp_worker *w)
@@ -584,6 +848,7 @@ int smtpd_start(struct dp_worker *w)
 	w->smtpd = d;
 	d->w = w;
 	d->tsc_per_ms = RTE_MAX(w->dp->hz / 1000, (uint64_t)1);
+	d->tsc_per_us = RTE_MAX(w->dp->hz / 1000000, (uint64_t)1);
 	if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0 || d->hostname[0] == '\0')
 		snprintf(d->hostname, sizeof(d->hostname), "localhost");
 	/* queue ids: the worker and a fresh nonce per start keep them apart (queueid.h) */
@@ -614,9 +879,32 @@ int smtpd_start(struct dp_worker *w)
 		if (rc != 0)
 			return rc;
 	}
+	rc = spool_start(d);
+	if (rc != 0)
+		return rc;
 	timer_init(&d->stats_timer, stats_sync, d);
 	timer_arm_ms(&w->timers, &d->stats_timer, rte_rdtsc(), STATS_SYNC_MS);
 	return 0;
+}
+
+unsigned smtpd_sessions_open(const struct dp_worker *w)
+{
+	const struct smtpd *d = __atomic_load_n(&w->smtpd, __ATOMIC_ACQUIRE);
+
+	return d != NULL && d->pool != NULL ? rte_mempool_in_use_count(d->pool) : 0;
+}
+
+unsigned smtpd_poll(struct dp_worker *w, uint64_t now)
+{
+	struct smtpd *d = w->smtpd;
+
+	if (d == NULL || d->spool == NULL)
+		return 0;
+	unsigned work = spool_poll(d->spool, now / d->tsc_per_us);
+
+	if (d->relay != NULL)
+		work += relay_poll(d->relay, now);
+	return work;
 }
 
 int smtpd_init(struct dp *dp)
@@ -637,6 +925,16 @@ void smtpd_fini(struct dp *dp)
 	dp->clients = NULL;
 }
 
+void smtpd_drain(struct dp_worker *w)
+{
+	struct smtpd *d = w->smtpd;
+
+	if (d == NULL)
+		return;
+	relay_free(d->relay); /* its connections go before the stack; what it held stays spooled */
+	d->relay = NULL;
+}
+
 void smtpd_stop(struct dp_worker *w)
 {
 	struct smtpd *d = w->smtpd;
@@ -645,6 +943,7 @@ void smtpd_stop(struct dp_worker *w)
 		return;
 	w->smtpd = NULL;
 	timer_cancel(&d->w->timers, &d->stats_timer);
+	spool_shard_close(d->spool); /* the sessions are gone: commits left were detached */
 	rte_mempool_free(d->pool);
 	rte_free(d);
 }

@@ -31,6 +31,18 @@ void smtpd_fini(struct dp *dp);
  */
 int smtpd_start(struct dp_worker *w);
 
+/*
+ * SMTP sessions open on W now (a gauge; 0 without listeners). Any lcore may
+ * read it: it counts the session pool's elements in use.
+ */
+unsigned smtpd_sessions_open(const struct dp_worker *w);
+
+/* W's loop stopped (dp->svc_drain): closes the relay's connections before the stack goes. */
+void smtpd_drain(struct dp_worker *w);
+
+/* Per loop iteration (dp->svc_poll): the spool's completions and submissions. */
+unsigned smtpd_poll(struct dp_worker *w, uint64_t now);
+
 /* Frees w->smtpd once W's TCP stack is gone (its sessions closed with it); NULL is fine. */
 void smtpd_stop(struct dp_worker *w);
 

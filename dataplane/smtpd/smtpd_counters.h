@@ -7,7 +7,9 @@
 #ifndef MX_SMTPD_COUNTERS_H
 #define MX_SMTPD_COUNTERS_H
 
+#include "dataplane/relay/relay_counters.h"
 #include "dataplane/smtp/smtp.h"
+#include "dataplane/spool/spool.h"
 
 /* X(ENUM, "telemetry name"); the engine's block first, in its order. */
 #define SMTPD_COUNTERS(X)                                                                          \
@@ -23,6 +25,14 @@
 	X(SMTPD_REFUSAL_NOMEM, "smtp_refusal_nomem")       /* no mbuf for a 421: reset instead */ \
 	X(SMTPD_SESSIONS_ABORTED, "smtp_sessions_aborted") /* TCP reset or timeout mid-session */ \
 	X(SMTPD_OUTPUT_NOMEM, "smtp_output_nomem")         /* no mbuf for a reply: reset */       \
-	X(SMTPD_INPUT_OVERFLOW, "smtp_input_overflow")     /* kept input over its bound: reset */
+	X(SMTPD_INPUT_OVERFLOW, "smtp_input_overflow")     /* kept input over its bound: reset */ \
+	X(SMTPD_STORE_REFUSED, "smtp_store_refused")       /* spool said no at begin: 452/552 */ \
+	X(SMTPD_STORE_FAILED, "smtp_store_failed")         /* commit failed: 451, nothing promised */ \
+	X(SMTPD_CONGESTED, "smtp_congested")               /* backpressure: 451 4.3.2 */          \
+	X(SMTPD_UNROUTABLE, "smtp_unroutable")             /* store mode, no route: 550 5.4.4 */  \
+	/* the worker's spool shard (dataplane/spool/spool.h), in its order */                    \
+	SPOOL_COUNTERS(X)                                                                          \
+	/* and its relay (dataplane/relay/relay_counters.h), in its order */                      \
+	RELAY_COUNTERS(X)
 
 #endif

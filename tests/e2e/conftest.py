@@ -209,7 +209,30 @@ class Dataplane:
         if not MXGATE_DP.is_file():
             pytest.fail(f"{MXGATE_DP} is not built: run scripts/build test (or set MXGATE_DP)")
         self.ns = Netns(self.name)
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+        return self._launch()
+
+    def restart(self, kill=False):
+        """Stops mxgate-dp (SIGKILL when KILL, else SIGTERM) and starts it again in the
+        same namespace with the same config: what was running there (next hops) stays."""
+        if kill:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        else:
+            rc, took = self.terminate()
+            assert rc == 0, f"mxgate-dp exited with {rc} on SIGTERM\n{self.logs()}"
+        self.signalled = False
+        if self._tel is not None:
+            self._tel.close()
+            self._tel = None
+        previous = self.dir / f"stdout.{time.monotonic_ns()}"
+        if self.stdout_path.exists():
+            self.stdout_path.rename(previous)
+        # the dataplane's tap went with the process; its runtime dir may linger
+        shutil.rmtree(os.path.join(RUNTIME_DIR, self.file_prefix), ignore_errors=True)
+        return self._launch()
+
+    def _launch(self):
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "ab") as err:
             # ip netns exec execs the program: self.proc.pid is mxgate-dp's own PID.
             self.proc = subprocess.Popen(
                 ["ip", "netns", "exec", self.name, str(MXGATE_DP), "-c", str(self.config)],

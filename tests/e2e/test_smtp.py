@@ -29,6 +29,7 @@ RELAY_PORT = 25
 SUBMISSION_PORT = 587
 SUBMISSION_ALT_PORT = 2525
 PAUSE_PORT = 2526  # a relay listener with a greeting pause, for early talkers
+NORMALIZE_PORT = 2527  # a relay listener that rewrites bare CR/LF in content
 MAX_SIZE = 1048576
 OUTSIDER = "203.0.113.10"  # not in relay_networks
 
@@ -49,6 +50,9 @@ listeners:
   - name: pause
     port: {PAUSE_PORT}
     greeting_pause_ms: 1000
+  - name: normalize
+    port: {NORMALIZE_PORT}
+    normalize_bare_eol: true
 policy:
   relay_domains: [example.com, "*.example.net"]
   relay_networks: [198.51.100.0/24]
@@ -352,3 +356,20 @@ def test_message_larger_than_size_gets_552(smtp_dp):
     c.cmd("QUIT", 221)
     c.close()
     assert smtp_dp.wait_counter("smtp_size_exceeded", 1) == 1
+
+
+@netns
+def test_bare_lf_in_content_is_refused_554_or_normalised_where_configured(smtp_dp):
+    body = "Subject: bare\r\n\r\nline one\nline two\r\n.\r\n"
+    for port, code, text in ((RELAY_PORT, 554, "5.6.0"), (NORMALIZE_PORT, 250, "queued as")):
+        c = Client(smtp_dp, port=port)
+        c.cmd("EHLO client.example.org", 250)
+        c.cmd("MAIL FROM:<sender@example.org>", 250)
+        c.cmd("RCPT TO:<alice@example.com>", 250)
+        c.cmd("DATA", 354)
+        c.send(body)
+        c.expect(code, text)
+        c.cmd("QUIT", 221)
+        c.close()
+    assert smtp_dp.wait_counter("smtp_data_normalized", 1) == 1
+    assert smtp_dp.counter("smtp_messages_accepted") == 1

@@ -45,6 +45,7 @@
 
 /* The smallest valid port, appended after the lines a test cares about. */
 #define PORTS "  ports:\n    - device: net_tap0\n      addresses: [198.51.100.2/24]\n"
+#define PCI_PORTS "  ports:\n    - device: 0000:01:00.0\n      addresses: [198.51.100.2/24]\n"
 
 /* Loads YAML as file "t.yaml"; *ERR gets everything written to the error stream. */
 static struct cfg *load(const char *yaml, char **err)
@@ -193,13 +194,22 @@ Test(config_files, example_file_sets_every_key)
 		"error_rate:", "error_burst:", "tcp:", "cc:", "syn_backlog:", "max_conns:",
 		"rto_min_ms:", "delack_ms:", "time_wait_max:", "rcv_buf_kb:", "snd_buf_kb:",
 		"echo_port:", "discard_port:",
-		"listeners:", "port:", "ack:", "hostname:", "greeting_pause_ms:", "limits:",
+		"listeners:", "port:", "ack:", "hostname:", "greeting_pause_ms:",
+		"normalize_bare_eol:", "limits:",
 		"max_message_size:", "max_recipients:", "max_errors:", "command_line:",
 		"text_line:", "input_no_crlf:", "sessions:",
 		"policy:", "relay_domains:", "relay_networks:", "recipients:", "domain:",
 		"local_parts:", "client_limits:", "connections:", "connection_rate:",
 		"connection_burst:", "message_rate:", "message_burst:", "exempt_relay_networks:",
 		"table_size:",
+		"routes:", "domains:", "next_hops:", "address:", "priority:", "weight:", "smarthost:",
+		"spool:", "directory:", "commit_window_us:", "commit_bytes_kb:", "size_limit_mb:",
+		"segment_mb:", "staging_mb:", "max_messages:", "probe_interval_ms:",
+		"high_water_percent:", "commit_latency_ms:",
+		"relay:", "helo_name:", "retry_first_s:", "retry_max_s:", "lifetime_h:",
+		"delay_warning_h:", "connections_per_hop:", "messages_per_connection:",
+		"idle_timeout_s:", "connect_timeout_s:", "pipelining:", "chunking:", "send_8bit:",
+		"bounce_return_kb:", "queue_max:",
 	};
 	/* clang-format on */
 	size_t len;
@@ -465,7 +475,7 @@ Test(config_structure, unknown_key_lists_the_keys_allowed_there)
 {
 	expect_errors("dataplane:\n" PORTS "queue: []\n",
 		      "t.yaml:5:1: queue: unknown key; expected one of: dataplane, listeners, policy, "
-		      "control, logging\n");
+		      "routes, spool, relay, control, logging\n");
 	expect_errors("dataplane:\n  memory:\n    zzz: 1\n" PORTS,
 		      "t.yaml:3:5: dataplane.memory.zzz: unknown key; expected one of: mode, "
 		      "size_mb, in_memory, file_prefix\n");
@@ -652,15 +662,16 @@ Test(config_values, list_entry_left_empty_says_what_to_write)
 
 Test(config_values, worker_count_is_one_to_sixteen)
 {
-	expect_errors("dataplane:\n  worker_cores: []\n" PORTS,
+	/* a PCI port: net_tap has its own, lower limit (net_tap_takes_at_most_four_workers) */
+	expect_errors("dataplane:\n  worker_cores: []\n" PCI_PORTS,
 		      "t.yaml:2:17: dataplane.worker_cores: empty; at least one worker core is "
 		      "required\n");
-	expect_errors("dataplane:\n  worker_cores: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]\n" PORTS,
+	expect_errors("dataplane:\n  worker_cores: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]\n" PCI_PORTS,
 		      "t.yaml:2:3: dataplane.worker_cores: 17 worker cores; at most 16 are "
 		      "supported\n");
 
 	struct cfg *c =
-		load_ok("dataplane:\n  worker_cores: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]\n" PORTS);
+		load_ok("dataplane:\n  worker_cores: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]\n" PCI_PORTS);
 
 	cr_assert_eq(c->dp.n_workers, CFG_MAX_WORKERS);
 	cfg_free(c);
@@ -1100,4 +1111,12 @@ Test(config_tcp, an_unknown_algorithm_and_a_shared_port_are_refused)
 	cr_assert(strstr(err, "t.yaml:5:19: dataplane.tcp.discard_port: 7 is already the echo port"),
 		  "got: %s", err);
 	free(err);
+}
+
+Test(config_structure, net_tap_takes_at_most_four_workers)
+{
+	expect_errors("dataplane:\n  worker_cores: [1, 2, 3, 4, 5]\n" PORTS,
+		      "t.yaml:4:15: dataplane.ports[0].device: net_tap takes at most 4 workers "
+		      "(DPDK 22.11 passes 8 queue descriptors at most); dataplane.worker_cores "
+		      "lists 5\n");
 }

@@ -68,6 +68,7 @@ Test(listeners, a_port_alone_gets_every_default)
 	cr_assert_eq(l->ack, CFG_ACK_SINK);
 	cr_assert_null(l->hostname);
 	cr_assert_eq(l->greeting_pause_ms, 0);
+	cr_assert_not(l->normalize_bare_eol);
 	cr_assert_eq(l->limits.max_message_size, 10u << 20);
 	cr_assert_eq(l->limits.max_recipients, 100);
 	cr_assert_eq(l->limits.max_errors, 20);
@@ -83,7 +84,8 @@ Test(listeners, every_key_is_read)
 	struct cfg *c = load_ok(PORTS "listeners:\n"
 				      "  - name: sub\n    port: 587\n    mode: submission\n"
 				      "    ack: sink\n    hostname: mx.example.com\n"
-				      "    greeting_pause_ms: 300\n    limits:\n"
+				      "    greeting_pause_ms: 300\n    normalize_bare_eol: yes\n"
+				      "    limits:\n"
 				      "      max_message_size: 2048\n      max_recipients: 7\n"
 				      "      max_errors: 3\n      command_line: 1024\n"
 				      "      text_line: 0\n      input_no_crlf: 4096\n"
@@ -95,6 +97,7 @@ Test(listeners, every_key_is_read)
 	cr_assert_eq(l->mode, CFG_MODE_SUBMISSION);
 	cr_assert_str_eq(l->hostname, "mx.example.com");
 	cr_assert_eq(l->greeting_pause_ms, 300);
+	cr_assert(l->normalize_bare_eol);
 	cr_assert_eq(l->limits.max_message_size, 2048);
 	cr_assert_eq(l->limits.max_recipients, 7);
 	cr_assert_eq(l->limits.max_errors, 3);
@@ -125,14 +128,15 @@ Test(listeners, tap_config_has_the_three_mail_ports)
 	free(err);
 }
 
-Test(listeners, store_and_cut_through_are_not_available_yet)
+Test(listeners, store_is_read_and_cut_through_is_not_available_yet)
 {
-	expect_errors(PORTS "listeners:\n  - port: 25\n    ack: store\n",
-		      "t.yaml:7:10: listeners[0].ack: 'store' is not available yet (it comes with "
-		      "the relay); only sink is\n");
+	struct cfg *c = load_ok(PORTS "listeners:\n  - port: 25\n    ack: store\n");
+
+	cr_assert_eq(c->listeners[0].ack, CFG_ACK_STORE);
+	cfg_free(c);
 	expect_errors(PORTS "listeners:\n  - port: 25\n    ack: cut-through\n",
-		      "t.yaml:7:10: listeners[0].ack: 'cut-through' is not available yet (it comes "
-		      "with the relay); only sink is\n");
+		      "t.yaml:7:10: listeners[0].ack: 'cut-through' is not available yet; use "
+		      "store or sink\n");
 }
 
 Test(listeners, unknown_mode_lists_the_modes)

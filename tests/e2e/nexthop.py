@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A next hop for relay tests: an aiosmtpd server run as its own process
+(inside the test's namespace, through `ip netns exec`) that writes every
+message it accepts to a folder, one file per message, and answers as told:
+
+    nexthop.py --listen 198.51.100.1:2525 --dir DIR [--tempfail-until T]
+               [--reject-rcpt ADDR]... [--name NAME]
+
+--tempfail-until T: every transaction gets 451 4.3.0 at MAIL until the
+    unix time T (a next hop that is down for a while, then recovers).
+--reject-rcpt ADDR: RCPT TO ADDR gets 550 5.1.1.
+
+Each file is JSON: {"mail_from", "rcpt_tos", "data" (latin-1 text),
+"sha256" of the content without our first Received: header}. The server
+prints "ready" once it listens and stops on SIGTERM."""
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+
+def content_hash(data: bytes) -> str:
+    """sha256 of DATA without its first header field if that is a Received: (ours)."""
+    if data[:9].lower() == b"received:":
+        end = 0
+        while True:  # the field ends at a CRLF not followed by folding white space
+            end = data.index(b"\r\n", end) + 2
+            if data[end:end + 1] not in (b" ", b"\t"):
+                break
+        data = data[end:]
+    return hashlib.sha256(data).hexdigest()
+
+
+class Handler:
+    def __init__(self, args):
+        self.args = args
+        self.n = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if time.time() < self.args.tempfail_until:
+            return "451 4.3.0 Try again later (test next hop)"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.args.reject_rcpt:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content or envelope.content
+        self.n += 1
+        name = os.path.join(self.args.dir, f"{os.getpid()}-{self.n:07d}.json")
+        with open(name + ".tmp", "w") as f:
+            json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+                       "mail_options": envelope.mail_options,
+                       "rcpt_options": envelope.rcpt_options,
+                       "data": data.decode("latin-1"), "sha256": content_hash(data),
+                       "next_hop": self.args.name}, f)
+        os.rename(name + ".tmp", name)
+        return "250 2.0.0 Ok: stored"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--listen", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--tempfail-until", type=float, default=0.0)
+    p.add_argument("--reject-rcpt", action="append", default=[])
+    p.add_argument("--name", default="nexthop")
+    args = p.parse_args()
+    args.reject_rcpt = {a.lower() for a in args.reject_rcpt}
+    host, port = args.listen.rsplit(":", 1)
+    os.makedirs(args.dir, exist_ok=True)
+
+    ctl = Controller(Handler(args), hostname=host, port=int(port),
+                     server_hostname=args.name, enable_SMTPUTF8=True,
+                     data_size_limit=64 << 20, decode_data=False)
+    ctl.start()
+    print("ready", flush=True)
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    while not stop[0]:
+        time.sleep(0.1)
+    ctl.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
