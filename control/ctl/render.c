@@ -63,12 +63,68 @@ static void status_ports(struct sbuf *b, json_t *ports)
 	}
 }
 
+/* "1,2" of an array of integers. */
+static void int_list(struct sbuf *b, json_t *a)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v) {
+		sbuf_printf(b, "%s%lld", i == 0 ? "" : ",", (long long)json_integer_value(v));
+	}
+}
+
+/* The lcores the dataplane runs on, else (an older one) the cores its config asks for. */
+static void status_lcores(struct sbuf *b, json_t *dp)
+{
+	json_t *lc = json_object_get(dp, "lcores_configured");
+
+	sbuf_printf(b, "  %-14s %lld", "workers", (long long)num(dp, "workers"));
+	if (json_is_array(json_object_get(dp, "worker_lcores"))) {
+		sbuf_add(b, " on lcores ", 11);
+		int_list(b, json_object_get(dp, "worker_lcores"));
+		sbuf_add(b, " (cpus ", 7);
+		int_list(b, json_object_get(dp, "worker_cpus"));
+		sbuf_printf(b, "); main lcore %lld (cpu %lld)\n", (long long)num(dp, "main_lcore"),
+			    (long long)num(dp, "main_cpu"));
+		return;
+	}
+	sbuf_printf(b, " (configured cores: main %lld, workers ", (long long)num(lc, "main"));
+	int_list(b, json_object_get(lc, "workers"));
+	sbuf_add(b, ")\n", 2);
+}
+
+/* "N since start, R/s over the last S s; K open now (worker0 1, worker1 2)" */
+static void status_sessions(struct sbuf *b, json_t *ss)
+{
+	json_t *by = json_object_get(ss, "open_by_worker"), *v;
+	const char *w;
+	bool first = true;
+
+	sbuf_printf(b, "  %-14s %lld since start", "sessions", (long long)num(ss, "total"));
+	if (json_is_number(json_object_get(ss, "per_s")))
+		sbuf_printf(b, ", %.1f/s over the last %.0f s", real(ss, "per_s", 0),
+			    real(ss, "span_s", 0));
+	if (!json_is_integer(json_object_get(ss, "open"))) {
+		sbuf_printf(b, "; open now: %s\n", str(ss, "open_note", "unknown"));
+		return;
+	}
+	sbuf_printf(b, "; %lld open now", (long long)num(ss, "open"));
+	if (json_object_size(by) > 1) {
+		json_object_foreach(by, w, v) {
+			sbuf_printf(b, "%s%s %lld", first ? " (" : ", ", w,
+				    (long long)json_integer_value(v));
+			first = false;
+		}
+		sbuf_add(b, ")", 1);
+	}
+	sbuf_add(b, "\n", 1);
+}
+
 bool render_status(struct sbuf *b, json_t *st)
 {
 	json_t *dp = json_object_get(st, "dataplane"), *ctl = json_object_get(st, "control");
-	json_t *lc = json_object_get(dp, "lcores_configured"), *w;
 	bool up = json_is_true(json_object_get(dp, "connected"));
-	size_t i;
 
 	if (up) {
 		sbuf_printf(b, "%-16s connected: version %s, up ", "mxgate-dp",
@@ -76,33 +132,30 @@ bool render_status(struct sbuf *b, json_t *st)
 		render_duration(b, (double)num(dp, "uptime_s"));
 		sbuf_printf(b, ", pid %lld (%s)\n", (long long)num(dp, "pid"),
 			    str(dp, "dpdk_version", "DPDK"));
-		sbuf_printf(b, "  %-14s %lld (configured cores: main %lld, workers", "workers",
-			    (long long)num(dp, "workers"), (long long)num(lc, "main"));
-		json_array_foreach(json_object_get(lc, "workers"), i, w) sbuf_printf(
-			b, "%s%lld", i == 0 ? " " : ",", (long long)json_integer_value(w));
-		sbuf_printf(b, ")\n  %-14s %s\n", "config", str(dp, "config", "?"));
+		status_lcores(b, dp);
+		sbuf_printf(b, "  %-14s %s\n", "config", str(dp, "config", "?"));
 		status_ports(b, json_object_get(dp, "ports"));
-
-		json_t *ss = json_object_get(dp, "sessions");
-
-		sbuf_printf(b, "  %-14s %lld since start", "sessions", (long long)num(ss, "total"));
-		if (json_is_number(json_object_get(ss, "per_s")))
-			sbuf_printf(b, ", %.1f/s over the last %.0f s", real(ss, "per_s", 0),
-				    real(ss, "span_s", 0));
-		sbuf_printf(b, "; open now: %s\n", str(ss, "open_note", "?"));
+		status_sessions(b, json_object_get(dp, "sessions"));
 		sbuf_printf(b, "  %-14s %s\n", "queue",
 			    str(json_object_get(dp, "queue"), "note", "?"));
 	} else {
 		sbuf_printf(b, "%-16s NOT CONNECTED", "mxgate-dp");
 		if (json_is_number(json_object_get(dp, "for_s")))
 			sbuf_printf(b, " for %.1f s", real(dp, "for_s", 0));
-		sbuf_printf(b, ": %s\n",
-			    str(dp, "last_error", "")[0] != '\0' ? str(dp, "last_error", "") :
-								   "no sample yet");
+		if (str(dp, "last_error", "")[0] != '\0')
+			sbuf_printf(b, ": %s\n", str(dp, "last_error", ""));
+		else if (str(dp, "last_sample_error", "")[0] != '\0')
+			sbuf_printf(b, ": its telemetry answers, but no sample could be read: %s\n",
+				    str(dp, "last_sample_error", ""));
+		else
+			sbuf_printf(b, ": no sample yet\n");
 	}
 	sbuf_printf(b, "  %-14s %s (%lld connection%s made, %lld failed samples)\n", "telemetry",
 		    str(dp, "telemetry_socket", "?"), (long long)num(dp, "connects"),
 		    num(dp, "connects") == 1 ? "" : "s", (long long)num(dp, "sample_errors"));
+	if (up && str(dp, "last_sample_error", "")[0] != '\0')
+		sbuf_printf(b, "  %-14s the last sample failed: %s\n", "sampling",
+			    str(dp, "last_sample_error", ""));
 	sbuf_printf(b, "%-16s version %s, up ", "mxgate-control", str(ctl, "version", "?"));
 	render_duration(b, real(ctl, "uptime_s", 0));
 	sbuf_printf(b, ", pid %lld\n", (long long)num(ctl, "pid"));
@@ -124,8 +177,9 @@ static bool row_nonzero(json_t *counters, json_t *rows, const char *name)
 	size_t i;
 	json_t *r;
 
-	json_array_foreach(rows, i, r) if (num(json_object_get(counters, json_string_value(r)),
-					       name) != 0) return true;
+	json_array_foreach(rows, i, r)
+		if (num(json_object_get(counters, json_string_value(r)), name) != 0)
+			return true;
 	return false;
 }
 
@@ -149,6 +203,31 @@ static void stats_line(struct sbuf *b, json_t *st, const char *name, const char 
 	sbuf_add(b, "\n", 1);
 }
 
+/* Gauges: values of now, in the worker columns, with no rate. */
+static void stats_gauges(struct sbuf *b, json_t *st, int width)
+{
+	json_t *rows = json_object_get(st, "rows"), *gauges = json_object_get(st, "gauges");
+	json_t *first = json_object_get(gauges, json_string_value(json_array_get(rows, 0)));
+	const char *name;
+	json_t *v, *r;
+	size_t i;
+
+	if (json_object_size(first) == 0)
+		return;
+	sbuf_printf(b, "gauges (now)\n");
+	json_object_foreach(first, name, v) {
+		sbuf_printf(b, "  %-*s", width - 2, name);
+		json_array_foreach(rows, i, r) {
+			json_t *row = json_object_get(gauges, json_string_value(r));
+
+			/* under each row's value column; its rate column stays empty */
+			sbuf_printf(b, "%*s %14lld", i == 0 ? 0 : 14, "",
+				    (long long)num(row, name));
+		}
+		sbuf_add(b, "\n", 1);
+	}
+}
+
 void render_stats(struct sbuf *b, json_t *st, bool all)
 {
 	json_t *rows = json_object_get(st, "rows"), *counters = json_object_get(st, "counters");
@@ -158,8 +237,9 @@ void render_stats(struct sbuf *b, json_t *st, bool all)
 	json_t *v, *r;
 	size_t i;
 
-	json_object_foreach(first, name, v) if (strlen(name) + 2 > width) width =
-		(unsigned)strlen(name) + 2;
+	json_object_foreach(first, name, v)
+		if (strlen(name) + 2 > width)
+			width = (unsigned)strlen(name) + 2;
 	if (json_is_number(json_object_get(st, "span_s")))
 		sbuf_printf(b, "rates per second over the last %.1f s; sample %.1f s old\n",
 			    real(st, "span_s", 0), (double)num(st, "sample_age_ms") / 1000.0);
@@ -167,7 +247,8 @@ void render_stats(struct sbuf *b, json_t *st, bool all)
 		sbuf_printf(b, "rates: none yet (two samples are needed); sample %.1f s old\n",
 			    (double)num(st, "sample_age_ms") / 1000.0);
 	sbuf_printf(b, "%-*s", (int)width, "counter");
-	json_array_foreach(rows, i, r) sbuf_printf(b, " %14s %13s", json_string_value(r), "/s");
+	json_array_foreach(rows, i, r)
+		sbuf_printf(b, " %14s %13s", json_string_value(r), "/s");
 	sbuf_add(b, "\n", 1);
 	json_object_foreach(first, name, v) {
 		if (strncmp(name, DROP_PREFIX, strlen(DROP_PREFIX)) == 0)
@@ -197,6 +278,7 @@ void render_stats(struct sbuf *b, json_t *st, bool all)
 	}
 	if (!any)
 		sbuf_printf(b, "  (none)\n");
+	stats_gauges(b, st, (int)width);
 	if (hidden != 0)
 		sbuf_printf(b, "(%u counters at zero not shown; --all shows them)\n", hidden);
 }
@@ -286,10 +368,10 @@ static double rate_sum(json_t *rates_row, const char *prefix, bool is_prefix)
 	double sum = 0;
 	json_t *v;
 
-	json_object_foreach(rates_row, name,
-			    v) if (is_prefix ? strncmp(name, prefix, strlen(prefix)) == 0 :
-					       strcmp(name, prefix) == 0) sum +=
-		json_number_value(v);
+	json_object_foreach(rates_row, name, v)
+		if (is_prefix ? strncmp(name, prefix, strlen(prefix)) == 0 :
+				strcmp(name, prefix) == 0)
+			sum += json_number_value(v);
 	return sum;
 }
 

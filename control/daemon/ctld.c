@@ -36,7 +36,6 @@ struct ctld {
 	struct http *http;
 	uint64_t samples;
 	uint64_t bad_samples; /* replies of a shape the store refused */
-	bool warned_rows;     /* stats_complete() said so for the current streak */
 	int sigfd;
 };
 
@@ -55,39 +54,13 @@ static bool dp_up(const struct ctld *d)
 
 /* ---- telemetry events ---- */
 
-/*
- * /mxgate/stats holds a row per worker and "total". DPDK 22.11 caps a reply at
- * 16 KiB and leaves out what does not fit, so with many workers rows would go
- * missing without a word: such a sample is refused, and said so once.
- */
-static bool stats_complete(struct ctld *d, json_t *info, json_t *stats)
-{
-	json_t *w = json_object_get(info, "workers");
-	size_t want = json_is_integer(w) ? (size_t)json_integer_value(w) + 1 : 0;
-
-	if (want == 0 || (json_object_size(stats) == want && json_object_get(stats, "total")))
-		return true;
-	if (!d->warned_rows)
-		mx_log(CFG_LOG_ERROR, "stats_truncated",
-		       "/mxgate/stats holds %zu rows for %zu workers and their total: the reply "
-		       "is over DPDK's telemetry size limit; samples are refused",
-		       json_object_size(stats), want - 1);
-	d->warned_rows = true;
-	return false;
-}
-
-static void on_sample(void *ctx, uint64_t now, json_t *info, json_t *stats, json_t *ports)
+/* The sampler (tel.h) hands over whole samples only: every worker's row was read. */
+static void on_sample(void *ctx, uint64_t now, json_t *info, json_t *stats, json_t *gauges,
+		      json_t *ports)
 {
 	struct ctld *d = ctx;
-	int rc = stats_complete(d, info, stats) ?
-			 ctl_store_push(d->store, now, info, stats, ports) :
-			 -EMSGSIZE;
+	int rc = ctl_store_push(d->store, now, info, stats, gauges, ports);
 
-	if (rc == -EMSGSIZE) {
-		d->bad_samples++;
-		return;
-	}
-	d->warned_rows = false;
 	if (rc < 0) {
 		d->bad_samples++;
 		mx_log(CFG_LOG_WARNING, "sample_refused",
@@ -202,6 +175,33 @@ static json_t *status_ports(json_t *ports)
 	return a;
 }
 
+/* Open SMTP sessions from the latest gauges: "open" (the total) and "open_by_worker". */
+static void sessions_open(const struct ctld *d, json_t *o)
+{
+	const struct ctl_layout *l = ctl_store_layout(d->store, CTL_T_GAUGES);
+	const uint64_t *v = ctl_store_latest(d->store, CTL_T_GAUGES);
+	int col = ctl_layout_col(l, "smtp_sessions_open");
+	json_t *by;
+
+	if (col < 0 || v == NULL) {
+		json_object_set_new(o, "open", json_null());
+		json_object_set_new(o, "open_by_worker", json_null());
+		json_object_set_new(o, "open_note",
+				    json_string("mxgate-dp runs no mail service: no sessions"));
+		return;
+	}
+	by = json_object();
+	for (unsigned r = 0; r < l->n_rows; r++) {
+		json_t *n = json_integer((json_int_t)v[(size_t)r * l->n_cols + col]);
+
+		if (strcmp(l->rows[r], "total") == 0)
+			json_object_set_new(o, "open", n);
+		else
+			json_object_set_new(by, l->rows[r], n);
+	}
+	json_object_set_new(o, "open_by_worker", by);
+}
+
 static json_t *sessions_json(const struct ctld *d)
 {
 	const struct ctl_layout *l = ctl_store_layout(d->store, CTL_T_STATS);
@@ -210,13 +210,13 @@ static json_t *sessions_json(const struct ctld *d)
 	json_t *span = NULL;
 	json_t *rates = rates_json(d, CTL_T_STATS, DEFAULT_SPAN_S, &span);
 	json_t *per_s = json_object_get(json_object_get(rates, "total"), "smtp_sessions");
-	json_t *o = json_pack("{s:O?, s:O?, s:n, s:o}", "per_s", per_s, "span_s", span, "open",
-			      "open_note", not_yet(CTL_CMD_SESSIONS));
+	json_t *o = json_pack("{s:O?, s:O?}", "per_s", per_s, "span_s", span);
 
 	json_object_set_new(o, "total",
 			    row >= 0 && col >= 0 && v != NULL ?
 				    json_integer((json_int_t)v[(size_t)row * l->n_cols + col]) :
 				    json_null());
+	sessions_open(d, o);
 	json_decref(rates);
 	json_decref(span);
 	return o;
@@ -237,10 +237,11 @@ static json_t *do_status(struct ctld *d)
 			    d->cfg->control.history_s, "clients", srv_clients(d->srv), "requests",
 			    (json_int_t)sc->requests, "request_errors", (json_int_t)sc->errors,
 			    "scrapes", (json_int_t)(d->http != NULL ? http_scrapes(d->http) : 0));
-	dp = json_pack("{s:b, s:s, s:s, s:I, s:I}", "connected", dp_up(d), "telemetry_socket",
+	dp = json_pack("{s:b, s:s, s:s, s:I, s:I, s:s}", "connected", dp_up(d), "telemetry_socket",
 		       tel_path(d->tel), "last_error", tel_last_error(d->tel), "connects",
 		       (json_int_t)tel_connects(d->tel), "sample_errors",
-		       (json_int_t)(tel_sample_errors(d->tel) + d->bad_samples));
+		       (json_int_t)(tel_sample_errors(d->tel) + d->bad_samples),
+		       "last_sample_error", tel_sample_error(d->tel));
 	json_object_set_new(dp, "for_s",
 			    tel_since_ms(d->tel) != 0 ?
 				    json_real((double)(now - tel_since_ms(d->tel)) / 1000.0) :
@@ -254,14 +255,24 @@ static json_t *do_status(struct ctld *d)
 		json_object_set(dp, "version", json_object_get(info, "version"));
 		json_object_set(dp, "uptime_s", json_object_get(info, "uptime_s"));
 		json_object_set(dp, "workers", json_object_get(info, "workers"));
+		/* the lcores it runs on, as the config it started with placed them (ours may differ) */
+		static const char *const lcores[] = { "main_lcore", "main_cpu", "worker_lcores",
+						      "worker_cpus" };
+
+		for (size_t i = 0; i < sizeof(lcores) / sizeof(lcores[0]); i++) {
+			json_t *x = json_object_get(info, lcores[i]);
+
+			json_object_set(dp, lcores[i], x != NULL ? x : json_null());
+		}
 		json_object_set(dp, "config", json_object_get(info, "config"));
 		json_object_set_new(
 			dp, "sample_age_ms",
 			json_integer((json_int_t)(now - ctl_store_latest_ms(d->store))));
 		json_object_set_new(dp, "ports", status_ports(ctl_store_ports(d->store)));
 		json_object_set_new(dp, "sessions", sessions_json(d));
-		json_object_set_new(dp, "queue",
-				    json_pack("{s:n, s:o}", "size", "note", not_yet(CTL_CMD_QUEUE)));
+		json_object_set_new(
+			dp, "queue",
+			json_pack("{s:n, s:o}", "size", "note", not_yet(CTL_CMD_QUEUE)));
 	}
 	return json_pack("{s:o, s:o}", "control", control, "dataplane", dp);
 }
@@ -270,9 +281,16 @@ static char *need_dataplane(struct ctld *d, const struct ctl_request *req)
 {
 	char msg[400];
 
-	snprintf(msg, sizeof(msg), "mxgate-dp is not connected (%s)",
-		 tel_last_error(d->tel)[0] != '\0' ? tel_last_error(d->tel) :
-						     "no sample read yet; try again in a second");
+	if (tel_last_error(d->tel)[0] == '\0' && tel_sample_error(d->tel)[0] != '\0')
+		snprintf(msg, sizeof(msg),
+			 "mxgate-dp is not connected (its telemetry answers, but no sample could "
+			 "be read: %s)",
+			 tel_sample_error(d->tel));
+	else
+		snprintf(msg, sizeof(msg), "mxgate-dp is not connected (%s)",
+			 tel_last_error(d->tel)[0] != '\0' ?
+				 tel_last_error(d->tel) :
+				 "no sample read yet; try again in a second");
 	return ctl_reply_error(req->id, CTL_E_DATAPLANE_DOWN, msg);
 }
 
@@ -284,11 +302,13 @@ static json_t *do_stats(struct ctld *d, unsigned span_s)
 
 	for (unsigned r = 0; r < l->n_rows; r++)
 		json_array_append_new(rows, json_string(l->rows[r]));
-	return json_pack("{s:I, s:i, s:o, s:o, s:o, s:o}", "sample_age_ms",
+	return json_pack("{s:I, s:i, s:o, s:o, s:o, s:o, s:o}", "sample_age_ms",
 			 (json_int_t)(now_ms() - ctl_store_latest_ms(d->store)), "span_asked_s",
 			 span_s, "span_s", span, "rows", rows, "counters",
 			 table_json(l, ctl_store_latest(d->store, CTL_T_STATS), NULL), "rates",
-			 rates);
+			 rates, "gauges",
+			 table_json(ctl_store_layout(d->store, CTL_T_GAUGES),
+				    ctl_store_latest(d->store, CTL_T_GAUGES), NULL));
 }
 
 static json_t *do_ports(struct ctld *d)

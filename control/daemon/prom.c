@@ -190,6 +190,29 @@ static void stats_metrics(struct sbuf *b, const struct ctl_store *s)
 	}
 }
 
+/* /mxgate/gauges: a gauge family each, per worker like the counters. */
+static void gauges_metrics(struct sbuf *b, const struct ctl_store *s)
+{
+	const struct ctl_layout *l = ctl_store_layout(s, CTL_T_GAUGES);
+	const uint64_t *v = ctl_store_latest(s, CTL_T_GAUGES);
+	int total = ctl_layout_row(l, "total");
+	char help[160];
+
+	for (unsigned c = 0; c < l->n_cols; c++) {
+		snprintf(help, sizeof(help), "mxgate-dp gauge %s (/mxgate/gauges), per worker.",
+			 l->cols[c]);
+		family(b, l->cols[c], "", "gauge", help);
+		for (unsigned r = 0; r < l->n_rows; r++) {
+			if ((int)r == total)
+				continue;
+			sample_start(b, l->cols[c], "{worker=\"");
+			add_label_value(b, worker_label(l->rows[r]));
+			sbuf_printf(b, "\"} %llu\n",
+				    (unsigned long long)v[(size_t)r * l->n_cols + c]);
+		}
+	}
+}
+
 /* The port's configured name, else its key in the reply ("port0"). */
 static const char *port_name(json_t *ports, const char *key)
 {
@@ -259,5 +282,6 @@ void prom_render(struct sbuf *out, const struct ctl_store *s, const struct prom_
 		return;
 	info_metrics(out, ctl_store_info(s));
 	stats_metrics(out, s);
+	gauges_metrics(out, s);
 	ports_metrics(out, s);
 }

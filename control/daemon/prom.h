@@ -2,9 +2,10 @@
 /*
  * The /metrics page in the Prometheus text exposition format (version 0.0.4):
  * every family with its HELP and TYPE lines, counters named *_total, the
- * dataplane's per-worker counters labelled worker="N" (the "total" row is
- * left to sum()), drops as one family labelled by reason, ports labelled by
- * their configured name. A pure function of the store and the daemon's state.
+ * dataplane's per-worker counters and gauges labelled worker="N" (the "total"
+ * row is left to sum()), drops as one family labelled by reason, ports
+ * labelled by their configured name. A pure function of the store and the
+ * daemon's state.
  */
 #ifndef MX_CTLD_PROM_H
 #define MX_CTLD_PROM_H

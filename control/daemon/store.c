@@ -166,7 +166,8 @@ void ctl_store_free(struct ctl_store *s)
 	free(s);
 }
 
-int ctl_store_push(struct ctl_store *s, uint64_t t_ms, json_t *info, json_t *stats, json_t *ports)
+int ctl_store_push(struct ctl_store *s, uint64_t t_ms, json_t *info, json_t *stats, json_t *gauges,
+		   json_t *ports)
 {
 	struct ctl_layout l[CTL_T_MAX] = { 0 };
 	uint64_t *v[CTL_T_MAX] = { NULL };
@@ -178,6 +179,7 @@ int ctl_store_push(struct ctl_store *s, uint64_t t_ms, json_t *info, json_t *sta
 		goto out;
 	}
 	if ((rc = flatten(stats, &l[CTL_T_STATS], &v[CTL_T_STATS])) != 0 ||
+	    (rc = flatten(gauges, &l[CTL_T_GAUGES], &v[CTL_T_GAUGES])) != 0 ||
 	    (rc = flatten(ports, &l[CTL_T_PORTS], &v[CTL_T_PORTS])) != 0)
 		goto out;
 	if (l[CTL_T_STATS].n_rows == 0 || l[CTL_T_STATS].n_cols == 0) {
@@ -187,6 +189,7 @@ int ctl_store_push(struct ctl_store *s, uint64_t t_ms, json_t *info, json_t *sta
 	/* A restart shows as uptime going back; a reconnect has cleared the window already. */
 	if (s->count != 0 && (json_integer_value(up) < s->uptime_s ||
 			      !layout_eq(&l[CTL_T_STATS], &s->layout[CTL_T_STATS]) ||
+			      !layout_eq(&l[CTL_T_GAUGES], &s->layout[CTL_T_GAUGES]) ||
 			      !layout_eq(&l[CTL_T_PORTS], &s->layout[CTL_T_PORTS]))) {
 		ctl_store_clear(s);
 		restarted = 1;

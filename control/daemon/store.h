@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The window of counter samples mxgate-control keeps: each sample is the
- * dataplane's /mxgate/stats (rows worker0.., total; a column per counter) and
- * /mxgate/ports (a row per port; a column per numeric field) read at one
- * instant, flattened to arrays of u64. Names come from the dataplane, so a
+ * dataplane's /mxgate/stats (rows worker0.., total; a column per counter),
+ * /mxgate/gauges (the same rows; a column per gauge) and /mxgate/ports (a row
+ * per port; a column per numeric field) read one after the other, flattened
+ * to arrays of u64. Names come from the dataplane, so a
  * counter it adds shows up here without a change. Rates are differences over
  * a span of the window. The latest info and ports replies are kept whole for
  * the strings (version, MAC, link) the arrays leave out.
@@ -24,8 +25,9 @@ struct ctl_layout {
 };
 
 enum ctl_table_kind {
-	CTL_T_STATS, /* /mxgate/stats */
-	CTL_T_PORTS, /* /mxgate/ports */
+	CTL_T_STATS,  /* /mxgate/stats */
+	CTL_T_GAUGES, /* /mxgate/gauges: values of now, no rates */
+	CTL_T_PORTS,  /* /mxgate/ports */
 	CTL_T_MAX,
 };
 
@@ -38,13 +40,14 @@ void ctl_store_free(struct ctl_store *s);
 
 /*
  * Adds the sample read at T_MS (a monotonic clock) from the replies to
- * /mxgate/info, /mxgate/stats and /mxgate/ports (the values, without the
- * command key). Takes its own references. Returns 0; 1 when the window
- * started over first (the names changed, or the dataplane's uptime went back:
- * it restarted); -EINVAL when a reply is not shaped as expected (nothing is
- * stored); -ENOMEM.
+ * /mxgate/info, /mxgate/stats, /mxgate/gauges and /mxgate/ports (the values,
+ * without the command key; STATS as tel.h assembles it from its pages). Takes
+ * its own references. Returns 0; 1 when the window started over first (the
+ * names changed, or the dataplane's uptime went back: it restarted); -EINVAL
+ * when a reply is not shaped as expected (nothing is stored); -ENOMEM.
  */
-int ctl_store_push(struct ctl_store *s, uint64_t t_ms, json_t *info, json_t *stats, json_t *ports);
+int ctl_store_push(struct ctl_store *s, uint64_t t_ms, json_t *info, json_t *stats, json_t *gauges,
+		   json_t *ports);
 
 /* Forgets every sample (the dataplane went away: its counters will start over). */
 void ctl_store_clear(struct ctl_store *s);

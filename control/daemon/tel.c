@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,7 @@ enum tel_state {
 	TEL_WAIT,     /* a command sent, its reply not read yet */
 };
 
-static const char *const commands[] = { "/mxgate/info", "/mxgate/stats", "/mxgate/ports" };
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define TEL_CMD_MAX 64
 
 struct tel {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -42,9 +42,13 @@ struct tel {
 	bool warned; /* the current outage was logged at warning level */
 	char *buf;
 	size_t buf_size;
-	unsigned step;	    /* index into commands of the reply awaited */
-	uint64_t sample_ms; /* when the first command of this sample went out */
-	json_t *replies[N_COMMANDS];
+	/* A sample is /mxgate/info, /mxgate/stats,N for each of its workers, /mxgate/gauges
+	 * and /mxgate/ports, asked one after the other: STEP counts the replies read. */
+	unsigned step;
+	unsigned workers;      /* of this sample, from its /mxgate/info */
+	char cmd[TEL_CMD_MAX]; /* the command whose reply is awaited */
+	uint64_t sample_ms;    /* when the first command of this sample went out */
+	json_t *info, *stats, *gauges, *ports;
 
 	uint64_t connects;
 	uint64_t sample_errors;
@@ -52,6 +56,7 @@ struct tel {
 	pid_t peer_pid;
 	char peer_version[64];
 	char last_error[256];
+	char sample_error[256];
 };
 
 struct tel *tel_new(const char *path, unsigned interval_ms, tel_sample_fn on_sample,
@@ -74,11 +79,13 @@ struct tel *tel_new(const char *path, unsigned interval_ms, tel_sample_fn on_sam
 
 static void drop_replies(struct tel *t)
 {
-	for (unsigned i = 0; i < N_COMMANDS; i++) {
-		json_decref(t->replies[i]);
-		t->replies[i] = NULL;
-	}
+	json_decref(t->info);
+	json_decref(t->stats);
+	json_decref(t->gauges);
+	json_decref(t->ports);
+	t->info = t->stats = t->gauges = t->ports = NULL;
 	t->step = 0;
+	t->workers = 0;
 }
 
 void tel_free(struct tel *t)
@@ -238,12 +245,27 @@ static void greeting(struct tel *t, uint64_t now)
 	t->on_state(t->ctx, true);
 }
 
+/* The command of step STEP: info, a stats page per worker, gauges, ports. */
+static void step_command(const struct tel *t, char *buf, size_t len)
+{
+	if (t->step == 0)
+		snprintf(buf, len, "/mxgate/info");
+	else if (t->step <= t->workers)
+		snprintf(buf, len, "/mxgate/stats,%u", t->step - 1);
+	else if (t->step == t->workers + 1)
+		snprintf(buf, len, "/mxgate/gauges");
+	else
+		snprintf(buf, len, "/mxgate/ports");
+}
+
 static void send_next(struct tel *t, uint64_t now)
 {
-	const char *cmd = commands[t->step];
+	size_t n;
 
-	if (send(t->fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd)) {
-		lose(t, now, "send %s: %s", cmd, strerror(errno));
+	step_command(t, t->cmd, sizeof(t->cmd));
+	n = strlen(t->cmd);
+	if (send(t->fd, t->cmd, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		lose(t, now, "send %s: %s", t->cmd, strerror(errno));
 		return;
 	}
 	t->state = TEL_WAIT;
@@ -255,44 +277,145 @@ static void sample_failed(struct tel *t, const char *fmt, ...)
 
 static void sample_failed(struct tel *t, const char *fmt, ...)
 {
-	char why[256];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	vsnprintf(t->sample_error, sizeof(t->sample_error), fmt, ap);
 	va_end(ap);
 	t->sample_errors++;
-	mx_log(CFG_LOG_WARNING, "sample_failed", "%s", why);
+	mx_log(CFG_LOG_WARNING, "sample_failed", "%s", t->sample_error);
 	drop_replies(t);
 	t->state = TEL_IDLE;
 	t->due_ms = t->next_sample_ms;
 }
 
+/*
+ * Checks a page of /mxgate/stats: an object of non-negative integers holding
+ * the same names as the first page. Returns NULL, or what is wrong.
+ */
+static const char *page_problem(json_t *page, json_t *first)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(page, key, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return "a counter is not a non-negative integer";
+		if (first != NULL && json_object_get(first, key) == NULL)
+			return "its counters differ from worker0's";
+	}
+	if (json_object_size(page) == 0)
+		return "it holds no counters";
+	if (first != NULL && json_object_size(page) != json_object_size(first))
+		return "its counters differ from worker0's";
+	return NULL;
+}
+
+/* The "total" row: every counter summed over the pages of this sample. */
+static int add_total(struct tel *t)
+{
+	json_t *first = json_object_get(t->stats, "worker0"), *total = json_object(), *v;
+	const char *key;
+	char row[32];
+
+	if (total == NULL)
+		return -ENOMEM;
+	json_object_foreach(first, key, v) {
+		json_int_t sum = 0;
+
+		for (unsigned i = 0; i < t->workers; i++) {
+			snprintf(row, sizeof(row), "worker%u", i);
+			sum += json_integer_value(
+				json_object_get(json_object_get(t->stats, row), key));
+		}
+		if (json_object_set_new(total, key, json_integer(sum)) != 0) {
+			json_decref(total);
+			return -ENOMEM;
+		}
+	}
+	return json_object_set_new(t->stats, "total", total) == 0 ? 0 : -ENOMEM;
+}
+
+/* Takes V, the value of the reply to step STEP; false when the sample failed (said why). */
+static bool take(struct tel *t, json_t *v)
+{
+	json_t *err = json_object_get(v, "error");
+	char row[32];
+
+	if (json_is_string(err)) {
+		sample_failed(t, "%s: the dataplane says: %s", t->cmd, json_string_value(err));
+		return false;
+	}
+	if (t->step == 0) {
+		json_t *w = json_object_get(v, "workers");
+		json_int_t n = json_is_integer(w) ? json_integer_value(w) : 0;
+
+		if (n < 1 || n > TEL_MAX_WORKERS) {
+			sample_failed(t, "%s: \"workers\" is not a number from 1 to %d", t->cmd,
+				      TEL_MAX_WORKERS);
+			return false;
+		}
+		t->workers = (unsigned)n;
+		t->info = json_incref(v);
+		t->stats = json_object();
+		if (t->stats == NULL) {
+			sample_failed(t, "out of memory");
+			return false;
+		}
+	} else if (t->step <= t->workers) {
+		const char *why = page_problem(v, json_object_get(t->stats, "worker0"));
+
+		if (why != NULL) {
+			sample_failed(t, "%s: %s", t->cmd, why);
+			return false;
+		}
+		snprintf(row, sizeof(row), "worker%u", t->step - 1);
+		json_object_set(t->stats, row, v);
+	} else if (t->step == t->workers + 1) {
+		t->gauges = json_incref(v);
+	} else {
+		t->ports = json_incref(v);
+	}
+	t->step++;
+	return true;
+}
+
 static void reply(struct tel *t, uint64_t now)
 {
-	const char *cmd = commands[t->step];
+	char key[TEL_CMD_MAX];
 	json_error_t jerr;
 	ssize_t n = read_msg(t, now);
 	json_t *r, *v;
 
 	if (n <= 0)
 		return;
+	/* the reply is keyed by the command without its parameters */
+	snprintf(key, sizeof(key), "%s", t->cmd);
+	key[strcspn(key, ",")] = '\0';
 	r = json_loadb(t->buf, (size_t)n, 0, &jerr);
-	v = json_object_get(r, cmd);
+	v = json_object_get(r, key);
 	if (!json_is_object(v)) {
 		json_decref(r);
-		sample_failed(t, "%s: %s", cmd,
+		sample_failed(t, "%s: %s", t->cmd,
 			      v != NULL ? "the dataplane could not answer (null)" :
 					  "the reply is not the expected JSON object");
 		return;
 	}
-	t->replies[t->step++] = json_incref(v);
+	if (!take(t, v)) {
+		json_decref(r);
+		return;
+	}
 	json_decref(r);
-	if (t->step < N_COMMANDS) {
+	if (t->ports == NULL) {
 		send_next(t, now);
 		return;
 	}
-	t->on_sample(t->ctx, t->sample_ms, t->replies[0], t->replies[1], t->replies[2]);
+	if (add_total(t) != 0) {
+		sample_failed(t, "out of memory");
+		return;
+	}
+	t->sample_error[0] = '\0';
+	t->on_sample(t->ctx, t->sample_ms, t->info, t->stats, t->gauges, t->ports);
 	drop_replies(t);
 	t->state = TEL_IDLE;
 	t->due_ms = t->next_sample_ms;
@@ -334,8 +457,7 @@ void tel_run(struct tel *t, uint64_t now, short revents)
 		if (revents & POLLIN)
 			reply(t, now);
 		else if (now >= t->due_ms)
-			lose(t, now, "%s: no reply within %d ms", commands[t->step],
-			     TEL_REPLY_TIMEOUT_MS);
+			lose(t, now, "%s: no reply within %d ms", t->cmd, TEL_REPLY_TIMEOUT_MS);
 		break;
 	}
 }
@@ -387,6 +509,11 @@ const char *tel_peer_version(const struct tel *t)
 const char *tel_last_error(const struct tel *t)
 {
 	return t->last_error;
+}
+
+const char *tel_sample_error(const struct tel *t)
+{
+	return t->sample_error;
 }
 
 const char *tel_path(const struct tel *t)

@@ -3,10 +3,14 @@
  * mxgate-control's link to the dataplane: a client of DPDK's telemetry socket
  * (v2: SOCK_SEQPACKET; the server greets with a JSON object holding
  * max_output_len, then answers each command with one JSON object) that never
- * blocks the event loop. Every sample interval it asks /mxgate/info,
- * /mxgate/stats and /mxgate/ports in turn and hands the three replies over
- * together. When the socket is missing, refuses or drops (the dataplane
- * stopped or restarted) it reconnects with a backoff, and says so in the log.
+ * blocks the event loop. Every sample interval it asks, in turn,
+ * /mxgate/info, /mxgate/stats,N for each worker N the info names (a reply of
+ * DPDK 22.11 holds at most 16 KiB, so the counters are read a row at a time),
+ * /mxgate/gauges and /mxgate/ports, and hands the sample over whole, or not at
+ * all: a reply that is missing, an error or of the wrong shape fails the
+ * sample, counted and logged. When the socket is missing, refuses or drops
+ * (the dataplane stopped or restarted) it reconnects with a backoff, and says
+ * so in the log.
  */
 #ifndef MX_CTLD_TEL_H
 #define MX_CTLD_TEL_H
@@ -20,13 +24,16 @@
 #define TEL_REPLY_TIMEOUT_MS 2000
 #define TEL_BACKOFF_MIN_MS   100
 #define TEL_BACKOFF_MAX_MS   2000
+#define TEL_MAX_WORKERS	     256 /* an info reply naming more is refused */
 
 /*
- * A full sample: the values of the three replies (borrowed for the call).
+ * A full sample (every value borrowed for the call): INFO, GAUGES and PORTS are
+ * the values of those replies; STATS is {"worker0": {...}, ..., "total": {...}},
+ * a row per page read, each holding the same counter names, and their sum.
  * NOW_MS is when the sample began: every counter in it was read after then.
  */
 typedef void (*tel_sample_fn)(void *ctx, uint64_t now_ms, json_t *info, json_t *stats,
-			      json_t *ports);
+			      json_t *gauges, json_t *ports);
 /* The link went up (UP) or down (tel_last_error() says why; the log has said so too). */
 typedef void (*tel_state_fn)(void *ctx, bool up);
 
@@ -59,6 +66,8 @@ uint64_t tel_since_ms(const struct tel *t);	   /* when the link last went up or 
 pid_t tel_peer_pid(const struct tel *t);	   /* the dataplane's pid from its greeting; 0 */
 const char *tel_peer_version(const struct tel *t); /* DPDK's version from its greeting; "" */
 const char *tel_last_error(const struct tel *t);   /* why the link is or last went down; "" */
+const char *
+tel_sample_error(const struct tel *t); /* why the last sample failed; "" if it did not */
 const char *tel_path(const struct tel *t);
 
 #endif

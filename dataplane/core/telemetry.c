@@ -3,19 +3,22 @@
  * /mxgate/... commands on DPDK's telemetry socket, so mxgate-control and stock
  * dpdk-telemetry.py read the same figures. Callbacks run on the telemetry
  * thread: they read counters with relaxed loads and ask workers, through
- * their command rings, for anything a worker owns (ARP table, ping).
+ * their command rings, for anything a worker owns (ARP table, ping). No reply
+ * may outgrow what DPDK sends in one message: see /mxgate/stats below.
  */
 #include "dp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_telemetry.h>
 
@@ -48,45 +51,276 @@ static void mac_str(const struct rte_ether_addr *mac, char *buf, size_t len)
 	rte_ether_format_addr(buf, (uint16_t)len, mac);
 }
 
-static struct rte_tel_data *stats_dict(const struct dp_stats *s)
-{
-	struct rte_tel_data *d = rte_tel_data_alloc();
-	char name[64];
+/*
+ * DPDK 22.11 sends a reply as one message of at most 16 KiB (its MAX_OUTPUT_LEN,
+ * announced as max_output_len in the greeting), and a dict entry that does not fit
+ * is left out without a word, as is a dict entry past RTE_TEL_MAX_DICT_ENTRIES. So
+ * /mxgate/stats is paged by row: one worker's row (or the total) always fits, which
+ * the build checks below, and the whole table is sent only when its exact size fits;
+ * otherwise the reply says so and names the pages. Nothing is ever cut short.
+ */
+#define TEL_REPLY_MAX	16384
+#define TEL_REPLY_SLACK 256 /* bytes kept free under TEL_REPLY_MAX: DPDK's own bookkeeping */
+#define U64_DIGITS_MAX	20
+#define STATS_CMD	"/mxgate/stats"
+#define GAUGES_CMD	"/mxgate/gauges"
 
-	if (!d)
-		return NULL;
-	rte_tel_data_start_dict(d);
-	for (unsigned i = 0; i < DP_C_MAX; i++)
-		rte_tel_data_add_dict_u64(d, dp_counter_names[i], s->c[i]);
-	for (unsigned i = 0; i < DP_DROP_MAX; i++) {
-		snprintf(name, sizeof(name), "drop_%s", dp_drop_names[i]);
-		rte_tel_data_add_dict_u64(d, name, s->drop[i]);
+/* Gauges: values of now, not counts since start. X(ENUM, "telemetry name") */
+#define DP_GAUGES(X) X(SMTP_SESSIONS_OPEN, "smtp_sessions_open") /* dp->svc_sessions() */
+
+#define GAUGE_ENUM_(e, name) G_##e,
+enum {
+	DP_GAUGES(GAUGE_ENUM_) G_MAX
+};
+#undef GAUGE_ENUM_
+
+/* A dict entry is `,"name":value` (the first has `{` for the comma); `}` closes the dict. */
+#define KEY_BYTES_(e, name)	 +(sizeof(name) - 1 + 4)
+#define DROP_KEY_BYTES_(e, name) +(sizeof("drop_" name) - 1 + 4)
+enum {
+	ROW_ENTRIES = DP_C_MAX + DP_DROP_MAX,
+	ROW_KEY_BYTES = 0 DP_TRAFFIC_COUNTERS(KEY_BYTES_) DP_DROP_COUNTERS(DROP_KEY_BYTES_),
+	ROW_BYTES_MAX = 1 + ROW_KEY_BYTES + ROW_ENTRIES * U64_DIGITS_MAX,
+	/* {"/mxgate/stats":ROW} */
+	PAGE_BYTES_MAX = sizeof("{\"" STATS_CMD "\":}") - 1 + ROW_BYTES_MAX,
+	GAUGE_ROW_BYTES_MAX = 1 + 0 DP_GAUGES(KEY_BYTES_) + G_MAX * U64_DIGITS_MAX,
+	/* {"/mxgate/gauges":{"worker15":ROW,...,"total":ROW}} */
+	GAUGES_BYTES_MAX =
+		sizeof("{\"" GAUGES_CMD "\":{}}") - 1 +
+		(DP_MAX_WORKERS + 1) * (sizeof(",\"worker15\":") - 1 + GAUGE_ROW_BYTES_MAX),
+};
+_Static_assert(ROW_ENTRIES <= RTE_TEL_MAX_DICT_ENTRIES,
+	       "a /mxgate/stats row has more counters than a telemetry dict holds: split the row");
+_Static_assert(PAGE_BYTES_MAX + TEL_REPLY_SLACK <= TEL_REPLY_MAX,
+	       "one /mxgate/stats row could outgrow a telemetry reply: split the row");
+_Static_assert(G_MAX <= RTE_TEL_MAX_DICT_ENTRIES && DP_MAX_WORKERS + 1 <= RTE_TEL_MAX_DICT_ENTRIES,
+	       "/mxgate/gauges has more entries than a telemetry dict holds");
+_Static_assert(GAUGES_BYTES_MAX + TEL_REPLY_SLACK <= TEL_REPLY_MAX,
+	       "/mxgate/gauges could outgrow a telemetry reply: page it like /mxgate/stats");
+
+static unsigned u64_digits(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		n++;
 	}
-	return d;
+	return n;
 }
 
-static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unused,
-		     struct rte_tel_data *d)
+/* Bytes of S as a JSON dict in DPDK's compact form. */
+static size_t row_bytes(const struct dp_stats *s)
 {
-	struct dp_stats total = {0}, one;
+	size_t n = 1 + ROW_KEY_BYTES;
+
+	for (unsigned i = 0; i < DP_C_MAX; i++)
+		n += u64_digits(s->c[i]);
+	for (unsigned i = 0; i < DP_DROP_MAX; i++)
+		n += u64_digits(s->drop[i]);
+	return n;
+}
+
+/* Fills D (started as a dict) with every counter of S. Returns 0, or -ENOSPC if one is refused. */
+static int stats_fill(struct rte_tel_data *d, const struct dp_stats *s)
+{
+	char name[RTE_TEL_MAX_STRING_LEN];
+	int rc = 0;
+
+	for (unsigned i = 0; i < DP_C_MAX; i++)
+		rc |= rte_tel_data_add_dict_u64(d, dp_counter_names[i], s->c[i]);
+	for (unsigned i = 0; i < DP_DROP_MAX; i++) {
+		snprintf(name, sizeof(name), "drop_%s", dp_drop_names[i]);
+		rc |= rte_tel_data_add_dict_u64(d, name, s->drop[i]);
+	}
+	return rc != 0 ? -ENOSPC : 0;
+}
+
+/* The reply {"error": MSG, ...} (MSG under RTE_TEL_MAX_STRING_LEN); the callback returns 0. */
+static int tel_error(struct rte_tel_data *d, const char *msg)
+{
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "error", msg);
+	return 0;
+}
+
+static void stats_pages(struct rte_tel_data *d, unsigned n_workers)
+{
+	struct rte_tel_data *pages = rte_tel_data_alloc();
+	char page[64];
+
+	if (!pages)
+		return;
+	rte_tel_data_start_array(pages, RTE_TEL_STRING_VAL);
+	for (unsigned i = 0; i < n_workers; i++) {
+		snprintf(page, sizeof(page), STATS_CMD ",%u", i);
+		rte_tel_data_add_array_string(pages, page);
+	}
+	rte_tel_data_add_array_string(pages, STATS_CMD ",total");
+	rte_tel_data_add_dict_container(d, "pages", pages, 0);
+}
+
+/*
+ * Every row in one reply, when it fits: {"worker0": {...}, ..., "total": {...}}.
+ * ROWS holds n_workers snapshots and their total after them.
+ */
+static int stats_table(struct rte_tel_data *d, const struct dp_stats *rows, unsigned n_workers)
+{
+	size_t bytes = sizeof("{\"" STATS_CMD "\":{}}") - 1;
+	char name[32], msg[RTE_TEL_MAX_STRING_LEN];
+
+	for (unsigned i = 0; i <= n_workers; i++)
+		bytes += sizeof(",\"worker15\":") - 1 + row_bytes(&rows[i]);
+	if (bytes + TEL_REPLY_SLACK > TEL_REPLY_MAX) {
+		snprintf(msg, sizeof(msg),
+			 "%u workers' counters exceed one %u-byte reply: read " STATS_CMD
+			 ",N (N = 0..%u) and " STATS_CMD ",total",
+			 n_workers, TEL_REPLY_MAX, n_workers - 1);
+		tel_error(d, msg);
+		rte_tel_data_add_dict_u64(d, "workers", n_workers);
+		stats_pages(d, n_workers);
+		return 0;
+	}
+	/* Every row is made before any goes into D: a container that never reaches the reply
+	 * is ours to free, and DPDK frees none on an error return. */
+	struct rte_tel_data *made[DP_MAX_WORKERS + 1] = { NULL };
+	int rc = 0;
+
+	for (unsigned i = 0; i <= n_workers && rc == 0; i++) {
+		made[i] = rte_tel_data_alloc();
+		if (!made[i]) {
+			rc = -ENOMEM;
+			break;
+		}
+		rte_tel_data_start_dict(made[i]);
+		rc = stats_fill(made[i], &rows[i]);
+	}
+	if (rc == 0)
+		rte_tel_data_start_dict(d);
+	for (unsigned i = 0; i <= n_workers && rc == 0; i++) {
+		if (i < n_workers)
+			snprintf(name, sizeof(name), "worker%u", i);
+		else
+			snprintf(name, sizeof(name), "total");
+		if (rte_tel_data_add_dict_container(d, name, made[i], 0) != 0)
+			rc = -ENOSPC;
+		else
+			made[i] = NULL; /* the reply's now */
+	}
+	for (unsigned i = 0; i <= n_workers; i++)
+		rte_tel_data_free(made[i]);
+	if (rc == -ENOSPC) /* the build checks rule it out: say so rather than cut a row */
+		return tel_error(d, "a row did not fit a telemetry dict; this is a bug");
+	return rc;
+}
+
+/*
+ * /mxgate/stats: every row if it fits, else an error naming the pages.
+ * /mxgate/stats,N: worker N's counters. /mxgate/stats,total: their sum.
+ */
+static int cmd_stats(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
 	struct dp *dp = tel_enter();
-	char name[32];
+	struct dp_stats *rows, one;
+	unsigned n, want;
+	char msg[RTE_TEL_MAX_STRING_LEN];
+	int rc;
 
 	if (!dp)
 		return -ESHUTDOWN;
-	rte_tel_data_start_dict(d);
-	for (unsigned i = 0; i < dp->n_workers; i++) {
-		dp_stats_read(&dp->workers[i]->stats, &one);
-		dp_stats_add(&total, &one);
-		snprintf(name, sizeof(name), "worker%u", i);
-		struct rte_tel_data *w = stats_dict(&one);
-		if (w)
-			rte_tel_data_add_dict_container(d, name, w, 0);
+	n = dp->n_workers;
+	if (params && *params) {
+		char *end;
+		unsigned long w = strtoul(params, &end, 10);
+
+		if (strcmp(params, "total") == 0) {
+			want = n;
+		} else if (params[0] >= '0' && params[0] <= '9' && *end == '\0' && w < n) {
+			want = (unsigned)w;
+		} else {
+			tel_leave();
+			snprintf(msg, sizeof(msg),
+				 "no such row: give a worker number from 0 to %u, or total", n - 1);
+			return tel_error(d, msg);
+		}
+		struct dp_stats sum = { 0 };
+
+		for (unsigned i = 0; i < n; i++) {
+			if (want != n && i != want)
+				continue;
+			dp_stats_read(&dp->workers[i]->stats, &one);
+			dp_stats_add(&sum, &one);
+		}
+		tel_leave();
+		rte_tel_data_start_dict(d);
+		if (stats_fill(d, &sum) != 0)
+			return tel_error(d, "the row did not fit a telemetry dict; this is a bug");
+		return 0;
 	}
-	struct rte_tel_data *t = stats_dict(&total);
-	if (t)
-		rte_tel_data_add_dict_container(d, "total", t, 0);
+
+	rows = calloc(n + 1, sizeof(*rows));
+	if (!rows) {
+		tel_leave();
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		dp_stats_read(&dp->workers[i]->stats, &rows[i]);
+		dp_stats_add(&rows[n], &rows[i]);
+	}
 	tel_leave();
+	rc = stats_table(d, rows, n);
+	free(rows);
+	return rc;
+}
+
+/*
+ * /mxgate/gauges: what is open now, per worker and in total. A gauge whose
+ * source the program lacks (no mail service: dp->svc_sessions is NULL) is left out.
+ */
+static int cmd_gauges(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	static const char *const names[G_MAX] = {
+#define GAUGE_NAME_(e, name) [G_##e] = name,
+		DP_GAUGES(GAUGE_NAME_)
+#undef GAUGE_NAME_
+	};
+	uint64_t v[DP_MAX_WORKERS + 1][G_MAX] = { { 0 } };
+	bool have[G_MAX] = { false };
+	struct dp *dp;
+	unsigned n;
+	char name[32];
+
+	if (params && *params)
+		return tel_error(d, GAUGES_CMD " takes no parameters");
+	dp = tel_enter();
+	if (!dp)
+		return -ESHUTDOWN;
+	n = dp->n_workers;
+	have[G_SMTP_SESSIONS_OPEN] = dp->svc_sessions != NULL;
+	for (unsigned i = 0; i < n; i++) {
+		if (dp->svc_sessions)
+			v[i][G_SMTP_SESSIONS_OPEN] = dp->svc_sessions(dp->workers[i]);
+		for (unsigned g = 0; g < G_MAX; g++)
+			v[n][g] += v[i][g];
+	}
+	tel_leave();
+
+	rte_tel_data_start_dict(d);
+	for (unsigned i = 0; i <= n; i++) {
+		struct rte_tel_data *row = rte_tel_data_alloc();
+
+		if (!row)
+			return -ENOMEM;
+		rte_tel_data_start_dict(row);
+		for (unsigned g = 0; g < G_MAX; g++)
+			if (have[g])
+				rte_tel_data_add_dict_u64(row, names[g], v[i][g]);
+		if (i < n)
+			snprintf(name, sizeof(name), "worker%u", i);
+		else
+			snprintf(name, sizeof(name), "total");
+		rte_tel_data_add_dict_container(d, name, row, 0);
+	}
 	return 0;
 }
 
@@ -94,6 +328,7 @@ static int cmd_info(const char *cmd __rte_unused, const char *params __rte_unuse
 		    struct rte_tel_data *d)
 {
 	struct dp *dp = tel_enter();
+	struct rte_tel_data *lcores, *cpus;
 
 	if (!dp)
 		return -ESHUTDOWN;
@@ -103,6 +338,24 @@ static int cmd_info(const char *cmd __rte_unused, const char *params __rte_unuse
 	rte_tel_data_add_dict_u64(d, "ports", dp->n_ports);
 	rte_tel_data_add_dict_u64(d, "uptime_s", (rte_rdtsc() - dp->start_tsc) / dp->hz);
 	rte_tel_data_add_dict_string(d, "config", dp->cfg->path ? dp->cfg->path : "");
+	/* EAL's lcore ids, and the CPU each runs on (several workers may share one) */
+	rte_tel_data_add_dict_u64(d, "main_lcore", rte_get_main_lcore());
+	rte_tel_data_add_dict_u64(d, "main_cpu", dp->cfg->dp.main_core);
+	lcores = rte_tel_data_alloc();
+	cpus = rte_tel_data_alloc();
+	if (lcores && cpus) {
+		rte_tel_data_start_array(lcores, RTE_TEL_U64_VAL);
+		rte_tel_data_start_array(cpus, RTE_TEL_U64_VAL);
+		for (unsigned i = 0; i < dp->n_workers; i++) {
+			rte_tel_data_add_array_u64(lcores, dp->workers[i]->lcore_id);
+			rte_tel_data_add_array_u64(cpus, dp->cfg->dp.worker_cores[i]);
+		}
+		rte_tel_data_add_dict_container(d, "worker_lcores", lcores, 0);
+		rte_tel_data_add_dict_container(d, "worker_cpus", cpus, 0);
+	} else {
+		rte_tel_data_free(lcores);
+		rte_tel_data_free(cpus);
+	}
 	tel_leave();
 	return 0;
 }
@@ -371,9 +624,12 @@ int dp_telemetry_register(struct dp *dp)
 	tel_dp = dp;
 	pthread_mutex_unlock(&tel_lock);
 	rc |= rte_telemetry_register_cmd("/mxgate/info", cmd_info,
-					 "mxgate-dp version, workers, uptime. No parameters");
-	rc |= rte_telemetry_register_cmd("/mxgate/stats", cmd_stats,
-					 "Counters per worker and in total. No parameters");
+					 "mxgate-dp version, workers, lcores, uptime. No parameters");
+	rc |= rte_telemetry_register_cmd(STATS_CMD, cmd_stats,
+					 "Counters: every row if they fit a reply, else an error "
+					 "naming pages. Parameters: [N|total]");
+	rc |= rte_telemetry_register_cmd(GAUGES_CMD, cmd_gauges,
+					 "Open SMTP sessions now, per worker and total. No parameters");
 	rc |= rte_telemetry_register_cmd("/mxgate/ports", cmd_ports,
 					 "Ports: device, MAC, link, steering, addresses, NIC stats");
 	rc |= rte_telemetry_register_cmd("/mxgate/arp", cmd_arp,

@@ -5,6 +5,11 @@ The socket is /var/run/dpdk/<file_prefix>/dpdk_telemetry.v2 (SOCK_SEQPACKET).
 On connect the server sends one JSON blob about itself; then each command
 string sent gets exactly one JSON reply, {"<command without params>": value}.
 A path-based unix socket is reachable from any network namespace.
+
+DPDK 22.11 sends each reply as one message of at most 16 KiB, so /mxgate/stats
+is read a row at a time (/mxgate/stats,N and /mxgate/stats,total): stats()
+does that. Usage: mxtel.py [PREFIX [COMMAND...]]; without commands it prints
+every row of /mxgate/stats.
 """
 
 import json
@@ -17,6 +22,10 @@ RUNTIME_DIR = "/var/run/dpdk"
 
 def socket_path(file_prefix, runtime_dir=RUNTIME_DIR):
     return os.path.join(runtime_dir, file_prefix, "dpdk_telemetry.v2")
+
+
+class TelemetryError(RuntimeError):
+    """The dataplane answered a command with {"error": ...} or null."""
 
 
 class Telemetry:
@@ -55,6 +64,23 @@ class Telemetry:
         """Sends COMMAND and returns its value (None for an unknown command)."""
         return self.raw(command).get(command.split(",", 1)[0])
 
+    def stats_row(self, row="total"):
+        """The counters of one row of /mxgate/stats: "total", "workerN" or N. One row is one
+        reply, so any number of workers fits DPDK's 16 KiB limit."""
+        page = str(row).removeprefix("worker")
+        value = self.cmd(f"/mxgate/stats,{page}")
+        if not isinstance(value, dict) or "error" in value:
+            raise TelemetryError(f"/mxgate/stats,{page}: {value}")
+        return value
+
+    def stats(self):
+        """Every row of /mxgate/stats ({"worker0": {...}, ..., "total": {...}}), page by page:
+        the whole table may exceed one reply, which the dataplane then refuses to send."""
+        workers = self.cmd("/mxgate/info")["workers"]
+        rows = {f"worker{n}": self.stats_row(n) for n in range(workers)}
+        rows["total"] = self.stats_row("total")
+        return rows
+
     def close(self):
         if self.sock is not None:
             self.sock.close()
@@ -72,5 +98,7 @@ if __name__ == "__main__":
 
     prefix = sys.argv[1] if len(sys.argv) > 1 else "mxgate"
     with Telemetry(prefix) as tel:
-        for c in sys.argv[2:] or ["/mxgate/stats"]:
+        if len(sys.argv) <= 2:  # every counter of every worker, read page by page
+            print(json.dumps({"/mxgate/stats": tel.stats()}, indent=2))
+        for c in sys.argv[2:]:
             print(json.dumps(tel.raw(c), indent=2))

@@ -5,8 +5,10 @@ mxgatectl on the host.
 
 Every implemented mxgatectl command is run in both output forms, and what it
 says is checked against the dataplane's own telemetry after real traffic
-(pings, SMTP). /metrics goes through `promtool check metrics`. Then the
-failure cases: mxgate-control killed and restarted while the dataplane carries
+(pings, SMTP). /metrics goes through `promtool check metrics`. With four
+workers the counters outgrow one DPDK telemetry reply (16 KiB in 22.11): every
+counter name of the dataplane's headers is still found in every row, from the
+dataplane's pages up to mxgatectl and /metrics. Then the failure cases: mxgate-control killed and restarted while the dataplane carries
 mail, the dataplane restarted under a running mxgate-control, malformed and
 oversized requests on the control socket, wrong arguments, a bad config, no
 daemon at all.
@@ -26,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import DP_ADDR
+from conftest import DP_ADDR, TOP
 from mxctl import (MXGATE_CONTROL, MXGATECTL, Control, ctl_run, control_yaml, need_binaries,
                    parse_metrics, restart_dataplane)
 
@@ -85,6 +87,28 @@ def control(request, start_dataplane, tmp_path):
         problems += ctl.teardown()
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+def counter_names_from_source():
+    """Every name a row of /mxgate/stats must hold, read from the X-macro tables in the
+    dataplane's headers (DP_TRAFFIC_COUNTERS and DP_DROP_COUNTERS of core/counters.h and
+    the tables they pull in), not from the dataplane, so a row it cut short shows."""
+    macros = {}
+    for header in sorted((TOP / "dataplane").rglob("*.h")):
+        text = re.sub(r"/\*.*?\*/", " ", header.read_text(), flags=re.S).replace("\\\n", " ")
+        for m in re.finditer(r"^[ \t]*#define[ \t]+(\w+)\(X\)(.*)$", text, re.M):
+            macros[m.group(1)] = m.group(2)
+
+    def expand(table):
+        names = []
+        for m in re.finditer(r'\bX\(\s*\w+\s*,\s*"([^"]+)"\s*\)|\b([A-Z0-9_]+)\(X\)',
+                             macros[table]):
+            names += [m.group(1)] if m.group(1) else expand(m.group(2))
+        return names
+
+    names = expand("DP_TRAFFIC_COUNTERS") + ["drop_" + n for n in expand("DP_DROP_COUNTERS")]
+    assert len(names) == len(set(names)), "a counter name appears twice"
+    return names
 
 
 def ping(dp, count, interval="0.2"):
@@ -299,10 +323,16 @@ def test_status_stats_and_ports_agree_with_the_dataplane(control):
     assert d["pid"] == dp.proc.pid
     assert abs(d["uptime_s"] - dp.cmd("/mxgate/info")["uptime_s"]) <= 2
     assert d["lcores_configured"] == {"main": 0, "workers": [1]}
+    # the lcores it runs on: EAL's ids (main 0, workers from 1) and their CPUs
+    assert (d["main_lcore"], d["main_cpu"], d["worker_lcores"], d["worker_cpus"]) == \
+        (info["main_lcore"], info["main_cpu"], info["worker_lcores"], info["worker_cpus"]) == \
+        (0, 0, [1], [1])
     assert [(p["name"], p["link_up"], p["addresses"]) for p in d["ports"]] == \
         [("tap0", True, f"{DP_ADDR}/24")]
     assert d["sessions"]["total"] == 0
-    assert d["sessions"]["open"] is None and "not available yet" in d["sessions"]["open_note"]
+    assert d["sessions"]["open"] == 0 and d["sessions"]["open_by_worker"] == {"worker0": 0}
+    assert "open_note" not in d["sessions"]
+    assert d["sample_errors"] == 0 and d["last_sample_error"] == ""
     assert st["control"]["pid"] == ctl.proc.pid
     assert st["control"]["socket"] == str(ctl.socket)
     assert st["control"]["metrics_listen"] == "127.0.0.1:9464"
@@ -313,7 +343,9 @@ def test_status_stats_and_ports_agree_with_the_dataplane(control):
     assert re.search(rf"^mxgate-dp +connected: version {re.escape(info['version'])}, up ",
                      r.stdout, re.M), r.stdout
     assert re.search(r"^  ports +tap0  link up .* 198\.51\.100\.2/24$", r.stdout, re.M), r.stdout
-    assert re.search(r"^  sessions +0 since start", r.stdout, re.M), r.stdout
+    assert re.search(r"^  workers +1 on lcores 1 \(cpus 1\); main lcore 0 \(cpu 0\)$", r.stdout,
+                     re.M), r.stdout
+    assert re.search(r"^  sessions +0 since start.*; 0 open now$", r.stdout, re.M), r.stdout
     assert re.search(r"^  queue +not available yet: issue 5", r.stdout, re.M), r.stdout
 
     # stats, JSON: the same counters the dataplane reports, for every worker and in total
@@ -323,6 +355,12 @@ def test_status_stats_and_ports_agree_with_the_dataplane(control):
         assert s["counters"]["total"][name] == tel[name] == 5
         assert s["counters"]["worker0"][name] == 5
     assert set(s["counters"]["total"]) == set(tel), "every dataplane counter is there"
+    assert s["gauges"] == {"worker0": {"smtp_sessions_open": 0},
+                           "total": {"smtp_sessions_open": 0}}
+    # one worker's table fits one reply, so /mxgate/stats alone still gives all of it
+    whole = dp.cmd("/mxgate/stats")
+    assert set(whole) == {"worker0", "total"}
+    assert whole["total"].keys() == tel.keys()
     # the window reaches back before the pings: rate x span gives back the 5 echoes
     assert s["span_s"] > 0
     assert abs(s["rates"]["total"]["icmp_echo_in"] * s["span_s"] - 5) < 0.01
@@ -336,6 +374,7 @@ def test_status_stats_and_ports_agree_with_the_dataplane(control):
     assert "drops by reason" in r.stdout
     assert "--all shows them" in r.stdout
     assert re.search(r"^tcp_retransmits ", r.stdout, re.M) is None, "zero rows are hidden"
+    assert re.search(r"^gauges \(now\)\n  smtp_sessions_open +0 +0$", r.stdout, re.M), r.stdout
     r = ctl.ctl("stats", "--all")
     assert re.search(r"^tcp_retransmits +0 ", r.stdout, re.M), "--all shows the zeros"
     assert re.search(r"^  eth_runt +0 ", r.stdout, re.M)
@@ -370,6 +409,118 @@ def test_two_workers_are_shown_per_worker_everywhere(control):
         m[("mxgate_icmp_echo_in_total", (("worker", "1"),))] == 6
     r = ctl.ctl("stats")
     assert re.search(r"^counter +worker0 +/s +worker1 +/s +total +/s$", r.stdout, re.M), r.stdout
+
+
+@netns
+def test_four_workers_lose_no_counter_from_the_dataplane_to_metrics(control):
+    """Four workers' counters exceed one DPDK 22.11 telemetry reply (16 KiB): the dataplane
+    says so instead of leaving rows out, and every row, read a page at a time, holds every
+    counter name the headers define; so do mxgatectl's rows and /metrics."""
+    names = counter_names_from_source()
+    dp, ctl = control(worker_cores=(1, 1, 1, 1))
+    rows = [f"worker{n}" for n in range(4)]
+    ping(dp, 8, interval="0.1")
+
+    raw = dp.tel.raw("/mxgate/stats")["/mxgate/stats"]
+    if "error" in raw:
+        # the explicit refusal, naming every page
+        assert raw["error"] == ("4 workers' counters exceed one 16384-byte reply: read "
+                                "/mxgate/stats,N (N = 0..3) and /mxgate/stats,total"), raw
+        assert raw["workers"] == 4
+        assert raw["pages"] == [f"/mxgate/stats,{n}" for n in range(4)] + ["/mxgate/stats,total"]
+        pages = raw["pages"]
+    else:
+        # it fitted after all: then nothing may be missing from it
+        assert list(raw) == rows + ["total"]
+        assert all(list(raw[r]) == names for r in raw)
+        pages = [f"/mxgate/stats,{n}" for n in range(4)] + ["/mxgate/stats,total"]
+
+    tel = {}
+    for page, row in zip(pages, rows + ["total"]):
+        value = dp.cmd(page)
+        assert list(value) == names, \
+            f"{page}: missing {sorted(set(names) - set(value))}, extra " \
+            f"{sorted(set(value) - set(names))}"
+        assert all(isinstance(v, int) and v >= 0 for v in value.values()), page
+        tel[row] = value
+    assert sum(tel[r]["icmp_echo_in"] for r in rows) == 8
+    assert tel["total"]["icmp_echo_in"] == 8
+
+    ctl.wait_sample_after(time.monotonic())
+    s = ctl.ctl_json("stats")
+    assert s["rows"] == rows + ["total"]
+    for row in rows + ["total"]:
+        assert list(s["counters"][row]) == names, row
+    assert s["counters"]["total"]["icmp_echo_in"] == 8
+    for name in names:  # the control plane's total is the sum of the rows it read
+        assert s["counters"]["total"][name] == sum(s["counters"][r][name] for r in rows), name
+    assert set(s["gauges"]) == set(rows + ["total"])
+
+    m = ctl.metrics()
+    for n in range(4):
+        w = (("worker", str(n)),)
+        for name in names:
+            key = (("mxgate_drops_total", (w[0], ("reason", name[5:])))
+                   if name.startswith("drop_") else (f"mxgate_{name}_total", w))
+            assert key in m, f"{key} missing from /metrics"
+        assert (("mxgate_smtp_sessions_open", w)) in m
+    assert sum(m[("mxgate_icmp_echo_in_total", (("worker", str(n)),))] for n in range(4)) == 8
+
+    st = ctl.status()["dataplane"]
+    assert st["workers"] == 4 and st["worker_lcores"] == [1, 2, 3, 4]
+    assert st["sample_errors"] == 0, st["last_sample_error"]
+    assert "event=sample_failed" not in ctl.log()
+
+
+@netns
+def test_stats_pages_that_do_not_exist_are_refused_with_a_reason(start_dataplane):
+    dp = start_dataplane(worker_cores=(1, 1))
+    why = "no such row: give a worker number from 0 to 1, or total"
+    for bad in ("2", "-1", "x", "1,2", "total2", " 1", "1 ", "99999999999999999999", "0x1"):
+        assert dp.cmd(f"/mxgate/stats,{bad}") == {"error": why}, bad
+    assert dp.cmd("/mxgate/gauges,0") == {"error": "/mxgate/gauges takes no parameters"}
+    # the good ones, for contrast: each a flat row of counters
+    assert dp.cmd("/mxgate/stats,1")["rx_packets"] >= 0
+    total = dp.cmd("/mxgate/stats,total")
+    assert total.keys() == dp.cmd("/mxgate/stats,0").keys()
+    # the harness reads a row the same way, and says which when the dataplane refuses
+    with pytest.raises(RuntimeError, match=r"/mxgate/stats,7: .*no such row"):
+        dp.stats("worker7")
+
+
+@netns
+def test_open_smtp_sessions_are_gauges_in_status_stats_and_metrics(control):
+    dp, ctl = control(smtp=True)
+    clients = []
+    try:
+        for _ in range(3):
+            with dp.netns():
+                c = smtplib.SMTP(DP_ADDR, 25, timeout=10)
+            c.ehlo("client.example.org")
+            clients.append(c)
+        assert dp.cmd("/mxgate/gauges") == {"worker0": {"smtp_sessions_open": 3},
+                                            "total": {"smtp_sessions_open": 3}}
+        ctl.wait_sample_after(time.monotonic())
+        ss = ctl.status()["dataplane"]["sessions"]
+        assert (ss["open"], ss["open_by_worker"]) == (3, {"worker0": 3})
+        r = ctl.ctl("status")
+        assert re.search(r"^  sessions +3 since start.*; 3 open now$", r.stdout, re.M), r.stdout
+        assert ctl.ctl_json("stats")["gauges"]["total"] == {"smtp_sessions_open": 3}
+        m = ctl.metrics()
+        assert m[("mxgate_smtp_sessions_open", (("worker", "0"),))] == 3
+        status, _, body = ctl.scrape()
+        assert "# TYPE mxgate_smtp_sessions_open gauge\n" in body
+    finally:
+        for c in clients:
+            c.quit()
+    # a gauge goes down again
+    deadline = time.monotonic() + 5
+    while dp.cmd("/mxgate/gauges")["total"]["smtp_sessions_open"] != 0:
+        assert time.monotonic() < deadline, "sessions still open after QUIT"
+        time.sleep(0.05)
+    ctl.wait_sample_after(time.monotonic())
+    assert ctl.status()["dataplane"]["sessions"]["open"] == 0
+    assert ctl.metrics()[("mxgate_smtp_sessions_open", (("worker", "0"),))] == 0
 
 
 @netns

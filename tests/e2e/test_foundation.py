@@ -277,7 +277,7 @@ def test_two_workers_each_flow_is_handled_by_one_worker(start_dataplane):
     assert received == 1, out
 
     def udp_in():
-        stats = dp.cmd("/mxgate/stats")
+        stats = dp.tel.stats()
         return {w: stats[w]["udp_in"] for w in workers}
 
     owners = []

@@ -50,7 +50,7 @@ def connect(dp, sport, greet=True):
 
 
 def per_worker(dp, name, workers):
-    stats = dp.cmd("/mxgate/stats")
+    stats = dp.tel.stats()
     return {w: stats[w][name] for w in workers}
 
 

@@ -23,6 +23,11 @@
 	"\"total\":{\"rx_packets\":15,\"smtp.sessions\":1,\"drop_eth_runt\":1,"                    \
 	"\"drop_ipv4_bad_checksum\":2}}"
 
+/* Open sessions per worker; the total row is left to sum() like the counters'. */
+#define GAUGES                                                                                     \
+	"{\"worker0\":{\"smtp_sessions_open\":3},\"worker1\":{\"smtp_sessions_open\":4},"          \
+	"\"total\":{\"smtp_sessions_open\":7}}"
+
 /* A port whose name needs escaping, and a field this version does not know. */
 #define PORTS                                                                                        \
 	"{\"port0\":{\"name\":\"w\\\"a\\\\n\",\"device\":\"0000:01:00.0\",\"driver\":\"net_ixgbe\"," \
@@ -80,6 +85,11 @@ static const char dataplane[] =
 	"mxgate_drops_total{worker=\"1\",reason=\"eth_runt\"} 0\n"
 	"mxgate_drops_total{worker=\"0\",reason=\"ipv4_bad_checksum\"} 0\n"
 	"mxgate_drops_total{worker=\"1\",reason=\"ipv4_bad_checksum\"} 2\n"
+	"# HELP mxgate_smtp_sessions_open mxgate-dp gauge smtp_sessions_open (/mxgate/gauges), per "
+	"worker.\n"
+	"# TYPE mxgate_smtp_sessions_open gauge\n"
+	"mxgate_smtp_sessions_open{worker=\"0\"} 3\n"
+	"mxgate_smtp_sessions_open{worker=\"1\"} 4\n"
 	"# HELP mxgate_port_info A port's device, driver, MAC, steering and addresses, as "
 	"labels; always 1.\n"
 	"# TYPE mxgate_port_info gauge\n"
@@ -142,12 +152,13 @@ static json_t *js(const char *s)
 static struct ctl_store *store_with_sample(void)
 {
 	struct ctl_store *s = ctl_store_new(4);
-	json_t *info = js(INFO), *stats = js(STATS), *ports = js(PORTS);
+	json_t *info = js(INFO), *stats = js(STATS), *gauges = js(GAUGES), *ports = js(PORTS);
 
 	cr_assert_not_null(s);
-	cr_assert_eq(ctl_store_push(s, 1000, info, stats, ports), 0);
+	cr_assert_eq(ctl_store_push(s, 1000, info, stats, gauges, ports), 0);
 	json_decref(info);
 	json_decref(stats);
+	json_decref(gauges);
 	json_decref(ports);
 	return s;
 }
@@ -205,6 +216,8 @@ Test(ctl_prom, dataplane_down_shows_up_zero_and_no_stale_values)
 	cr_assert_null(strstr(sbuf_str(&b), "mxgate_rx_packets_total"),
 		       "a value read before the dataplane went away must not be served");
 	cr_assert_null(strstr(sbuf_str(&b), "mxgate_port_"));
+	cr_assert_null(strstr(sbuf_str(&b), "mxgate_smtp_sessions_open"),
+		       "an open-sessions gauge of a dataplane that went away must not be served");
 	sbuf_free(&b);
 	ctl_store_free(s);
 }
