@@ -93,7 +93,7 @@
 	X(TCP_MBUF_CAP, "tcp_mbuf_cap")           /* connection holds its share of mbufs */       \
 	X(TCP_CONN_TABLE_FULL, "tcp_conn_table_full")                                              \
 	X(TCP_DATA_AFTER_CLOSE, "tcp_data_after_close") /* answered by RST */                     \
-	X(TCP_STALE_HS_ACK, "tcp_stale_handshake_ack") /* late handshake ACK of a closed conn */   \
+	X(TCP_STALE_ACK, "tcp_stale_ack") /* a closed conn's late handshake or final ACK */ \
 	X(UDP_MALFORMED, "udp_malformed")                                                          \
 	X(UDP_NO_LISTENER, "udp_no_listener")                                                      \
 	X(STEER_RING_FULL, "steer_ring_full")                                                      \

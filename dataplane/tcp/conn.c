@@ -265,7 +265,9 @@ void tcp_stale_remember(struct tcp_conn *c)
 	/* one slot per hash: a newer connection overwrites an older one (best effort) */
 	*t = (struct tcp_stale){
 		.laddr = c->laddr, .raddr = c->raddr, .lport = c->lport, .rport = c->rport,
-		.seq = c->irs + 1, .ack = c->iss + 1, .until_us = c->s->now_us + TCP_STALE_US,
+		.seq = c->irs + 1, .ack = c->iss + 1, .hs = c->hs_by_data,
+		.fseq = c->rcv_nxt, .fack = c->snd_max, .fin = c->last_acked,
+		.until_us = c->s->now_us + TCP_STALE_US,
 	};
 }
 
@@ -276,9 +278,11 @@ bool tcp_stale_match(struct tcp_stack *s, const struct tcp_seg *g)
 		return false;
 	const struct tcp_stale *t = stale_slot(s, g->daddr, g->dport, g->saddr, g->sport);
 
-	return t->until_us > s->now_us && t->laddr == g->daddr && t->raddr == g->saddr &&
-	       t->lport == g->dport && t->rport == g->sport && t->seq == g->seq &&
-	       t->ack == g->ack;
+	if (t->until_us <= s->now_us || t->laddr != g->daddr || t->raddr != g->saddr ||
+	    t->lport != g->dport || t->rport != g->sport)
+		return false;
+	return (t->hs && t->seq == g->seq && t->ack == g->ack) ||
+	       (t->fin && t->fseq == g->seq && t->fack == g->ack);
 }
 
 void tcp_conn_destroy(struct tcp_conn *c, enum tcp_close_reason reason)
@@ -287,7 +291,7 @@ void tcp_conn_destroy(struct tcp_conn *c, enum tcp_close_reason reason)
 
 	if (c->doomed)
 		return;
-	if (c->hs_by_data)
+	if (c->hs_by_data || c->last_acked)
 		tcp_stale_remember(c);
 	if (c->listener && c->state == TCP_ST_SYN_RECEIVED && c->listener->syn_pending)
 		c->listener->syn_pending--;

@@ -259,7 +259,7 @@ static void listen_input(struct tcp_stack *s, struct tcp_listener *l, struct tcp
 		return;
 	}
 	if ((g->flags & F_ACK) && tcp_stale_match(s, g)) {
-		drop(s, m, DP_DROP_TCP_STALE_HS_ACK); /* the connection it belonged to ended */
+		drop(s, m, DP_DROP_TCP_STALE_ACK); /* the connection it belonged to ended */
 		return;
 	}
 	if (g->flags & F_ACK) {
@@ -834,6 +834,7 @@ static void sync_input(struct tcp_conn *c, struct tcp_seg *g)
 		break;
 	case TCP_ST_LAST_ACK:
 		if (our_fin_acked) {
+			c->last_acked = true;
 			rte_pktmbuf_free(g->m);
 			tcp_conn_destroy(c, TCP_CLOSE_NORMAL);
 			return;
@@ -909,7 +910,7 @@ static void input(struct tcp_stack *s, struct rte_mbuf *m)
 		}
 		/* RFC 9293 §3.10.7.1: CLOSED. */
 		if ((g.flags & F_ACK) && tcp_stale_match(s, &g)) {
-			drop(s, m, DP_DROP_TCP_STALE_HS_ACK);
+			drop(s, m, DP_DROP_TCP_STALE_ACK);
 			return;
 		}
 		if (!(g.flags & F_RST))

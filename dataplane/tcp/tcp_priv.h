@@ -158,6 +158,7 @@ struct tcp_conn {
 	bool passive;
 	bool hs_by_data;   /* passive, ESTABLISHED by a segment with data or FIN: the client's
 			    * pure handshake ACK may still come, late (tcp_stale_remember) */
+	bool last_acked;   /* our FIN was acked in LAST_ACK: duplicates of that ACK may follow */
 	bool app_closed;   /* tcp_close(): nothing more will be read */
 	bool fin_queued;   /* tcp_shutdown(): send FIN after the queue */
 	bool fin_sent;
@@ -249,6 +250,8 @@ struct tcp_conn {
  * which resets a client that did nothing wrong (Linux drops its TIME_WAIT on
  * it). We remember, for a few seconds, the one segment that can come that
  * way (same 4-tuple, SEQ = IRS+1, ACK = ISS+1, no data) and drop it alone.
+ * The same holds for a duplicate of the ACK that ended a passive close (a
+ * retransmitted FIN re-acked by the client while the first ACK was late).
  */
 #define TCP_STALE_SLOTS 256
 #define TCP_STALE_US (3 * 1000000ull)
@@ -277,7 +280,9 @@ struct tcp_stack {
 	struct tcp_stale {
 		uint32_t laddr, raddr;
 		uint16_t lport, rport;
-		uint32_t seq, ack; /* the late ACK's: IRS+1 and ISS+1 */
+		uint32_t seq, ack;   /* the late handshake ACK's: IRS+1 and ISS+1 */
+		uint32_t fseq, fack; /* a duplicate of the ACK of our FIN: RCV.NXT, SND.MAX */
+		bool hs, fin;	     /* which of the two may come */
 		uint64_t until_us;
 	} stale[TCP_STALE_SLOTS];
 	uint16_t next_ephemeral;

@@ -642,11 +642,11 @@ WORKERS = ["worker0", "worker1"]
 @netns
 def test_two_workers_share_echo_connections(start_dataplane):
     dp = start_dataplane(worker_cores=(0, 1), tcp=SERVICES)
-    before = dp.cmd("/mxgate/stats")
+    before = dp.tel.stats()
     errors = many_echo_round_trips(dp, TWO_WORKER_CONNS, 20)
     assert not errors, summary(errors)
     dp.wait_counter("tcp_passive_opens", before["total"]["tcp_passive_opens"] + TWO_WORKER_CONNS)
-    after = dp.cmd("/mxgate/stats")
+    after = dp.tel.stats()
     opens = {w: after[w]["tcp_passive_opens"] - before[w]["tcp_passive_opens"]
              for w in WORKERS + ["total"]}
     assert opens["total"] == TWO_WORKER_CONNS, opens
@@ -662,15 +662,15 @@ def test_two_workers_close_without_reset(start_dataplane):
     our SYN-ACK only after its ACK went out) and every later segment on the owner's queue,
     so the handshake ACK can reach the owner after the data, even after the connection
     closed. The stack remembers that one segment of a closed connection for a few seconds
-    (tcp_stale_handshake_ack) instead of answering it with a RST."""
+    (tcp_stale_ack) instead of answering it with a RST."""
     dp = start_dataplane(worker_cores=(0, 1), tcp=SERVICES)
-    before = dp.cmd("/mxgate/stats")
+    before = dp.tel.stats()
     errors = many_echo_round_trips(dp, CONNS, CONN_CONCURRENCY)
     assert not errors, summary(errors)
     time.sleep(0.3)
-    after = dp.cmd("/mxgate/stats")
+    after = dp.tel.stats()
     keys = ["tcp_rst_sent", "drop_tcp_no_conn", "drop_tcp_out_of_window", "steered_in",
-            "drop_tcp_stale_handshake_ack"]
+            "drop_tcp_stale_ack"]
     d = {w: deltas(before[w], after[w], *keys) for w in WORKERS}
     assert sum(d[w]["tcp_rst_sent"] for w in WORKERS) == 0, f"resets sent: {d}"
     assert sum(d[w]["drop_tcp_no_conn"] for w in WORKERS) == 0, d

@@ -457,7 +457,7 @@ TCP_TEST(close, a_late_handshake_ack_of_a_closed_connection_draws_no_reset)
 	struct fx_seg g = late_handshake_ack(&p);
 	fx_input(&g);
 	fx_expect_silence("the late ACK of a connection that ended is dropped, not reset");
-	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_HS_ACK), 1);
+	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_ACK), 1);
 	cr_expect_eq(fx_count(DP_C_TCP_RST_SENT), rst_before);
 	cr_expect_eq(fx_stack->n_conns, 0, "and it opens nothing");
 }
@@ -480,7 +480,7 @@ TCP_TEST(close, only_that_exact_ack_is_spared_and_only_for_a_while)
 	k = fx_take();
 	cr_expect(k.flags & F_RST, "after %llu s the ACK is a stranger's",
 		  (unsigned long long)(TCP_STALE_US / 1000000));
-	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_HS_ACK), 0);
+	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_ACK), 0);
 }
 
 TCP_TEST(close, a_handshake_completed_by_a_pure_ack_leaves_nothing_to_spare)
@@ -499,4 +499,23 @@ TCP_TEST(close, a_handshake_completed_by_a_pure_ack_leaves_nothing_to_spare)
 	fx_input(&g);
 	struct fx_pkt k = fx_take();
 	cr_expect(k.flags & F_RST, "nothing was remembered: RFC 9293 applies");
+}
+
+TCP_TEST(close, a_duplicate_of_the_ack_that_ended_a_passive_close_draws_no_reset)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+	struct fx_conn *fc = fx_accept(&p);
+
+	fx_peer_send(&p, F_FIN, NULL, 0);
+	fx_discard();
+	tcp_close(fc->c);
+	take_fin(&p);
+	fx_peer_ack_all(&p);
+	fx_peer_ack(&p); /* LAST_ACK -> CLOSED */
+	STATE_IS(&p, "none");
+	/* the client re-acks (our FIN was retransmitted while its ACK was late) */
+	struct fx_seg g = fx_peer_seg(&p, F_ACK, NULL, 0);
+	fx_input(&g);
+	fx_expect_silence("a duplicate of the final ACK is dropped, not reset");
+	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_ACK), 1);
 }
