@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "control/config/config.h"
+#include "cfg_load.h"
 
 #ifndef EXAMPLE_PATH
 #error "meson passes EXAMPLE_PATH (mxgate.yaml.example)"
@@ -24,64 +25,10 @@
 #error "meson passes VECTORS_DIR (tests/vectors/config)"
 #endif
 
-/*
- * Criterion ignores LeakSanitizer's report at process exit, so tests ask for a
- * leak check themselves: a load that leaks fails the test that made it.
- */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) /* clang */
-#define MX_TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(MX_TEST_ASAN)
-#include <sanitizer/lsan_interface.h>
-#define no_leaks()                                                                                 \
-	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked; see the report above")
-#else
-#define no_leaks()                                                                                 \
-	do {                                                                                       \
-	} while (0)
-#endif
 
 /* The smallest valid port, appended after the lines a test cares about. */
 #define PORTS "  ports:\n    - device: net_tap0\n      addresses: [198.51.100.2/24]\n"
 #define PCI_PORTS "  ports:\n    - device: 0000:01:00.0\n      addresses: [198.51.100.2/24]\n"
-
-/* Loads YAML as file "t.yaml"; *ERR gets everything written to the error stream. */
-static struct cfg *load(const char *yaml, char **err)
-{
-	size_t n = 0;
-	FILE *f = open_memstream(err, &n);
-
-	cr_assert_not_null(f);
-	struct cfg *c = cfg_load_data("t.yaml", (const uint8_t *)yaml, strlen(yaml), f);
-
-	fclose(f);
-	return c;
-}
-
-static struct cfg *load_ok(const char *yaml)
-{
-	char *err = NULL;
-	struct cfg *c = load(yaml, &err);
-
-	cr_assert_not_null(c, "expected the config to load, got:\n%s", err);
-	cr_assert_str_empty(err, "a config that loads prints nothing, got:\n%s", err);
-	free(err);
-	return c;
-}
-
-/* The load fails and prints exactly WANT. */
-static void expect_errors(const char *yaml, const char *want)
-{
-	char *err = NULL;
-	struct cfg *c = load(yaml, &err);
-
-	cr_assert_null(c, "expected errors, but it loaded:\n%s", yaml);
-	cr_assert_str_eq(err, want, "for:\n%s\ngot:\n%s\nwant:\n%s", yaml, err, want);
-	free(err);
-	no_leaks();
-}
 
 static char *slurp(const char *path, size_t *len)
 {
