@@ -98,7 +98,7 @@ static json_t *listeners(const struct cfg *c)
 				  "s:i, s:i}}",
 				  "name", l->name, "port", l->port, "mode",
 				  l->mode == CFG_MODE_SUBMISSION ? "submission" : "relay", "ack",
-				  "sink", "hostname", l->hostname, "greeting_pause_ms",
+				  l->ack == CFG_ACK_STORE ? "store" : "sink", "hostname", l->hostname, "greeting_pause_ms",
 				  l->greeting_pause_ms, "limits", "max_message_size",
 				  (json_int_t)lim->max_message_size, "max_recipients",
 				  lim->max_recipients, "max_errors", lim->max_errors,
@@ -139,6 +139,57 @@ static json_t *policy(const struct cfg_policy *p)
 			 "recipients", rcpts);
 }
 
+static json_t *hops(const struct cfg_next_hop *h, unsigned n)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:o, s:i, s:i, s:i}", "address",
+						   ipv4(h[i].addr), "port", h[i].port, "priority",
+						   h[i].priority, "weight", h[i].weight));
+	return a;
+}
+
+json_t *cfg_routes_json(const struct cfg_routes *r)
+{
+	json_t *doms = json_array();
+
+	for (unsigned i = 0; i < r->n_domains; i++)
+		json_array_append_new(doms, json_pack("{s:o, s:o}", "domain",
+						      domain(&r->domains[i].domain), "next_hops",
+						      hops(r->domains[i].hops, r->domains[i].n_hops)));
+	return json_pack("{s:o, s:o}", "domains", doms, "smarthost",
+			 hops(r->smarthost, r->n_smarthost));
+}
+
+static json_t *spool(const struct cfg_spool *s)
+{
+	return json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "directory",
+			 s->directory, "commit_window_us", s->commit_window_us, "commit_bytes_kb",
+			 s->commit_bytes_kb, "size_limit_mb", s->size_limit_mb, "segment_mb",
+			 s->segment_mb, "staging_mb", s->staging_mb, "max_messages", s->max_messages,
+			 "probe_interval_ms", s->probe_interval_ms, "high_water_percent",
+			 s->high_water_percent, "commit_latency_ms", s->commit_latency_ms);
+}
+
+static json_t *relay(const struct cfg_relay *r)
+{
+	json_t *o = json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "helo_name",
+			      r->helo_name, "retry_first_s", r->retry_first_s, "retry_max_s",
+			      r->retry_max_s, "lifetime_h", r->lifetime_h, "delay_warning_h",
+			      r->delay_warning_h, "connections_per_hop", r->connections_per_hop,
+			      "messages_per_connection", r->messages_per_connection,
+			      "idle_timeout_s", r->idle_timeout_s, "connect_timeout_s",
+			      r->connect_timeout_s);
+
+	json_object_set_new(o, "pipelining", json_boolean(r->pipelining));
+	json_object_set_new(o, "chunking", json_boolean(r->chunking));
+	json_object_set_new(o, "send_8bit", json_boolean(r->send_8bit));
+	json_object_set_new(o, "bounce_return_kb", json_integer(r->bounce_return_kb));
+	json_object_set_new(o, "queue_max", json_integer(r->queue_max));
+	return o;
+}
+
 static json_t *control(const struct cfg_control *c)
 {
 	char listen[32];
@@ -166,7 +217,9 @@ static json_t *logging(const struct cfg_logging *l)
 
 json_t *cfg_to_json(const struct cfg *c)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "dataplane", dataplane(&c->dp), "listeners",
-			 listeners(c), "policy", policy(&c->policy), "control",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "dataplane",
+			 dataplane(&c->dp), "listeners", listeners(c), "policy",
+			 policy(&c->policy), "routes", cfg_routes_json(&c->routes), "spool",
+			 spool(&c->spool), "relay", relay(&c->relay), "control",
 			 control(&c->control), "logging", logging(&c->logging));
 }

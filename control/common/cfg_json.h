@@ -14,4 +14,7 @@
 /* A new object (sections dataplane, listeners, policy, control, logging), or NULL when out of memory. */
 json_t *cfg_to_json(const struct cfg *c);
 
+/* The "routes:" section: {"domains": [{domain, next_hops: [...]}], "smarthost": [...]}. */
+json_t *cfg_routes_json(const struct cfg_routes *r);
+
 #endif

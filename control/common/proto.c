@@ -9,7 +9,6 @@
 #include "control/common/proto.h"
 
 #define WAIT_RELAY  "issue 5 (store-and-forward relay: the spool and its queue)"
-#define WAIT_ROUTES "issue 5 (store-and-forward relay: domain routes and next hops)"
 #define WAIT_RELOAD                                                                                \
 	"issue 6, hitless reload (the dataplane has no /mxgate/reload telemetry command yet)"
 #define WAIT_SESSIONS "issue 6 (the dataplane has no /mxgate/sessions telemetry command yet)"
@@ -31,7 +30,7 @@ static const struct ctl_cmd_info cmds[] = {
 	{ CTL_CMD_QUEUE, "queue.delete", WAIT_RELAY },
 	{ CTL_CMD_QUEUE, "queue.hold", WAIT_RELAY },
 	{ CTL_CMD_QUEUE, "queue.release", WAIT_RELAY },
-	{ CTL_CMD_ROUTES, "routes", WAIT_ROUTES },
+	{ CTL_CMD_ROUTES, "routes", NULL },
 	{ CTL_CMD_LOG_LEVEL, "log.level", WAIT_LOGLEVEL },
 };
 

@@ -109,7 +109,9 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 		a->verb = VERB_PORTS;
 	} else if (strcmp(w, "top") == 0) {
 		a->verb = VERB_TOP;
-	} else if (strcmp(w, "sessions") == 0 || strcmp(w, "routes") == 0) {
+	} else if (strcmp(w, "routes") == 0) {
+		a->verb = VERB_ROUTES;
+	} else if (strcmp(w, "sessions") == 0) {
 		a->verb = VERB_LATER;
 		a->later = ctl_cmd_find(w);
 	} else if (strcmp(w, "config") == 0) {

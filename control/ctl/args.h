@@ -25,6 +25,7 @@ enum ctl_verb {
 	VERB_TOP,
 	VERB_CONFIG_CHECK,
 	VERB_CONFIG_SHOW,
+	VERB_ROUTES,
 	VERB_LATER, /* a command of a later issue: args.later says which */
 };
 

@@ -467,6 +467,17 @@ static int run(const struct ctl_args *a)
 			put(&b);
 		}
 		break;
+	case VERB_ROUTES:
+		res = call(a, c, "routes", NULL, &rc);
+		if (res == NULL)
+			break;
+		if (a->json) {
+			print_json(json_incref(res));
+		} else {
+			render_routes(&b, res);
+			put(&b);
+		}
+		break;
 	case VERB_TOP:
 		rc = top(a, c);
 		break;

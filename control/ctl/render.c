@@ -333,6 +333,47 @@ void render_config_show(struct sbuf *b, json_t *show)
 		sbuf_add(b, "\n", 1);
 }
 
+static void route_line(struct sbuf *b, const char *domain, json_t *hops, int width)
+{
+	size_t i;
+	json_t *h;
+
+	sbuf_printf(b, "%-*s ", width, domain);
+	json_array_foreach(hops, i, h) {
+		sbuf_printf(b, "%s%s:%lld (priority %lld, weight %lld)", i ? ", " : "",
+			    str(h, "address", "?"),
+			    (long long)json_integer_value(json_object_get(h, "port")),
+			    (long long)json_integer_value(json_object_get(h, "priority")),
+			    (long long)json_integer_value(json_object_get(h, "weight")));
+	}
+	sbuf_add(b, "\n", 1);
+}
+
+void render_routes(struct sbuf *b, json_t *routes)
+{
+	json_t *doms = json_object_get(routes, "domains");
+	json_t *smart = json_object_get(routes, "smarthost");
+	int width = (int)strlen("(smarthost)");
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(doms, i, d) {
+		int n = (int)strlen(str(d, "domain", ""));
+
+		if (n > width)
+			width = n;
+	}
+	sbuf_printf(b, "%-*s NEXT HOPS, IN ORDER\n", width, "DOMAIN");
+	json_array_foreach(doms, i, d) {
+		route_line(b, str(d, "domain", "?"), json_object_get(d, "next_hops"), width);
+	}
+	if (json_array_size(smart) != 0)
+		route_line(b, "(smarthost)", smart, width);
+	else
+		sbuf_printf(b, "%-*s none: other domains are refused at RCPT (550 5.4.4)\n", width,
+			    "(smarthost)");
+}
+
 /* ---- top ---- */
 
 struct screen {

@@ -24,6 +24,8 @@ void render_ports(struct sbuf *b, json_t *ports);
 
 /* "config.show": the file as loaded, under a comment saying where from. */
 void render_config_show(struct sbuf *b, json_t *show);
+/* The mail routes: one line per domain (and the smarthost), its next hops in order. */
+void render_routes(struct sbuf *b, json_t *routes);
 
 /*
  * One screen of "top" from a status and a stats result (rates over the last

@@ -366,6 +366,9 @@ static char *handle(void *ctx, const struct ctl_request *req)
 	case CTL_CMD_CONFIG_SHOW:
 		result = do_config_show(d);
 		break;
+	case CTL_CMD_ROUTES:
+		result = cfg_routes_json(&d->cfg->routes);
+		break;
 	default:
 		return ctl_reply_error(req->id, CTL_E_INTERNAL, "command without a handler");
 	}

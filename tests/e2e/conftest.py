@@ -267,12 +267,27 @@ class Dataplane:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                self.hang_report()  # where it is stuck, for the logs, before SIGKILL
                 self.proc.kill()
                 self.proc.wait(timeout=10)
             took = time.monotonic() - t0
         else:
             took = 0.0
         return self.proc.returncode, took
+
+    def hang_report(self):
+        """Every thread's stack of our mxgate-dp (gdb -batch), appended to its stderr file."""
+        if shutil.which("gdb") is None:
+            return
+        try:
+            r = subprocess.run(["gdb", "-batch", "-p", str(self.proc.pid),
+                                "-ex", "thread apply all bt"],
+                               capture_output=True, text=True, timeout=30)
+            out = r.stdout + r.stderr
+        except subprocess.TimeoutExpired:
+            out = "gdb did not finish within 30 s\n"
+        with open(self.stderr_path, "a") as f:
+            f.write("\n--- mxgate-dp did not stop on SIGTERM: its threads ---\n" + out)
 
     def teardown(self):
         """Stops the process, cleans up, and returns a list of problems found."""

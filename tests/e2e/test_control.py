@@ -244,7 +244,6 @@ def test_no_daemon_is_one_clear_line(tmp_path, cmd):
 @pytest.mark.parametrize("cmd, issue", [
     (["config", "reload"], "issue 6, hitless reload"),
     (["sessions"], "issue 6 (the dataplane has no /mxgate/sessions"),
-    (["routes"], "issue 5"),
     (["queue", "list"], "issue 5"),
     (["queue", "delete", "4Fz9kQ"], "issue 5"),
     (["log", "level", "debug"], "issue 6, run-time log levels"),
@@ -300,6 +299,45 @@ def test_control_without_a_dataplane_says_so_and_a_second_daemon_is_refused(tmp_
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
     assert not (tmp_path / "control.sock").exists(), "the socket is removed on a clean stop"
+
+
+def test_routes_show_the_mail_routes_of_the_loaded_config(tmp_path):
+    """mxgatectl routes reads the daemon's config: no dataplane needed."""
+    need_binaries()
+    cfg = tmp_path / "mxgate.yaml"
+    cfg.write_text("dataplane:\n  memory: {file_prefix: mxt_routes_%d}\n  ports:\n"
+                   "    - device: net_tap0\n      addresses: [198.51.100.2/24]\n" % os.getpid()
+                   + "routes:\n  domains:\n    - domain: example.com\n      next_hops:\n"
+                   "        - {address: 198.51.100.21, port: 2525, priority: 20}\n"
+                   "        - {address: 198.51.100.20, priority: 5, weight: 3}\n"
+                   "  smarthost: [{address: 203.0.113.25}]\n"
+                   + control_yaml(tmp_path, metrics="off"))
+    with open(tmp_path / "stderr", "wb") as err:
+        proc = subprocess.Popen([str(MXGATE_CONTROL), "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                                stderr=err, env=dict(os.environ))
+    try:
+        sock = tmp_path / "control.sock"
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = ctl_run(sock, "routes")
+        assert r.returncode == 0, r.stdout + r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].split() == ["DOMAIN", "NEXT", "HOPS,", "IN", "ORDER"]
+        assert lines[1].split(None, 1) == [
+            "example.com", "198.51.100.20:25 (priority 5, weight 3), "
+                           "198.51.100.21:2525 (priority 20, weight 1)"]
+        assert lines[2].split(None, 1) == ["(smarthost)",
+                                           "203.0.113.25:25 (priority 10, weight 1)"]
+        out = json.loads(ctl_run(sock, "--json", "routes").stdout)
+        assert out["domains"][0]["domain"] == "example.com"
+        assert [h["address"] for h in out["domains"][0]["next_hops"]] == \
+            ["198.51.100.20", "198.51.100.21"]
+        assert out["smarthost"] == [{"address": "203.0.113.25", "port": 25, "priority": 10,
+                                     "weight": 1}]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
 
 
 # --- against a running dataplane -------------------------------------------------

@@ -62,6 +62,16 @@ Test(ctl_args, status_with_defaults)
 	cr_assert_eq(a.count, 0);
 }
 
+Test(ctl_args, routes_is_a_command_of_its_own)
+{
+	struct ctl_args a;
+
+	OK(&a, "routes");
+	cr_assert_eq(a.verb, VERB_ROUTES);
+	OK(&a, "--json", "routes");
+	cr_assert(a.json);
+}
+
 Test(ctl_args, json_and_socket_go_before_or_after_the_command)
 {
 	struct ctl_args a;
@@ -121,7 +131,6 @@ Test(ctl_args, commands_of_later_issues_parse_and_name_their_wire_command)
 	} cases[] = {
 		{ { "config", "reload" }, "config.reload" },
 		{ { "sessions" }, "sessions" },
-		{ { "routes" }, "routes" },
 		{ { "queue", "list" }, "queue.list" },
 		{ { "queue", "show", "4Fz9kQ" }, "queue.show" },
 		{ { "queue", "flush" }, "queue.flush" },

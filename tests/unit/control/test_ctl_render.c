@@ -161,3 +161,24 @@ Test(ctl_render, status_says_why_samples_fail)
 	json_decref(up);
 	json_decref(down);
 }
+
+Test(ctl_render, routes_list_each_domain_with_its_hops_in_order_and_the_smarthost)
+{
+	json_t *r = js("{\"domains\":[{\"domain\":\"example.com\",\"next_hops\":["
+		       "{\"address\":\"198.51.100.20\",\"port\":25,\"priority\":10,\"weight\":1},"
+		       "{\"address\":\"198.51.100.21\",\"port\":2525,\"priority\":20,\"weight\":3}]},"
+		       "{\"domain\":\"*.example.net\",\"next_hops\":["
+		       "{\"address\":\"203.0.113.7\",\"port\":25,\"priority\":10,\"weight\":1}]}],"
+		       "\"smarthost\":[]}");
+	struct sbuf b = { 0 };
+
+	render_routes(&b, r);
+	cr_assert_str_eq(sbuf_str(&b),
+			 "DOMAIN        NEXT HOPS, IN ORDER\n"
+			 "example.com   198.51.100.20:25 (priority 10, weight 1), 198.51.100.21:2525 "
+			 "(priority 20, weight 3)\n"
+			 "*.example.net 203.0.113.7:25 (priority 10, weight 1)\n"
+			 "(smarthost)   none: other domains are refused at RCPT (550 5.4.4)\n");
+	sbuf_free(&b);
+	json_decref(r);
+}
