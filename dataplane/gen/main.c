@@ -2,8 +2,10 @@
 /*
  * mxgate-gen: a traffic generator on the gateway's own stack. It starts like
  * mxgate-dp (config, EAL, ports, one worker per worker lcore) and runs a load
- * client on every worker (client.c), then prints a line a second and one JSON
- * line with the result. This first piece drives TCP echo/discard services.
+ * client on every worker, then prints a line a second and a result: one JSON
+ * line, and for the SMTP roles a table before it. Roles: TCP load against
+ * echo/discard services (client.c), SMTP load against a gateway
+ * (smtp_load.c), and an SMTP sink for what a gateway forwards (sink.c).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -21,16 +23,26 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_random.h>
 
 #include "control/config/config.h"
 #include "dataplane/core/dp.h"
 #include "dataplane/core/eal.h"
 #include "dataplane/gen/client.h"
+#include "dataplane/gen/hist.h"
+#include "dataplane/gen/sink.h"
+#include "dataplane/gen/smtp_load.h"
 
 #define EXIT_USAGE 2
 #define LINK_WAIT_S 10  /* for the port's link (memif: the server to accept us) */
 #define PING_WAIT_MS 3000
 #define DRAIN_WAIT_MS 3000 /* for connections to close after the run */
+#define SINK_SETTLE_MS 300 /* after --expect was met: late duplicates still count */
+#define SINK_TOKENS_DEFAULT (1u << 24)
+#define SIZE_MAX_MSG 10485760u
+
+/* The TCP modes are enum gen_mode; the SMTP roles follow them. */
+enum { MODE_SMTP = GEN_MODE_ECHO + 1, MODE_SINK, MODE_MAX };
 
 static volatile sig_atomic_t got_signal;
 
@@ -43,25 +55,50 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mxgate-gen -c FILE --dst ADDR [options] [-- EAL arguments]\n"
+		"       mxgate-gen -c FILE --mode sink [options] [-- EAL arguments]\n"
 		"  -c, --config FILE        configuration (YAML, the schema of mxgate-dp), required\n"
-		"      --dst ADDR           server address (IPv4), required\n"
+		"      --dst ADDR           server address (IPv4), required but for sink\n"
 		"      --mode MODE          stream: send to a discard service as fast as the\n"
 		"                             window allows (Gbit/s);\n"
 		"                           rr: open, send --size bytes, read them back, close,\n"
 		"                             again (connections/s);\n"
 		"                           echo: stream to an echo service, check every byte back;\n"
+		"                           smtp: SMTP sessions sending mail to a gateway;\n"
+		"                           sink: an SMTP server on our address that takes mail,\n"
+		"                             checks each body and counts tokens;\n"
 		"                           default stream\n"
-		"      --port N             server port (default 9 for stream, 7 for rr and echo)\n"
+		"      --port N             server port (default 9 for stream, 7 for rr and echo,\n"
+		"                           25 for smtp); sink: the port to listen on (25)\n"
 		"      --conns N            stream/echo: connections (default 1)\n"
-		"      --concurrency N      rr: connections in flight (default 64)\n"
-		"      --size BYTES         rr: request and response size, 1..65536 (default 1024)\n"
-		"      --seconds N          how long to run, 1..3600 (default 10)\n"
+		"      --concurrency N      rr: connections in flight (default 64); smtp: sessions\n"
+		"                           at once (default 16); sink: sessions at most (1024)\n"
+		"      --size BYTES|MIN-MAX rr: request and response size, 1..65536 (default 1024);\n"
+		"                           smtp: message size (header and body), fixed or uniform\n"
+		"      --seconds N          how long to run, 1..3600 (default 10; with --messages\n"
+		"                           or --expect, the bound: default 600)\n"
+		"  smtp:\n"
+		"      --messages N         messages in all, then stop (default: until --seconds)\n"
+		"      --per-session N      messages per connection before QUIT (default 1)\n"
+		"      --rate N             new connections a second at most (default: no cap)\n"
+		"      --rcpts N            recipients per message, 1..100 (default 1)\n"
+		"      --no-pipelining      do not use PIPELINING even when offered\n"
+		"      --from ADDR          sender (default gen@mxgate-gen.test)\n"
+		"      --to ADDR            first recipient (default alice@example.com);\n"
+		"                           others are local+N@domain\n"
+		"      --helo NAME          EHLO name (default mxgate-gen.test)\n"
+		"      --run-id HEX         16 hex digits in every token (default random);\n"
+		"                           sink: accept only this run (default: the first seen)\n"
+		"  sink:\n"
+		"      --expect N           tokens 0..N-1 are expected: stop once all came, report\n"
+		"                           the missing ones as lost\n"
 		"      --file-prefix NAME   EAL file prefix (overrides the config)\n"
 		"      --worker-cores LIST  CPUs of the workers, e.g. 1,2 (overrides the config)\n"
 		"      --main-core N        CPU of the main lcore (overrides the config)\n"
 		"  -h, --help               this text\n"
-		"Prints a line each second, then one JSON line:\n"
-		"  {\"mode\":..., \"gbps\":..., \"conns_per_s\":..., \"segments\":..., \"errors\":...}\n");
+		"Prints a line each second, then (smtp, sink) a table, then one JSON line:\n"
+		"  {\"mode\":..., \"gbps\":..., \"conns_per_s\":..., \"segments\":..., \"errors\":...}\n"
+		"  {\"mode\":\"smtp\", \"msgs_per_s\":..., \"acked\":..., \"latency_us\":{...}, ...}\n"
+		"  {\"mode\":\"sink\", \"messages\":..., \"unique\":..., \"duplicates\":..., \"lost\":...}\n");
 }
 
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
@@ -85,7 +122,17 @@ enum {
 	OPT_SECONDS,
 	OPT_PREFIX,
 	OPT_WORKERS,
-	OPT_MAIN
+	OPT_MAIN,
+	OPT_MESSAGES,
+	OPT_PER_SESSION,
+	OPT_RATE,
+	OPT_RCPTS,
+	OPT_NO_PIPELINING,
+	OPT_FROM,
+	OPT_TO,
+	OPT_HELO,
+	OPT_RUN_ID,
+	OPT_EXPECT,
 };
 
 static const struct option long_opts[] = {
@@ -100,30 +147,85 @@ static const struct option long_opts[] = {
 	{"file-prefix", required_argument, NULL, OPT_PREFIX},
 	{"worker-cores", required_argument, NULL, OPT_WORKERS},
 	{"main-core", required_argument, NULL, OPT_MAIN},
+	{"messages", required_argument, NULL, OPT_MESSAGES},
+	{"per-session", required_argument, NULL, OPT_PER_SESSION},
+	{"rate", required_argument, NULL, OPT_RATE},
+	{"rcpts", required_argument, NULL, OPT_RCPTS},
+	{"no-pipelining", no_argument, NULL, OPT_NO_PIPELINING},
+	{"from", required_argument, NULL, OPT_FROM},
+	{"to", required_argument, NULL, OPT_TO},
+	{"helo", required_argument, NULL, OPT_HELO},
+	{"run-id", required_argument, NULL, OPT_RUN_ID},
+	{"expect", required_argument, NULL, OPT_EXPECT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
 struct opts {
 	const char *config;
-	enum gen_mode mode;
+	int mode; /* enum gen_mode, MODE_SMTP or MODE_SINK */
 	uint32_t dst; /* network order */
-	unsigned port, conns, concurrency, size, seconds;
+	unsigned port, conns, concurrency, size, size_max, seconds;
 	const char *file_prefix, *worker_cores, *main_core;
+	/* smtp and sink */
+	uint64_t messages; /* 0: until --seconds */
+	unsigned per_session, rate, rcpts;
+	bool no_pipelining;
+	const char *from, *to, *helo;
+	uint64_t run_id; /* 0: random (smtp), the first seen (sink) */
+	uint64_t expect; /* sink: 0: not known */
+	bool conc_set, size_set, seconds_set;
 };
 
-static const char *const mode_names[] = {
+static const char *const mode_names[MODE_MAX] = {
 	[GEN_MODE_STREAM] = "stream",
 	[GEN_MODE_RR] = "rr",
 	[GEN_MODE_ECHO] = "echo",
+	[MODE_SMTP] = "smtp",
+	[MODE_SINK] = "sink",
 };
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, int base, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, base);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "N" or "MIN-MAX" */
+static int parse_range(const char *s, unsigned min, unsigned max, unsigned *lo, unsigned *hi)
+{
+	char buf[32];
+	char *dash;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash = '\0';
+	if (parse_uint(buf, min, max, lo) != 0)
+		return -1;
+	if (!dash) {
+		*hi = *lo;
+		return 0;
+	}
+	return parse_uint(dash + 1, *lo, max, hi);
+}
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	struct in_addr a;
 	int opt;
 
-	*o = (struct opts){.conns = 1, .concurrency = 64, .size = 1024, .seconds = 10};
+	*o = (struct opts){.conns = 1, .concurrency = 64, .size = 1024, .size_max = 1024,
+			   .seconds = 10, .per_session = 1, .rcpts = 1,
+			   .from = "gen@mxgate-gen.test", .to = "alice@example.com",
+			   .helo = "mxgate-gen.test"};
 	while ((opt = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
 		const char *bad = NULL;
 		switch (opt) {
@@ -134,10 +236,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->dst = a.s_addr;
 			break;
 		case OPT_MODE:
-			bad = "is not stream, rr or echo";
-			for (unsigned i = 0; i < RTE_DIM(mode_names); i++)
+			bad = "is not stream, rr, echo, smtp or sink";
+			for (int i = 0; i < MODE_MAX; i++)
 				if (strcmp(optarg, mode_names[i]) == 0) {
-					o->mode = (enum gen_mode)i;
+					o->mode = i;
 					bad = NULL;
 				}
 			break;
@@ -152,18 +254,57 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_CONC:
 			if (parse_uint(optarg, 1, 65536, &o->concurrency))
 				bad = "is not 1..65536";
+			o->conc_set = true;
 			break;
 		case OPT_SIZE:
-			if (parse_uint(optarg, 1, 65536, &o->size))
-				bad = "is not 1..65536";
+			if (parse_range(optarg, 1, SIZE_MAX_MSG, &o->size, &o->size_max))
+				bad = "is not N or MIN-MAX (1..10485760)";
+			o->size_set = true;
 			break;
 		case OPT_SECONDS:
 			if (parse_uint(optarg, 1, 3600, &o->seconds))
 				bad = "is not 1..3600";
+			o->seconds_set = true;
 			break;
 		case OPT_PREFIX: o->file_prefix = optarg; break;
 		case OPT_WORKERS: o->worker_cores = optarg; break;
 		case OPT_MAIN: o->main_core = optarg; break;
+		case OPT_MESSAGES:
+			if (parse_u64(optarg, 1, UINT64_MAX / 2, 10, &o->messages))
+				bad = "is not a positive count";
+			break;
+		case OPT_PER_SESSION:
+			if (parse_uint(optarg, 1, 1000000, &o->per_session))
+				bad = "is not 1..1000000";
+			break;
+		case OPT_RATE:
+			if (parse_uint(optarg, 1, 100000000, &o->rate))
+				bad = "is not 1..100000000";
+			break;
+		case OPT_RCPTS:
+			if (parse_uint(optarg, 1, 100, &o->rcpts))
+				bad = "is not 1..100";
+			break;
+		case OPT_NO_PIPELINING: o->no_pipelining = true; break;
+		case OPT_FROM:
+		case OPT_TO:
+			if (!strchr(optarg, '@') || strlen(optarg) > 200 || strpbrk(optarg, " <>\r\n"))
+				bad = "is not a mailbox (local@domain)";
+			*(opt == OPT_FROM ? &o->from : &o->to) = optarg;
+			break;
+		case OPT_HELO:
+			if (!*optarg || strlen(optarg) > 200 || strpbrk(optarg, " \r\n"))
+				bad = "is not a host name";
+			o->helo = optarg;
+			break;
+		case OPT_RUN_ID:
+			if (strlen(optarg) > 16 || parse_u64(optarg, 1, UINT64_MAX, 16, &o->run_id))
+				bad = "is not 1..16 hex digits, not all zero";
+			break;
+		case OPT_EXPECT:
+			if (parse_u64(optarg, 1, 1u << 30, 10, &o->expect))
+				bad = "is not 1..1073741824";
+			break;
 		case 'h': usage(stdout); exit(EXIT_SUCCESS);
 		default: usage(stderr); return -1;
 		}
@@ -175,13 +316,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (!o->config || !o->dst) {
+	if (!o->config || (!o->dst && o->mode != MODE_SINK)) {
 		fprintf(stderr, "mxgate-gen: -c FILE and --dst ADDR are required\n");
 		usage(stderr);
 		return -1;
 	}
+	if (o->mode <= GEN_MODE_ECHO && (o->size > 65536 || o->size != o->size_max)) {
+		fprintf(stderr, "mxgate-gen: --size: rr takes one size, 1..65536\n");
+		return -1;
+	}
+	if (o->mode == MODE_SMTP && !o->conc_set)
+		o->concurrency = 16;
+	if (o->mode == MODE_SINK && !o->conc_set)
+		o->concurrency = 1024;
+	if (o->mode >= MODE_SMTP && (o->messages || o->expect) && !o->seconds_set)
+		o->seconds = 600;
 	if (!o->port)
-		o->port = o->mode == GEN_MODE_STREAM ? 9 : 7;
+		o->port = o->mode == GEN_MODE_STREAM ? 9 : o->mode >= MODE_SMTP ? 25 : 7;
 	return 0;
 }
 
@@ -282,10 +433,12 @@ static int ping_server(struct dp *dp, uint32_t dst)
 	return rc;
 }
 
-/* The totals of every client and of every worker's TCP. */
+/* The totals of every worker's role and of every worker's TCP. */
 struct sample {
 	uint64_t tsc;
-	struct gen_stats g;
+	struct gen_stats g;          /* TCP modes */
+	struct gen_smtp_stats sm;    /* smtp */
+	struct gen_sink_stats sk;    /* sink */
 	uint64_t segments, busy_cycles, loop_cycles, retransmits;
 	uint64_t run_ns, wait_ns; /* worker threads: on a CPU, and runnable but waiting for one */
 	unsigned active;
@@ -334,21 +487,31 @@ static void read_schedstat(uint64_t *run_ns, uint64_t *wait_ns)
 	closedir(d);
 }
 
-static void take_sample(const struct dp *dp, struct gen_client *const *clients, struct sample *s)
+static int g_mode; /* the run's mode, for take_sample() */
+
+static void take_sample(const struct dp *dp, void *const *apps, struct sample *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->tsc = rte_rdtsc();
 	for (unsigned i = 0; i < dp->n_workers; i++) {
-		struct gen_stats g;
+		struct gen_stats g = {0};
 		struct dp_stats w;
-		gen_client_read(clients[i], &g);
+		if (g_mode == MODE_SMTP) {
+			gen_smtp_read(apps[i], &s->sm, NULL);
+			s->active += gen_smtp_active(apps[i]);
+		} else if (g_mode == MODE_SINK) {
+			gen_sink_read(apps[i], &s->sk);
+			s->active += gen_sink_active(apps[i]);
+		} else {
+			gen_client_read(apps[i], &g);
+			s->active += gen_client_active(apps[i]);
+		}
 		s->g.bytes_sent += g.bytes_sent;
 		s->g.bytes_received += g.bytes_received;
 		s->g.opened += g.opened;
 		s->g.completed += g.completed;
 		s->g.errors += g.errors;
 		s->g.mismatches += g.mismatches;
-		s->active += gen_client_active(clients[i]);
 		dp_stats_read(&dp->workers[i]->stats, &w);
 		s->segments += w.c[DP_C_TCP_SEGS_IN] + w.c[DP_C_TCP_SEGS_OUT];
 		s->busy_cycles += w.c[DP_C_BUSY_CYCLES];
@@ -420,7 +583,7 @@ static void print_json(const struct opts *o, const struct sample *a, const struc
 }
 
 /* Runs the clients for o->seconds, a line a second; fills the samples at start and stop. */
-static void run(struct dp *dp, struct gen_client *const *clients, const struct opts *o,
+static void run(struct dp *dp, void *const *clients, const struct opts *o,
 		struct sample *first, struct sample *last)
 {
 	struct sample prev, now;
@@ -451,19 +614,318 @@ static void run(struct dp *dp, struct gen_client *const *clients, const struct o
 	}
 }
 
+/* ---- the SMTP roles ---- */
+
+static double secs(const struct sample *a, const struct sample *b, uint64_t hz)
+{
+	return (double)(b->tsc - a->tsc) / (double)hz;
+}
+
+static double busy_pct(const struct sample *a, const struct sample *b)
+{
+	return b->loop_cycles > a->loop_cycles ? 100.0 * (double)(b->busy_cycles - a->busy_cycles) /
+							 (double)(b->loop_cycles - a->loop_cycles)
+					       : 0;
+}
+
+static uint64_t smtp_errors(const struct gen_smtp_stats *s)
+{
+	return s->session_errors + s->msgs_failed;
+}
+
+static uint64_t sink_errors(const struct gen_sink_stats *s)
+{
+	return s->body_bad + s->no_token + s->other_run + s->out_of_range + s->sessions_aborted;
+}
+
+static void print_live_smtp(unsigned sec, const struct sample *a, const struct sample *b,
+			    uint64_t hz)
+{
+	double dt = secs(a, b, hz);
+
+	if (g_mode == MODE_SMTP)
+		printf("mxgate-gen: %3us %9.0f msg/s %8.3f Gbit/s  active %u  acked %" PRIu64
+		       "  errors %" PRIu64 "  busy %.0f%%  cpu wait %.0f%%\n",
+		       sec, (double)(b->sm.msgs_acked - a->sm.msgs_acked) / dt,
+		       (double)(b->sm.bytes_acked - a->sm.bytes_acked) * 8 / dt / 1e9, b->active,
+		       b->sm.msgs_acked, smtp_errors(&b->sm), busy_pct(a, b), wait_pct(a, b));
+	else
+		printf("mxgate-gen: %3us %9.0f msg/s %8.3f Gbit/s  active %u  messages %" PRIu64
+		       "  unique %" PRIu64 "  duplicates %" PRIu64 "  errors %" PRIu64
+		       "  busy %.0f%%  cpu wait %.0f%%\n",
+		       sec, (double)(b->sk.messages - a->sk.messages) / dt,
+		       (double)(b->sk.bytes - a->sk.bytes) * 8 / dt / 1e9, b->active, b->sk.messages,
+		       b->sk.unique, b->sk.duplicates, sink_errors(&b->sk), busy_pct(a, b),
+		       wait_pct(a, b));
+	fflush(stdout);
+}
+
+static const char *const lat_names[3] = {"connect", "mail", "dot"};
+static const char *const lat_labels[3] = {"connect -> 220", "MAIL -> reply",
+					  "end of data -> reply"};
+
+static void print_smtp_report(const struct opts *o, const struct sample *first,
+			      const struct sample *at_stop, const struct sample *last,
+			      const struct gen_smtp_hists *h, uint64_t hz)
+{
+	double dt = secs(first, at_stop, hz);
+	const struct gen_smtp_stats *t = &last->sm;
+	uint64_t acked_w = at_stop->sm.msgs_acked - first->sm.msgs_acked;
+	double rate = dt > 0 ? (double)acked_w / dt : 0;
+	double gbps = dt > 0 ? (double)(at_stop->sm.bytes_acked - first->sm.bytes_acked) * 8 / dt / 1e9
+			     : 0;
+	const struct hist *hs[3] = {&h->connect, &h->mail, &h->dot};
+	char dst[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &o->dst, dst, sizeof(dst));
+	printf("\nmxgate-gen smtp: %s port %u, %u sessions, %u per session, size %u-%u, %u rcpt%s, "
+	       "pipelining %s\n",
+	       dst, o->port, o->concurrency, o->per_session, o->size, o->size_max, o->rcpts,
+	       o->rcpts == 1 ? "" : "s", o->no_pipelining ? "off" : "on");
+	printf("  %-22s %12.3f s\n", "measured", dt);
+	printf("  %-22s %12.0f msg/s  %.3f Gbit/s\n", "rate", rate, gbps);
+	printf("  %-22s %12" PRIu64 "\n", "messages started", t->msgs_started);
+	printf("  %-22s %12" PRIu64 "\n", "messages acked", t->msgs_acked);
+	printf("  %-22s %12" PRIu64 "\n", "messages failed", t->msgs_failed);
+	printf("  %-22s %12" PRIu64 "  (ok %" PRIu64 ", errors %" PRIu64 ")\n", "sessions",
+	       t->sessions_opened, t->sessions_ok, t->session_errors);
+	printf("  %-22s %10s %10s %10s %10s %10s\n", "latency (us)", "p50", "p99", "p99.9", "max",
+	       "count");
+	for (int i = 0; i < 3; i++)
+		printf("  %-22s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+		       "\n",
+		       lat_labels[i], hist_quantile(hs[i], 0.5), hist_quantile(hs[i], 0.99),
+		       hist_quantile(hs[i], 0.999), hs[i]->max, hs[i]->n);
+	printf("  %-22s", "replies");
+	for (unsigned c = 0; c < GEN_CODES; c++)
+		if (t->codes[c])
+			printf(" %u:%" PRIu64, c + 200, t->codes[c]);
+	printf("\n");
+
+	printf("{\"mode\":\"smtp\",\"dst\":\"%s\",\"port\":%u,\"run_id\":\"%016" PRIx64 "\","
+	       "\"seconds\":%.3f,\"sessions\":%u,\"per_session\":%u,\"size_min\":%u,\"size_max\":%u,"
+	       "\"rcpts\":%u,\"pipelining\":%s,\"msgs_per_s\":%.0f,\"gbps\":%.3f,"
+	       "\"started\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"failed\":%" PRIu64
+	       ",\"bytes_acked\":%" PRIu64 ",\"sessions_opened\":%" PRIu64 ",\"sessions_ok\":%" PRIu64
+	       ",\"session_errors\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"latency_us\":{",
+	       dst, o->port, o->run_id, dt, o->concurrency, o->per_session, o->size, o->size_max,
+	       o->rcpts, o->no_pipelining ? "false" : "true", rate, gbps, t->msgs_started,
+	       t->msgs_acked, t->msgs_failed, t->bytes_acked, t->sessions_opened, t->sessions_ok,
+	       t->session_errors, smtp_errors(t));
+	for (int i = 0; i < 3; i++)
+		printf("%s\"%s\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
+		       ",\"max\":%" PRIu64 ",\"n\":%" PRIu64 "}",
+		       i ? "," : "", lat_names[i], hist_quantile(hs[i], 0.5),
+		       hist_quantile(hs[i], 0.99), hist_quantile(hs[i], 0.999), hs[i]->max, hs[i]->n);
+	printf("},\"replies\":{");
+	for (unsigned c = 0, n = 0; c < GEN_CODES; c++)
+		if (t->codes[c])
+			printf("%s\"%u\":%" PRIu64, n++ ? "," : "", c + 200, t->codes[c]);
+	printf("},\"segments\":%" PRIu64 ",\"retransmits\":%" PRIu64 ",\"gen_busy_cycles\":%" PRIu64
+	       ",\"gen_busy_pct\":%.1f,\"gen_cpu_wait_pct\":%.1f,\"tsc_hz\":%" PRIu64 "}\n",
+	       at_stop->segments - first->segments, at_stop->retransmits - first->retransmits,
+	       at_stop->busy_cycles - first->busy_cycles, busy_pct(first, at_stop),
+	       wait_pct(first, at_stop), hz);
+	fflush(stdout);
+}
+
+static void print_sink_report(const struct opts *o, const struct gen_tokens *tk,
+			      const struct sample *first, const struct sample *last, uint64_t hz)
+{
+	double dt = secs(first, last, hz);
+	const struct gen_sink_stats *t = &last->sk;
+	uint64_t run = __atomic_load_n(&tk->run, __ATOMIC_RELAXED);
+	char lost[32] = "null";
+
+	if (o->expect)
+		snprintf(lost, sizeof(lost), "%" PRIu64,
+			 o->expect > t->unique ? o->expect - t->unique : 0);
+	printf("\nmxgate-gen sink: port %u, run %016" PRIx64 "\n", o->port, run);
+	printf("  %-22s %12.3f s\n", "measured", dt);
+	printf("  %-22s %12.0f msg/s  %.3f Gbit/s\n", "rate",
+	       dt > 0 ? (double)(t->messages - first->sk.messages) / dt : 0,
+	       dt > 0 ? (double)(t->bytes - first->sk.bytes) * 8 / dt / 1e9 : 0);
+	printf("  %-22s %12" PRIu64 "\n", "messages", t->messages);
+	printf("  %-22s %12" PRIu64 "  (bad %" PRIu64 ")\n", "bodies verified", t->body_ok,
+	       t->body_bad);
+	printf("  %-22s %12" PRIu64 "\n", "tokens unique", t->unique);
+	printf("  %-22s %12" PRIu64 "\n", "duplicates", t->duplicates);
+	printf("  %-22s %12s  (of --expect %" PRIu64 ")\n", "lost", lost, o->expect);
+	printf("  %-22s %12" PRIu64 "  (other run %" PRIu64 ", past the map %" PRIu64 ")\n",
+	       "no token", t->no_token, t->other_run, t->out_of_range);
+	printf("  %-22s %12" PRIu64 "  (aborted %" PRIu64 ", refused %" PRIu64 ")\n", "sessions",
+	       t->sessions, t->sessions_aborted, t->sessions_refused);
+	printf("{\"mode\":\"sink\",\"port\":%u,\"run_id\":\"%016" PRIx64 "\",\"seconds\":%.3f,"
+	       "\"messages\":%" PRIu64 ",\"msgs_per_s\":%.0f,\"gbps\":%.3f,\"bytes\":%" PRIu64
+	       ",\"body_ok\":%" PRIu64 ",\"body_bad\":%" PRIu64 ",\"unique\":%" PRIu64
+	       ",\"duplicates\":%" PRIu64 ",\"expect\":%" PRIu64 ",\"lost\":%s,\"token_max\":%" PRIu64
+	       ",\"no_token\":%" PRIu64 ",\"other_run\":%" PRIu64 ",\"out_of_range\":%" PRIu64
+	       ",\"sessions\":%" PRIu64 ",\"sessions_aborted\":%" PRIu64 ",\"sessions_refused\":%" PRIu64
+	       ",\"tx_aborted\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"segments\":%" PRIu64
+	       ",\"gen_busy_cycles\":%" PRIu64 ",\"gen_busy_pct\":%.1f,\"tsc_hz\":%" PRIu64 "}\n",
+	       o->port, run, dt, t->messages,
+	       dt > 0 ? (double)(t->messages - first->sk.messages) / dt : 0,
+	       dt > 0 ? (double)(t->bytes - first->sk.bytes) * 8 / dt / 1e9 : 0, t->bytes, t->body_ok,
+	       t->body_bad, t->unique, t->duplicates, o->expect, lost, t->token_max, t->no_token,
+	       t->other_run, t->out_of_range, t->sessions, t->sessions_aborted, t->sessions_refused,
+	       t->aborted, sink_errors(t), last->segments - first->segments,
+	       last->busy_cycles - first->busy_cycles, busy_pct(first, last), hz);
+	fflush(stdout);
+}
+
+/* True when the run has what it came for: smtp's messages all done, or the sink's --expect met. */
+static bool smtp_finished(const struct dp *dp, void *const *apps, const struct opts *o,
+			  const struct sample *now)
+{
+	if (g_mode == MODE_SINK)
+		return o->expect && now->sk.unique >= o->expect;
+	if (!o->messages)
+		return false;
+	for (unsigned i = 0; i < dp->n_workers; i++)
+		if (!gen_smtp_done(apps[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The SMTP roles' run: a line a second until --seconds, or until the run is
+ * finished (checked every millisecond); then smtp stops beginning messages
+ * and waits for its sessions to QUIT. AT_STOP is the sample when the
+ * measured part ended, LAST the one after the drain (the totals).
+ */
+static void run_smtp(struct dp *dp, void *const *apps, const struct opts *o,
+		     struct sample *first, struct sample *at_stop, struct sample *last)
+{
+	struct sample prev, now;
+	bool done = false;
+
+	take_sample(dp, apps, first);
+	if (g_mode == MODE_SMTP)
+		for (unsigned i = 0; i < dp->n_workers; i++)
+			gen_smtp_start(apps[i]);
+	prev = *first;
+	for (unsigned sec = 1; sec <= o->seconds && !got_signal && !done; sec++) {
+		uint64_t until = first->tsc + (uint64_t)sec * dp->hz;
+		while (rte_rdtsc() < until && !got_signal) {
+			sleep_ms(1);
+			take_sample(dp, apps, &now);
+			if (smtp_finished(dp, apps, o, &now)) {
+				done = true;
+				break;
+			}
+		}
+		take_sample(dp, apps, &now);
+		print_live_smtp(sec, &prev, &now, dp->hz);
+		prev = now;
+	}
+	*at_stop = prev;
+	if (g_mode == MODE_SINK) {
+		sleep_ms(SINK_SETTLE_MS); /* a duplicate right behind the last one still counts */
+		take_sample(dp, apps, last);
+		return;
+	}
+	for (unsigned i = 0; i < dp->n_workers; i++)
+		gen_smtp_stop(apps[i]);
+	for (unsigned t = 0; t < DRAIN_WAIT_MS; t++) {
+		unsigned active = 0;
+		for (unsigned i = 0; i < dp->n_workers; i++)
+			active += gen_smtp_active(apps[i]);
+		if (!active)
+			break;
+		sleep_ms(1);
+	}
+	take_sample(dp, apps, last);
+}
+
+/* Makes every worker's app for the mode; returns 0 or -1 with ERR. */
+static int make_apps(struct dp *dp, const struct opts *o, struct gen_tokens *tk, void **apps,
+		     char *err, size_t errlen)
+{
+	unsigned n = dp->n_workers;
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned share = o->concurrency / n + (i < o->concurrency % n);
+		if (g_mode == MODE_SMTP) {
+			uint64_t msgs = o->messages ? o->messages / n + (i < o->messages % n)
+						    : UINT64_MAX;
+			struct gen_smtp_params p = {
+				.dst = o->dst,
+				.port = rte_cpu_to_be_16((uint16_t)o->port),
+				.sessions = share,
+				.per_session = o->per_session,
+				.messages = msgs,
+				.token_first = i,
+				.token_step = n,
+				.rate = o->rate ? RTE_MAX(o->rate / n, 1u) : 0,
+				.size_min = o->size,
+				.size_max = o->size_max,
+				.rcpts = o->rcpts,
+				.pipelining = !o->no_pipelining,
+				.from = o->from,
+				.to = o->to,
+				.helo = o->helo,
+				.run = o->run_id,
+			};
+			apps[i] = gen_smtp_new(&p, dp->workers[i]);
+		} else if (g_mode == MODE_SINK) {
+			struct gen_sink_params p = {
+				.port = rte_cpu_to_be_16((uint16_t)o->port),
+				.sessions = RTE_MAX(share, 1u),
+				.hostname = "sink.mxgate-gen.test",
+				.tokens = tk,
+			};
+			apps[i] = gen_sink_new(&p, dp->workers[i]);
+		} else {
+			unsigned total = o->mode == GEN_MODE_RR ? o->concurrency : o->conns;
+			struct gen_params p = {
+				.mode = (enum gen_mode)o->mode,
+				.dst = o->dst,
+				.port = rte_cpu_to_be_16((uint16_t)o->port),
+				.conns = total / n + (i < total % n),
+				.size = o->size,
+			};
+			apps[i] = gen_client_new(&p, dp->workers[i]);
+		}
+		if (!apps[i]) {
+			snprintf(err, errlen, "worker %u: cannot make the %s role (%s)", i,
+				 mode_names[g_mode],
+				 g_mode == MODE_SINK ? "out of memory, or the port is taken"
+						     : "no route to --dst?");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void free_apps(void **apps)
+{
+	for (unsigned i = 0; i < DP_MAX_WORKERS; i++) {
+		if (g_mode == MODE_SMTP)
+			gen_smtp_free(apps[i]);
+		else if (g_mode == MODE_SINK)
+			gen_sink_free(apps[i]);
+		else
+			gen_client_free(apps[i]);
+		apps[i] = NULL;
+	}
+}
+
 static struct dp dp; /* static: the telemetry thread may look until it is told not to */
 
 int main(int argc, char **argv)
 {
 	static struct eal_argv ea;
-	struct gen_client *clients[DP_MAX_WORKERS] = {0};
+	static struct sample first, at_stop, last;
+	static struct gen_smtp_hists hists;
+	void *apps[DP_MAX_WORKERS] = {0};
+	struct gen_tokens tokens = {0};
 	struct opts o;
-	struct sample first, last;
 	char err[256] = "";
 	int rc, status = EXIT_FAILURE;
 
 	if (parse_args(argc, argv, &o) != 0)
 		return EXIT_USAGE;
+	g_mode = o.mode;
 	struct cfg *cfg = cfg_load(o.config, stderr);
 	if (!cfg)
 		return EXIT_USAGE;
@@ -492,24 +954,22 @@ int main(int argc, char **argv)
 					 " (is the memif server up?)");
 		goto fail_msg;
 	}
-
-	/* Each worker opens its share. */
-	unsigned total = o.mode == GEN_MODE_RR ? o.concurrency : o.conns;
-	for (unsigned i = 0; i < dp.n_workers; i++) {
-		struct gen_params p = {
-			.mode = o.mode,
-			.dst = o.dst,
-			.port = rte_cpu_to_be_16((uint16_t)o.port),
-			.conns = total / dp.n_workers + (i < total % dp.n_workers),
-			.size = o.size,
-		};
-		clients[i] = gen_client_new(&p, dp.workers[i]);
-		if (!clients[i]) {
-			snprintf(err, sizeof(err), "worker %u: cannot make the client (no route to --dst?)",
-				 i);
+	if (o.mode == MODE_SMTP && !o.run_id)
+		while (!o.run_id)
+			o.run_id = rte_rand();
+	if (o.mode == MODE_SINK) {
+		tokens.run = o.run_id;
+		tokens.nbits = o.expect ? o.expect : SINK_TOKENS_DEFAULT;
+		tokens.bits = calloc((tokens.nbits + 63) / 64, sizeof(uint64_t));
+		if (!tokens.bits) {
+			snprintf(err, sizeof(err), "no memory for the token map");
 			goto fail_msg;
 		}
 	}
+
+	/* Each worker takes its share. */
+	if (make_apps(&dp, &o, &tokens, apps, err, sizeof(err)) != 0)
+		goto fail_msg;
 	if (dp_telemetry_register(&dp) != 0)
 		fprintf(stderr, "mxgate-gen: warning: some telemetry commands did not register\n");
 
@@ -519,24 +979,50 @@ int main(int argc, char **argv)
 		goto fail_msg;
 	}
 	dp_launch(&dp);
-	rc = ping_server(&dp, o.dst);
-	if (rc != 0) {
-		char a[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &o.dst, a, sizeof(a));
-		snprintf(err, sizeof(err), "%s does not answer ping: %s", a, strerror(-rc));
-		goto fail_msg;
+	if (o.mode != MODE_SINK) {
+		rc = ping_server(&dp, o.dst);
+		if (rc != 0) {
+			char a[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &o.dst, a, sizeof(a));
+			snprintf(err, sizeof(err), "%s does not answer ping: %s", a, strerror(-rc));
+			goto fail_msg;
+		}
 	}
-	printf("mxgate-gen: %s to %s port %u, %u connection%s, %u s, %u worker%s\n",
-	       mode_names[o.mode], inet_ntoa((struct in_addr){.s_addr = o.dst}), o.port, total,
-	       total == 1 ? "" : "s", o.seconds, dp.n_workers, dp.n_workers == 1 ? "" : "s");
+	if (o.mode == MODE_SINK) {
+		printf("mxgate-gen: sink on port %u, up to %u sessions, %u s, %u worker%s\n", o.port,
+		       o.concurrency, o.seconds, dp.n_workers, dp.n_workers == 1 ? "" : "s");
+	} else if (o.mode == MODE_SMTP) {
+		printf("mxgate-gen: smtp to %s port %u, %u session%s, run %016" PRIx64
+		       ", %u s, %u worker%s\n",
+		       inet_ntoa((struct in_addr){.s_addr = o.dst}), o.port, o.concurrency,
+		       o.concurrency == 1 ? "" : "s", o.run_id, o.seconds, dp.n_workers,
+		       dp.n_workers == 1 ? "" : "s");
+	} else {
+		unsigned total = o.mode == GEN_MODE_RR ? o.concurrency : o.conns;
+		printf("mxgate-gen: %s to %s port %u, %u connection%s, %u s, %u worker%s\n",
+		       mode_names[o.mode], inet_ntoa((struct in_addr){.s_addr = o.dst}), o.port,
+		       total, total == 1 ? "" : "s", o.seconds, dp.n_workers,
+		       dp.n_workers == 1 ? "" : "s");
+	}
 	fflush(stdout);
 
-	run(&dp, clients, &o, &first, &last);
+	if (o.mode >= MODE_SMTP)
+		run_smtp(&dp, apps, &o, &first, &at_stop, &last);
+	else
+		run(&dp, apps, &o, &first, &last);
 	if (got_signal) {
 		fprintf(stderr, "mxgate-gen: %s, stopping\n", strsignal(got_signal));
 		goto stop;
 	}
-	print_json(&o, &first, &last, dp.hz);
+	if (o.mode == MODE_SMTP) {
+		for (unsigned i = 0; i < dp.n_workers; i++)
+			gen_smtp_read(apps[i], &(struct gen_smtp_stats){0}, &hists);
+		print_smtp_report(&o, &first, &at_stop, &last, &hists, dp.hz);
+	} else if (o.mode == MODE_SINK) {
+		print_sink_report(&o, &tokens, &first, &last, dp.hz);
+	} else {
+		print_json(&o, &first, &last, dp.hz);
+	}
 	status = EXIT_SUCCESS;
 	goto stop;
 
@@ -544,8 +1030,8 @@ fail_msg:
 	fprintf(stderr, "mxgate-gen: %s\n", err);
 stop:
 	dp_teardown(&dp); /* aborts what is left: the clients hear it */
-	for (unsigned i = 0; i < DP_MAX_WORKERS; i++)
-		gen_client_free(clients[i]);
+	free_apps(apps);
+	free(tokens.bits);
 	rte_eal_cleanup();
 	cfg_free(cfg);
 	return status;

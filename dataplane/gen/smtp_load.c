@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The SMTP load client of one mxgate-gen worker (smtp_load.h). Each session
+ * slot is the glue between one TCP connection and one client engine
+ * session, as in dataplane/relay/relay.c: the engine's output goes out as a
+ * chain of mbufs from our own pool (one tcp_send per flush; a chain TCP has
+ * no room for waits for writable()), input is acknowledged to TCP at once
+ * because the engine takes every octet. Replies are also read here, one
+ * line at a time, for the latencies and the count by code: the engine does
+ * not say which reply answered which command, but replies come in order,
+ * so the first reply line after the connect is the greeting and the first
+ * after MAIL is MAIL's.
+ */
+#include "dataplane/gen/smtp_load.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_random.h>
+
+#include "dataplane/core/tbucket.h"
+#include "dataplane/gen/content.h"
+#include "dataplane/smtp/client.h"
+
+#define OPEN_BURST 32	  /* handshakes started per loop iteration, at most */
+#define OPEN_BACKOFF_MS 1 /* after tcp_connect() failed */
+#define TX_MBUF_DATA 8192 /* payload octets per output mbuf */
+#define ADDR_MAX 256
+
+enum { GS_IDLE, GS_RUN, GS_STOP };
+
+/* One session slot: the TCP connection's arg while it lives, the engine after it. */
+struct gs_sess {
+	struct gen_smtp *g;
+	struct tcp_conn *c;
+	struct smtp_client *cli; /* in eng[], from connected() to closed() */
+	struct rte_mbuf *pending; /* output tcp_send() had no room for */
+	struct timer timer;
+	unsigned msgs;	 /* transactions begun on this connection */
+	bool running, again;
+	bool starved;	 /* out of mbufs with output to send: poll retries */
+	bool closing;	 /* close once pending is out */
+	bool closed;	 /* tcp_close()/tcp_abort() called */
+	bool greeted;	 /* the first reply line came */
+	bool mail_wait;	 /* MAIL sent, its reply not read yet */
+	bool data_ended; /* smtp_client_data_end() done for the current message */
+	uint64_t t_open, t_mail, t_dot; /* TSC */
+	/* the reply line being read: its first four octets */
+	uint8_t rl[4];
+	unsigned rl_n;
+	/* the message being sent */
+	struct gen_body_plan plan;
+	size_t hdr_len, off; /* header octets; content octets the engine took */
+	char hdr[GEN_HEADER_MAX];
+	uint8_t eng[] __attribute__((aligned(16)));
+};
+
+struct gen_smtp {
+	struct gen_smtp_params p;
+	struct dp_worker *w;
+	uint32_t src;
+	int state;	     /* GS_* (atomic: written by the main lcore) */
+	unsigned active;     /* atomic: read by the main lcore */
+	bool starved;
+	uint64_t next_open_tsc;
+	uint64_t tsc_per_us, tsc_per_ms;
+	uint64_t started;    /* messages begun (the next token's index) */
+	struct tbucket rate;
+	struct gen_smtp_stats st;
+	struct gen_smtp_hists h;
+	struct smtp_client_config ccfg;
+	struct smtp_client_ops cops;
+	struct smtp_client_ctx cctx;
+	struct smtp_client_rcpt *rcpt; /* p.rcpts recipients, the same for every message */
+	char *rcpt_addr;	       /* their strings, ADDR_MAX each */
+	struct gen_body body;
+	struct rte_mempool *txpool;
+	size_t sess_size;
+	uint8_t *slots;		       /* p.sessions slots of sess_size octets */
+	unsigned *free_slots;
+	unsigned n_free;
+};
+
+static inline void stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static inline struct gs_sess *slot(struct gen_smtp *g, unsigned i)
+{
+	return (struct gs_sess *)(g->slots + (size_t)i * g->sess_size);
+}
+
+static inline uint64_t now_ms(const struct gen_smtp *g)
+{
+	return rte_rdtsc() / g->tsc_per_ms;
+}
+
+static inline uint64_t us_since(const struct gen_smtp *g, uint64_t t)
+{
+	return (rte_rdtsc() - t) / g->tsc_per_us;
+}
+
+/* ---- output ---- */
+
+static struct rte_mbuf *chain_from(struct rte_mempool *pool, const uint8_t *p, size_t n)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL;
+
+	while (n > 0) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+
+		if (m == NULL) {
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		uint16_t k = (uint16_t)RTE_MIN(n, (size_t)rte_pktmbuf_tailroom(m));
+
+		memcpy(rte_pktmbuf_mtod(m, uint8_t *), p, k);
+		m->data_len = k;
+		m->pkt_len = k;
+		if (head == NULL) {
+			head = m;
+		} else {
+			tail->next = m;
+			head->nb_segs++;
+			head->pkt_len += k;
+		}
+		tail = m;
+		p += k;
+		n -= k;
+	}
+	return head;
+}
+
+/* Sends the engine's output. Returns 1 when octets went, 0 for none, -EAGAIN, -ENOMEM or -EPIPE. */
+static int sess_flush(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+	const uint8_t *p;
+	int rc;
+
+	if (s->pending != NULL) {
+		rc = tcp_send(s->c, s->pending);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc != 0) {
+			rte_pktmbuf_free(s->pending);
+			s->pending = NULL;
+			return -EPIPE;
+		}
+		s->pending = NULL;
+	}
+	size_t n = smtp_client_output(s->cli, &p);
+	if (n == 0)
+		return 0;
+	struct rte_mbuf *m = chain_from(g->txpool, p, n);
+	if (m == NULL) {
+		s->starved = g->starved = true;
+		return -ENOMEM;
+	}
+	smtp_client_output_done(s->cli, n, now_ms(g));
+	rc = tcp_send(s->c, m);
+	if (rc == -EAGAIN) {
+		s->pending = m; /* it goes first once there is room */
+		return 1;
+	}
+	if (rc != 0) {
+		rte_pktmbuf_free(m);
+		return -EPIPE;
+	}
+	return 1;
+}
+
+/* ---- messages ---- */
+
+/* Takes the next token if the run wants another message. */
+static bool take_message(struct gen_smtp *g, uint64_t *token)
+{
+	if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) != GS_RUN)
+		return false;
+	if (g->started >= g->p.messages)
+		return false;
+	*token = g->p.token_first + g->started * g->p.token_step;
+	g->started++;
+	stat_add(&g->st.msgs_started, 1);
+	return true;
+}
+
+/* READY: the next message of this connection, or QUIT. Returns true (something changed). */
+static bool sess_next(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+	uint64_t token;
+
+	if (s->msgs >= g->p.per_session || !take_message(g, &token)) {
+		smtp_client_quit(s->cli, now_ms(g));
+		return true;
+	}
+	s->msgs++;
+	unsigned size = g->p.size_min;
+	if (g->p.size_max > g->p.size_min)
+		size += (unsigned)rte_rand_max((uint64_t)(g->p.size_max - g->p.size_min) + 1);
+	/* the header's length depends on the body's (digits), so plan twice */
+	gen_body_plan(&g->body, size > 400 ? size - 400 : 2, &s->plan);
+	s->hdr_len = gen_header(s->hdr, sizeof(s->hdr), g->p.run, token, g->p.from, g->p.to,
+				&s->plan);
+	gen_body_plan(&g->body, size > s->hdr_len + 2 ? size - s->hdr_len : 2, &s->plan);
+	s->hdr_len = gen_header(s->hdr, sizeof(s->hdr), g->p.run, token, g->p.from, g->p.to,
+				&s->plan);
+	s->off = 0;
+	s->data_ended = false;
+
+	struct smtp_client_msg msg = {
+		.sender = {(const uint8_t *)g->p.from, strlen(g->p.from)},
+		.rcpt = g->rcpt,
+		.nrcpt = g->p.rcpts,
+		.size = s->hdr_len + s->plan.len,
+	};
+	s->t_mail = rte_rdtsc();
+	int rc = smtp_client_tx_begin(s->cli, &msg, now_ms(g));
+	if (rc != 0) {
+		stat_add(&g->st.msgs_failed, 1);
+		smtp_client_quit(s->cli, now_ms(g));
+		return true;
+	}
+	s->mail_wait = true;
+	return true;
+}
+
+/* CONTENT: header, whole lines, last line; then the end of data. Returns true when something moved. */
+static bool sess_feed(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+	size_t lines = (size_t)s->plan.k * GEN_LINE, total = s->hdr_len + s->plan.len;
+	bool moved = false;
+
+	while (s->off < total) {
+		const uint8_t *p;
+		size_t n;
+
+		if (s->off < s->hdr_len) {
+			p = (const uint8_t *)s->hdr + s->off;
+			n = s->hdr_len - s->off;
+		} else if (s->off < s->hdr_len + lines) {
+			p = g->body.lines + (s->off - s->hdr_len);
+			n = s->hdr_len + lines - s->off;
+		} else {
+			size_t in_last = s->off - s->hdr_len - lines;
+			p = g->body.last + GEN_LINE - s->plan.r + in_last;
+			n = s->plan.r - in_last;
+		}
+		size_t t = smtp_client_data(s->cli, p, n, now_ms(g));
+		s->off += t;
+		moved = moved || t > 0;
+		if (t < n)
+			return moved;
+	}
+	if (!s->data_ended && smtp_client_data_end(s->cli, now_ms(g)) == 0) {
+		s->data_ended = true;
+		s->t_dot = rte_rdtsc();
+		moved = true;
+	}
+	return moved;
+}
+
+/* ---- the session's course ---- */
+
+static void sess_arm(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+	uint64_t at = smtp_client_deadline(s->cli);
+
+	if (at == UINT64_MAX)
+		timer_cancel(&g->w->timers, &s->timer);
+	else
+		timer_arm_at(&g->w->timers, &s->timer, (at + 1) * g->tsc_per_ms);
+}
+
+/* Closes the connection once the output is out (now, or from writable()). */
+static void sess_close(struct gs_sess *s)
+{
+	s->closing = true;
+	timer_cancel(&s->g->w->timers, &s->timer);
+	if (s->pending != NULL || s->closed)
+		return;
+	s->closed = true;
+	tcp_close(s->c); /* closed() follows, perhaps from inside */
+}
+
+/* Drives the session after anything happened, until nothing moves. */
+static void sess_run(struct gs_sess *s)
+{
+	if (s->cli == NULL || s->closing)
+		return;
+	if (s->running) {
+		s->again = true;
+		return;
+	}
+	s->running = true;
+	for (;;) {
+		bool moved = false;
+		int fl = sess_flush(s);
+
+		if (fl == -EPIPE) {
+			smtp_client_lost(s->cli, now_ms(s->g));
+			s->running = false;
+			sess_close(s);
+			return;
+		}
+		moved = fl > 0;
+		unsigned ev = smtp_client_events(s->cli);
+		if (ev & SMTP_CLIENT_EV_CLOSE) {
+			if (fl == -ENOMEM)
+				break; /* the last words first: the poll retries */
+			s->running = false;
+			sess_close(s);
+			return;
+		}
+		if (s->pending == NULL && fl != -ENOMEM) {
+			if (ev & SMTP_CLIENT_EV_STARTTLS)
+				smtp_client_tls_done(s->cli, false, now_ms(s->g)); /* never asked for */
+			else if (ev & SMTP_CLIENT_EV_READY)
+				moved = sess_next(s) || moved;
+			else if (ev & SMTP_CLIENT_EV_CONTENT)
+				moved = sess_feed(s) || moved;
+		}
+		if (!moved && !s->again)
+			break;
+		s->again = false;
+	}
+	s->running = false;
+	sess_arm(s);
+}
+
+static void sess_timer(struct timer *t, void *arg)
+{
+	struct gs_sess *s = arg;
+
+	(void)t;
+	tcp_stack_clock(s->g->w->tcp, rte_rdtsc());
+	if (smtp_client_timeout(s->cli, now_ms(s->g)))
+		sess_run(s);
+	else
+		sess_arm(s);
+}
+
+/* One complete reply line: count its code; the first after connect or MAIL times it. */
+static void reply_line(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+	const uint8_t *l = s->rl;
+
+	if (s->rl_n < 3 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' || l[2] < '0' ||
+	    l[2] > '9')
+		return; /* not a reply line: the engine says what is wrong */
+	if (s->rl_n == 4 && l[3] == '-')
+		return; /* a continuation: the last line counts */
+	unsigned code = (unsigned)(l[0] - '0') * 100 + (unsigned)(l[1] - '0') * 10 + (l[2] - '0');
+	stat_add(&g->st.codes[code - 200], 1);
+	if (!s->greeted) {
+		s->greeted = true;
+		hist_add(&g->h.connect, us_since(g, s->t_open));
+	} else if (s->mail_wait) {
+		s->mail_wait = false;
+		hist_add(&g->h.mail, us_since(g, s->t_mail));
+	}
+}
+
+static void scan_replies(struct gs_sess *s, const uint8_t *p, size_t n)
+{
+	while (n) {
+		const uint8_t *nl = memchr(p, '\n', n);
+		size_t len = nl ? (size_t)(nl - p) + 1 : n;
+
+		for (size_t i = 0; i < len && s->rl_n < 4; i++)
+			s->rl[s->rl_n++] = p[i];
+		if (nl) {
+			reply_line(s);
+			s->rl_n = 0;
+		}
+		p += len;
+		n -= len;
+	}
+}
+
+/* ---- engine callbacks ---- */
+
+static void on_rcpt_done(void *arg, struct smtp_client *c, unsigned idx,
+			 const struct smtp_client_result *r)
+{
+	(void)arg;
+	(void)c;
+	(void)idx;
+	(void)r; /* tx_done() has the sum */
+}
+
+static void on_tx_done(void *arg, struct smtp_client *c, const struct smtp_client_tx_summary *sum)
+{
+	struct gen_smtp *g = arg;
+	struct gs_sess *s = smtp_client_udata(c);
+
+	s->mail_wait = false;
+	if (sum->data_sent && sum->delivered == sum->nrcpt) {
+		hist_add(&g->h.dot, us_since(g, s->t_dot));
+		stat_add(&g->st.msgs_acked, 1);
+		stat_add(&g->st.bytes_acked, s->hdr_len + s->plan.len);
+	} else {
+		stat_add(&g->st.msgs_failed, 1);
+	}
+}
+
+/* ---- TCP callbacks ---- */
+
+static void on_connected(struct tcp_conn *c, int err)
+{
+	struct gs_sess *s = tcp_arg(c);
+	struct gen_smtp *g = s->g;
+
+	if (err != 0)
+		return; /* closed() follows: it counts the error and frees the slot */
+	s->cli = smtp_client_init(s->eng, &g->ccfg, &g->cctx, 0, now_ms(g));
+	if (s->cli == NULL) { /* the config was checked in gen_smtp_new() */
+		s->closed = true;
+		tcp_abort(c);
+		return;
+	}
+	smtp_client_set_udata(s->cli, s);
+	sess_run(s);
+}
+
+static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
+{
+	struct gs_sess *s = tcp_arg(c);
+
+	tcp_consumed(c, data->pkt_len); /* the engine takes every octet */
+	for (struct rte_mbuf *m = data; m != NULL && s->cli != NULL; m = m->next) {
+		if (m->data_len == 0)
+			continue;
+		const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+		scan_replies(s, p, m->data_len);
+		smtp_client_input(s->cli, p, m->data_len, now_ms(s->g));
+	}
+	rte_pktmbuf_free(data);
+	sess_run(s);
+}
+
+static void on_writable(struct tcp_conn *c)
+{
+	struct gs_sess *s = tcp_arg(c);
+
+	if (s->closing) {
+		if (s->pending != NULL && tcp_send(c, s->pending) == -EAGAIN)
+			return;
+		s->pending = NULL; /* sent, or the connection is going anyway */
+		if (!s->closed) {
+			s->closed = true;
+			tcp_close(c);
+		}
+		return;
+	}
+	sess_run(s);
+}
+
+static void on_peer_closed(struct tcp_conn *c)
+{
+	struct gs_sess *s = tcp_arg(c);
+
+	if (s->cli != NULL && smtp_client_state(s->cli) != SMTP_CLIENT_ST_CLOSED)
+		smtp_client_lost(s->cli, now_ms(s->g)); /* after QUIT this is the normal end */
+	sess_close(s);
+}
+
+static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
+{
+	struct gs_sess *s = tcp_arg(c);
+	struct gen_smtp *g = s->g;
+	bool ok = false;
+
+	timer_cancel(&g->w->timers, &s->timer);
+	if (s->cli != NULL) {
+		if (smtp_client_state(s->cli) != SMTP_CLIENT_ST_CLOSED)
+			smtp_client_lost(s->cli, now_ms(g));
+		ok = smtp_client_error(s->cli) == NULL;
+		smtp_client_fini(s->cli);
+		s->cli = NULL;
+	}
+	(void)reason; /* a reset after our QUIT was answered loses nothing */
+	stat_add(ok ? &g->st.sessions_ok : &g->st.session_errors, 1);
+	rte_pktmbuf_free(s->pending);
+	s->pending = NULL;
+	s->c = NULL;
+	g->free_slots[g->n_free++] = (unsigned)(((uint8_t *)s - g->slots) / g->sess_size);
+	__atomic_store_n(&g->active, g->active - 1, __ATOMIC_RELAXED);
+}
+
+static const struct tcp_ops gs_ops = {
+	.connected = on_connected,
+	.received = on_received,
+	.writable = on_writable,
+	.peer_closed = on_peer_closed,
+	.closed = on_closed,
+};
+
+/* ---- the worker's side ---- */
+
+static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			 uint16_t rport)
+{
+	struct gen_smtp *g = arg;
+
+	return port_reply_owner(laddr, lport, raddr, rport, g->w->dp->n_workers) == g->w->id;
+}
+
+/* True while the run may want another session. */
+static bool want_sessions(const struct gen_smtp *g)
+{
+	return g->started < g->p.messages;
+}
+
+static int open_one(struct gen_smtp *g, uint64_t now)
+{
+	unsigned i = g->free_slots[--g->n_free];
+	struct gs_sess *s = slot(g, i);
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->g = g;
+	timer_init(&s->timer, sess_timer, s);
+	s->t_open = now;
+	tcp_stack_clock(g->w->tcp, now);
+	rc = tcp_connect(g->w->tcp, g->src, g->p.dst, g->p.port, &gs_ops, s, port_is_ours, g,
+			 &s->c);
+	if (rc != 0) {
+		g->n_free++;
+		stat_add(&g->st.session_errors, 1);
+		return rc;
+	}
+	__atomic_store_n(&g->active, g->active + 1, __ATOMIC_RELAXED);
+	stat_add(&g->st.sessions_opened, 1);
+	return 0;
+}
+
+static void gen_smtp_poll(struct dp_worker *w, uint64_t now)
+{
+	struct gen_smtp *g = w->app;
+
+	if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) == GS_RUN && want_sessions(g)) {
+		/* Sessions still owed by a bounded run: no more than its messages need. */
+		for (unsigned n = 0; n < OPEN_BURST && g->n_free && now >= g->next_open_tsc; n++) {
+			if (g->p.sessions - g->n_free >= g->p.messages - g->started)
+				break; /* the sessions open can send what is left */
+			if (!tbucket_take(&g->rate, now))
+				break;
+			if (open_one(g, now) != 0)
+				g->next_open_tsc = now + OPEN_BACKOFF_MS * (w->dp->hz / 1000);
+		}
+	}
+	if (g->starved) {
+		g->starved = false;
+		tcp_stack_clock(w->tcp, now);
+		for (unsigned i = 0; i < g->p.sessions; i++) {
+			struct gs_sess *s = slot(g, i);
+			if (s->c != NULL && s->starved) {
+				s->starved = false;
+				sess_run(s);
+			}
+		}
+	}
+}
+
+/* Recipient I: the given address for 0, local+I@domain after it. */
+static int make_rcpts(struct gen_smtp *g)
+{
+	const char *to = g->p.to, *at = strrchr(to, '@');
+
+	for (unsigned i = 0; i < g->p.rcpts; i++) {
+		char *a = g->rcpt_addr + (size_t)i * ADDR_MAX;
+		int n = i == 0 || at == NULL
+				? snprintf(a, ADDR_MAX, "%s", to)
+				: snprintf(a, ADDR_MAX, "%.*s+%u%s", (int)(at - to), to, i, at);
+		if (n <= 0 || n >= ADDR_MAX)
+			return -EINVAL;
+		g->rcpt[i] = (struct smtp_client_rcpt){.addr = {(const uint8_t *)a, (size_t)n}};
+	}
+	return 0;
+}
+
+struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker *w)
+{
+	int socket = (int)rte_lcore_to_socket_id(w->lcore_id);
+	unsigned n_slots = RTE_MAX(p->sessions, 1u);
+	unsigned snd_buf = w->dp->cfg->dp.tcp.snd_buf_kb * 1024;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	struct gen_smtp *g;
+
+	if (p->rcpts == 0 || p->rcpts > 100 || p->per_session == 0 || p->size_min == 0 ||
+	    p->size_max < p->size_min || !p->from || !p->to || !p->helo)
+		return NULL;
+	g = rte_zmalloc_socket("gen_smtp", sizeof(*g), RTE_CACHE_LINE_SIZE, socket);
+	if (!g)
+		return NULL;
+	g->p = *p;
+	g->w = w;
+	g->tsc_per_us = RTE_MAX(w->dp->hz / 1000000, (uint64_t)1);
+	g->tsc_per_ms = RTE_MAX(w->dp->hz / 1000, (uint64_t)1);
+	tbucket_init(&g->rate, p->rate, RTE_MAX(p->rate / 100, 1u), w->dp->hz, rte_rdtsc());
+	g->src = net_source_for(&w->net, p->dst);
+	if (!g->src)
+		goto fail;
+
+	smtp_client_config_default(&g->ccfg);
+	g->ccfg.helo_name = p->helo;
+	g->ccfg.pipelining = p->pipelining;
+	g->ccfg.output_size = 32768 + 4096;
+	g->ccfg.envelope_size = 32768;
+	g->cops = (struct smtp_client_ops){.rcpt_done = on_rcpt_done, .tx_done = on_tx_done};
+	g->ccfg.ops = &g->cops;
+	g->ccfg.ops_arg = g;
+	struct smtp_client *probe = smtp_client_new(&g->ccfg, &g->cctx, 0, 0);
+	if (!probe)
+		goto fail;
+	smtp_client_free(probe);
+	g->cctx = (struct smtp_client_ctx){0};
+
+	g->rcpt = rte_zmalloc_socket("gen_rcpt", sizeof(*g->rcpt) * p->rcpts, 0, socket);
+	g->rcpt_addr = rte_zmalloc_socket("gen_rcpt_addr", (size_t)ADDR_MAX * p->rcpts, 0, socket);
+	if (!g->rcpt || !g->rcpt_addr || make_rcpts(g) != 0)
+		goto fail;
+	if (gen_body_init(&g->body, p->size_max) != 0)
+		goto fail;
+
+	g->sess_size = RTE_ALIGN_CEIL(sizeof(struct gs_sess) + smtp_client_size(&g->ccfg), 64);
+	g->slots = rte_zmalloc_socket("gen_smtp_slots", g->sess_size * n_slots, RTE_CACHE_LINE_SIZE,
+				      socket);
+	g->free_slots = rte_malloc_socket("gen_smtp_free", sizeof(unsigned) * n_slots, 0, socket);
+	if (!g->slots || !g->free_slots)
+		goto fail;
+	for (unsigned i = 0; i < p->sessions; i++)
+		g->free_slots[g->n_free++] = p->sessions - 1 - i;
+
+	/* A session holds at most its send buffer and one engine output in mbufs. */
+	unsigned per_sess = (snd_buf + g->ccfg.output_size) / TX_MBUF_DATA + 2;
+	unsigned n = p->sessions * per_sess + 256;
+	snprintf(name, sizeof(name), "gen_smtp_tx_%u", w->id);
+	g->txpool = rte_pktmbuf_pool_create(name, n, 64, 0, RTE_PKTMBUF_HEADROOM + TX_MBUF_DATA,
+					    socket);
+	if (!g->txpool)
+		goto fail;
+	w->app = g;
+	w->app_poll = gen_smtp_poll;
+	return g;
+fail:
+	gen_smtp_free(g);
+	return NULL;
+}
+
+void gen_smtp_free(struct gen_smtp *g)
+{
+	if (!g)
+		return;
+	rte_mempool_free(g->txpool);
+	gen_body_free(&g->body);
+	rte_free(g->free_slots);
+	rte_free(g->slots);
+	rte_free(g->rcpt_addr);
+	rte_free(g->rcpt);
+	rte_free(g);
+}
+
+void gen_smtp_start(struct gen_smtp *g)
+{
+	__atomic_store_n(&g->state, GS_RUN, __ATOMIC_RELEASE);
+}
+
+void gen_smtp_stop(struct gen_smtp *g)
+{
+	__atomic_store_n(&g->state, GS_STOP, __ATOMIC_RELEASE);
+}
+
+unsigned gen_smtp_active(const struct gen_smtp *g)
+{
+	return __atomic_load_n(&g->active, __ATOMIC_RELAXED);
+}
+
+bool gen_smtp_done(const struct gen_smtp *g)
+{
+	return __atomic_load_n(&g->st.msgs_started, __ATOMIC_RELAXED) >= g->p.messages &&
+	       gen_smtp_active(g) == 0;
+}
+
+void gen_smtp_read(const struct gen_smtp *g, struct gen_smtp_stats *out, struct gen_smtp_hists *h)
+{
+	const uint64_t *src = (const uint64_t *)&g->st;
+	uint64_t *dst = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	if (h) {
+		hist_merge(&h->connect, &g->h.connect);
+		hist_merge(&h->mail, &g->h.mail);
+		hist_merge(&h->dot, &g->h.dot);
+	}
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mxgate-gen's SMTP client role: concurrent SMTP sessions from one worker's
+ * TCP stack, each driving the relay's pure client engine
+ * (dataplane/smtp/client.h) as dataplane/relay/relay.c does, sending
+ * messages built by content.h. It measures connect->220, MAIL->reply and
+ * end of data->final reply per message into fixed histograms (hist.h) and
+ * counts replies by code. Runs in the worker loop (dp_worker.app_poll) and
+ * its TCP callbacks; the main lcore flips its state and reads its totals.
+ */
+#ifndef MX_GEN_SMTP_LOAD_H
+#define MX_GEN_SMTP_LOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/core/dp.h"
+#include "dataplane/gen/hist.h"
+
+struct gen_smtp_params {
+	uint32_t dst;		 /* the gateway, network order */
+	uint16_t port;		 /* network order */
+	unsigned sessions;	 /* sessions kept open at once by this worker (0: none) */
+	unsigned per_session;	 /* messages per connection, then QUIT; >= 1 */
+	uint64_t messages;	 /* messages this worker starts in all; UINT64_MAX: until stopped */
+	uint64_t token_first;	 /* tokens: first, first + step, first + 2 * step, ... */
+	uint64_t token_step;
+	unsigned rate;		 /* new connections a second on this worker; 0: no cap */
+	unsigned size_min, size_max; /* message octets (header and body), uniform */
+	unsigned rcpts;		 /* recipients per message, 1..100 */
+	bool pipelining;	 /* use PIPELINING when offered */
+	const char *from;	 /* envelope and header sender */
+	const char *to;		 /* first recipient; the others are local+N@domain */
+	const char *helo;	 /* EHLO name */
+	uint64_t run;		 /* run id, in every token */
+};
+
+/* Replies counted by code, 200..599 (others in the last slot). */
+#define GEN_CODES 401
+#define GEN_CODE_OTHER 400
+
+/* Running totals; the worker is the only writer. */
+struct gen_smtp_stats {
+	uint64_t sessions_opened;   /* tcp_connect() calls that started a handshake */
+	uint64_t sessions_ok;	    /* ended after our QUIT */
+	uint64_t session_errors;    /* failed opens, resets, timeouts, refusals, protocol errors */
+	uint64_t msgs_started;	    /* transactions begun (tokens used) */
+	uint64_t msgs_acked;	    /* final 2xx after the end of data for every recipient */
+	uint64_t msgs_failed;	    /* any other outcome */
+	uint64_t bytes_acked;	    /* content octets of the acked messages */
+	uint64_t codes[GEN_CODES];  /* final reply lines seen, by code - 200 */
+};
+
+struct gen_smtp_hists {
+	struct hist connect; /* SYN sent -> 220 read, us */
+	struct hist mail;    /* MAIL sent -> its reply read, us */
+	struct hist dot;     /* end of data sent -> final reply read, us */
+};
+
+struct gen_smtp;
+
+/*
+ * Makes worker W's SMTP client (idle until gen_smtp_start()); installs it as
+ * W's app_poll. Returns it, or NULL (out of memory, no route to p->dst, bad
+ * parameters). P's strings must outlive it.
+ */
+struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker *w);
+
+/* Frees G after its worker was freed (aborting connections calls back into G). NULL is fine. */
+void gen_smtp_free(struct gen_smtp *g);
+
+/* From any thread: start opening sessions. */
+void gen_smtp_start(struct gen_smtp *g);
+/* From any thread: begin no new message; sessions QUIT when their message is done. */
+void gen_smtp_stop(struct gen_smtp *g);
+/* From any thread: sessions open now. */
+unsigned gen_smtp_active(const struct gen_smtp *g);
+/* From any thread: true once the message limit was reached and every session ended. */
+bool gen_smtp_done(const struct gen_smtp *g);
+/* From any thread: adds G's totals to OUT (a private copy), and its histograms to H. */
+void gen_smtp_read(const struct gen_smtp *g, struct gen_smtp_stats *out,
+		   struct gen_smtp_hists *h);
+
+#endif
