@@ -58,9 +58,6 @@ static const struct cfg_enum modes[] = {
 };
 /* clang-format on */
 
-/* Acknowledgement modes DESIGN.md §3.4 names but this build does not have yet. */
-static const char *const later_acks[] = { "cut-through" };
-
 static bool only_chars(const char *s, const char *extra)
 {
 	for (; *s != '\0'; s++)
@@ -74,19 +71,12 @@ static void build_ack(struct cfg_ctx *x, const char *path, const char *raw, stru
 	static const struct cfg_enum acks[] = {
 		{ "sink", CFG_ACK_SINK },
 		{ "store", CFG_ACK_STORE },
+		{ "cut-through", CFG_ACK_CUT_THROUGH },
 		{ NULL, 0 },
 	};
 	int v = CFG_ACK_SINK;
 
 	l->ack = CFG_ACK_SINK;
-	if (raw != NULL)
-		for (unsigned i = 0; i < sizeof(later_acks) / sizeof(later_acks[0]); i++)
-			if (strcmp(raw, later_acks[i]) == 0) {
-				cfg_error(x, cfg_pos_value(x, path), path,
-					  "'%s' is not available yet; use store or sink",
-					  raw);
-				return;
-			}
 	if (cfg_get_enum(x, path, raw, acks, CFG_ACK_SINK, &v) == 0)
 		l->ack = (enum cfg_ack_mode)v;
 }
@@ -179,6 +169,18 @@ void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cf
 	c->n_listeners = n < CFG_MAX_LISTENERS ? n : CFG_MAX_LISTENERS;
 	for (unsigned i = 0; i < c->n_listeners; i++)
 		build_listener(x, i, &raw->listeners[i], &c->listeners[i]);
+	/* cut-through relays at once: without a route no recipient could be taken */
+	for (unsigned i = 0; i < c->n_listeners; i++) {
+		const struct cfg_raw_routes *r = raw->routes;
+
+		if (c->listeners[i].ack != CFG_ACK_CUT_THROUGH ||
+		    (r != NULL && (r->n_domains > 0 || r->n_smarthost > 0)))
+			continue;
+		cfg_pathf(path, sizeof(path), "listeners[%u].ack", i);
+		cfg_error(x, cfg_pos_value(x, path), path,
+			  "cut-through needs somewhere to relay to: add routes.domains or "
+			  "routes.smarthost");
+	}
 	/* Report the later of two clashing entries, pointing back at the first. */
 	for (unsigned i = 0; i < c->n_listeners; i++) {
 		for (unsigned j = 0; j < i; j++) {

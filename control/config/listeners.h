@@ -21,10 +21,11 @@ enum cfg_listener_mode {
 	CFG_MODE_SUBMISSION, /* "submission": 587/2525, our users only (relay networks until AUTH) */
 };
 
-/* When the final 250 goes out (DESIGN.md §3.4). Only "sink" exists so far. */
+/* When the final 250 goes out (DESIGN.md §3.4). */
 enum cfg_ack_mode {
-	CFG_ACK_SINK,  /* "sink": accept, count, discard */
-	CFG_ACK_STORE, /* "store": 250 once the spool's fdatasync covers the message */
+	CFG_ACK_SINK,	     /* "sink": accept, count, discard */
+	CFG_ACK_STORE,	     /* "store": 250 once the spool's fdatasync covers the message */
+	CFG_ACK_CUT_THROUGH, /* "cut-through": no spool; the next hop's replies, mirrored */
 };
 
 struct cfg_listener_limits {

@@ -172,6 +172,12 @@ void dp_teardown(struct dp *dp);
 /* The worker poll loop, for rte_eal_remote_launch(); returns 0 when dp->quit is set. */
 int dp_worker_main(void *arg);
 
+/*
+ * N octets at P copied into a chain of mbufs from POOL (what an application
+ * hands tcp_send()); NULL when the pool ran dry (nothing is kept then).
+ */
+struct rte_mbuf *dp_mbuf_chain(struct rte_mempool *pool, const void *p, size_t n);
+
 /* Queues a frame on this worker's TX queue of PORT; takes ownership. */
 void dp_tx(struct dp_worker *w, uint16_t port_id, struct rte_mbuf *m);
 /* Sends every queued frame now. */

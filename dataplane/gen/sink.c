@@ -137,36 +137,6 @@ static const struct smtp_sink_ops gen_sink_ops = {
 
 /* ---- output and input ---- */
 
-static struct rte_mbuf *chain_from(struct rte_mempool *pool, const uint8_t *p, size_t n)
-{
-	struct rte_mbuf *head = NULL, *tail = NULL;
-
-	while (n > 0) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-
-		if (m == NULL) {
-			rte_pktmbuf_free(head);
-			return NULL;
-		}
-		uint16_t len = (uint16_t)RTE_MIN(n, (size_t)rte_pktmbuf_tailroom(m));
-
-		memcpy(rte_pktmbuf_mtod(m, uint8_t *), p, len);
-		m->data_len = len;
-		m->pkt_len = len;
-		if (head == NULL) {
-			head = m;
-		} else {
-			tail->next = m;
-			head->nb_segs++;
-			head->pkt_len += len;
-		}
-		tail = m;
-		p += len;
-		n -= len;
-	}
-	return head;
-}
-
 /* Sends the engine's replies in one tcp_send(). Returns 0, -EAGAIN (writable() follows) or -ENOMEM. */
 static int sess_flush(struct sk_sess *s)
 {
@@ -184,7 +154,7 @@ static int sess_flush(struct sk_sess *s)
 	size_t n = smtp_server_output(engine(s), &p);
 	if (n == 0)
 		return 0;
-	struct rte_mbuf *m = chain_from(s->k->w->pool, p, n);
+	struct rte_mbuf *m = dp_mbuf_chain(s->k->w->pool, p, n);
 	if (m == NULL)
 		return -ENOMEM;
 	smtp_server_output_done(engine(s), n);

@@ -108,36 +108,6 @@ static inline uint64_t us_since(const struct gen_smtp *g, uint64_t t)
 
 /* ---- output ---- */
 
-static struct rte_mbuf *chain_from(struct rte_mempool *pool, const uint8_t *p, size_t n)
-{
-	struct rte_mbuf *head = NULL, *tail = NULL;
-
-	while (n > 0) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-
-		if (m == NULL) {
-			rte_pktmbuf_free(head);
-			return NULL;
-		}
-		uint16_t k = (uint16_t)RTE_MIN(n, (size_t)rte_pktmbuf_tailroom(m));
-
-		memcpy(rte_pktmbuf_mtod(m, uint8_t *), p, k);
-		m->data_len = k;
-		m->pkt_len = k;
-		if (head == NULL) {
-			head = m;
-		} else {
-			tail->next = m;
-			head->nb_segs++;
-			head->pkt_len += k;
-		}
-		tail = m;
-		p += k;
-		n -= k;
-	}
-	return head;
-}
-
 /* Sends the engine's output. Returns 1 when octets went, 0 for none, -EAGAIN, -ENOMEM or -EPIPE. */
 static int sess_flush(struct gs_sess *s)
 {
@@ -159,7 +129,7 @@ static int sess_flush(struct gs_sess *s)
 	size_t n = smtp_client_output(s->cli, &p);
 	if (n == 0)
 		return 0;
-	struct rte_mbuf *m = chain_from(g->txpool, p, n);
+	struct rte_mbuf *m = dp_mbuf_chain(g->txpool, p, n);
 	if (m == NULL) {
 		s->starved = g->starved = true;
 		return -ENOMEM;

@@ -73,37 +73,6 @@ static void log_stdout(void *arg, const char *line, size_t n)
 
 /* ---- output ---- */
 
-/* N octets at P as a chain of mbufs from POOL; NULL when the pool is dry. */
-static struct rte_mbuf *chain_from(struct rte_mempool *pool, const uint8_t *p, size_t n)
-{
-	struct rte_mbuf *head = NULL, *tail = NULL;
-
-	while (n > 0) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-
-		if (m == NULL) {
-			rte_pktmbuf_free(head);
-			return NULL;
-		}
-		uint16_t k = (uint16_t)RTE_MIN(n, (size_t)rte_pktmbuf_tailroom(m));
-
-		memcpy(rte_pktmbuf_mtod(m, uint8_t *), p, k);
-		m->data_len = k;
-		m->pkt_len = k;
-		if (head == NULL) {
-			head = m;
-		} else {
-			tail->next = m;
-			head->nb_segs++;
-			head->pkt_len += k;
-		}
-		tail = m;
-		p += k;
-		n -= k;
-	}
-	return head;
-}
-
 /* ---- TCP callbacks ---- */
 
 static void on_connected(struct tcp_conn *tc, int err)
@@ -226,7 +195,7 @@ static int tr_send(void *arg, struct relay_conn *c, const uint8_t *p, size_t n)
 		return -EPIPE;
 	if (t->pending != NULL)
 		return -EAGAIN; /* writable() sends it, then asks for more */
-	struct rte_mbuf *m = chain_from(r->w->pool, p, n);
+	struct rte_mbuf *m = dp_mbuf_chain(r->w->pool, p, n);
 	if (m == NULL)
 		return -ENOMEM;
 	int rc = tcp_send(t->tc, m);

@@ -9,6 +9,7 @@
 #ifndef MX_SMTP_REPLY_H
 #define MX_SMTP_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,7 +111,14 @@
 	X(RCPT_UNKNOWN, 550, "5.1.1", "Error: recipient address rejected: user unknown")           \
 	X(SENDER_REJECTED, 553, "5.7.1", "Error: sender address rejected")                         \
 	X(ACCESS_DENIED, 554, "5.7.1", "Error: access denied")                                     \
-	X(TRY_AGAIN, 450, "4.7.1", "Error: try again later")
+	X(TRY_AGAIN, 450, "4.7.1", "Error: try again later")                                     \
+	/* cut-through (DESIGN.md §3.4): the next hop's transaction runs alongside ours */         \
+	X(NEXTHOP_UNREACHABLE, 451, "4.4.1", "Error: next hop not reachable, try again later")    \
+	X(NEXTHOP_LOST, 451, "4.4.2", "Error: lost connection with the next hop, try again later") \
+	X(NEXTHOP_TIMEOUT, 451, "4.4.2", "Error: the next hop timed out, try again later")        \
+	X(NEXTHOP_OTHER_ROUTE, 452, "4.5.3",                                                       \
+	  "Error: recipient goes to another next hop, send it in a separate transaction")          \
+	X(NEXTHOP_NO_SMTPUTF8, 553, "5.6.7", "Error: the next hop does not support SMTPUTF8")
 
 /* Reply ids. SMTP_R_NONE (0): no reply / accept; the table starts at 1. */
 #define SMTP_R_ENUM_(id, code, esc, text) SMTP_R_##id,
@@ -143,5 +151,34 @@ unsigned smtp_reply_code(enum smtp_reply_id id);
  */
 size_t smtp_reply_format(char *out, size_t cap, enum smtp_reply_id id, const char *arg,
 			 size_t arglen, char sep);
+
+/*
+ * A reply that is not ours: code, enhanced code and text as another server
+ * (the next hop in cut-through) said them, to be repeated to our client.
+ * Nothing here is trusted: smtp_reply_format_text() checks and sanitises it.
+ */
+struct smtp_reply_text {
+	uint16_t code;	  /* 200..599; anything else makes the reply unusable */
+	const char *esc;  /* RFC 3463 code, ESC_LEN octets; NULL or not valid: one of ours */
+	size_t esc_len;
+	const char *text; /* TEXT_LEN octets, any octets at all */
+	size_t text_len;
+};
+
+/* True when P[0..N) is an RFC 3463 status code "c.s.d" whose class C is CODE's first digit. */
+bool smtp_reply_esc_valid(unsigned code, const char *p, size_t n);
+
+/*
+ * Writes R as one reply line into OUT (CAP bytes): "code[SEP]esc PREFIXtext\r\n".
+ * The enhanced code is R's when smtp_reply_esc_valid() holds, else "C.0.0"
+ * of the code's class (we always offer ENHANCEDSTATUSCODES). PREFIX (ours,
+ * NUL-terminated, may be NULL) and the text are sanitised like arguments:
+ * octets outside 0x20..0x7e become '?', so no CR, LF or NUL of the other
+ * server can end or split the line; the whole line is cut at
+ * SMTP_REPLY_LINE_MAX. Returns the bytes written, or 0 when R's code is
+ * outside 200..599 or the line does not fit CAP (nothing is written then).
+ */
+size_t smtp_reply_format_text(char *out, size_t cap, const struct smtp_reply_text *r,
+			      const char *prefix, char sep);
 
 #endif

@@ -66,6 +66,10 @@ struct smtp_session {
 	bool bdat_last, bdat_skip; /* skip: a refused chunk, read and dropped */
 	int fail;		   /* reply that will refuse the message being received */
 
+	/* a hook's MAIL/RCPT reply that comes later (SMTP_HOOK_PENDING) */
+	enum smtp_verb pend_cmd; /* SMTP_V_UNKNOWN: none (a PENDING state is the sink's end) */
+	bool pend_full;		 /* the pending RCPT did not fit the envelope: 452 whatever comes */
+
 	/* replies not sent yet */
 	uint32_t out_len, out_size;
 
@@ -114,7 +118,8 @@ static uint32_t state_timeout(const struct smtp_session *s, enum smtp_state st)
 	case SMTP_ST_BDAT:
 		return t->data_block;
 	case SMTP_ST_PENDING:
-		return t->data_term;
+		return s->pend_cmd == SMTP_V_MAIL ? t->mail :
+		       s->pend_cmd == SMTP_V_RCPT ? t->rcpt : t->data_term;
 	default:
 		return t->command;
 	}
@@ -153,12 +158,20 @@ static void reply(struct smtp_session *s, int id)
 	reply_arg(s, id, s->cfg->hostname, strlen(s->cfg->hostname));
 }
 
+/* Empties the transaction; the tx_end hook hears of one MAIL had started. */
+static void tx_clear(struct smtp_session *s)
+{
+	if (s->tx.active && hooks(s)->tx_end)
+		hooks(s)->tx_end(s->cfg->hooks_arg, s, &s->tx);
+	smtp_tx_clear(&s->tx);
+}
+
 /* Drops the transaction; the sink hears of it when it had begun. */
 static void tx_abort(struct smtp_session *s)
 {
 	if (s->tx.begun)
 		s->cfg->sink->abort(s->cfg->sink_arg, &s->tx);
-	smtp_tx_clear(&s->tx);
+	tx_clear(s);
 	s->fail = 0;
 }
 
@@ -166,6 +179,8 @@ static void session_close(struct smtp_session *s)
 {
 	if (s->state == SMTP_ST_AUTH && hooks(s)->auth)
 		hooks(s)->auth(s->cfg->hooks_arg, s, NULL, NULL, NULL);
+	s->pend_cmd = SMTP_V_UNKNOWN; /* a pending hook reply is moot: tx_end() says so */
+	s->pend_full = false;
 	tx_abort(s);
 	set_state(s, SMTP_ST_CLOSED);
 }
@@ -203,6 +218,41 @@ static void hook_refusal(struct smtp_session *s, int id)
 		close_with(s, id);
 	else
 		error(s, id);
+}
+
+/*
+ * Another server's reply (MIRROR) as ours, sanitised; PREFIX (ours) goes
+ * before its text. Counts like reply_line().
+ */
+static void reply_text(struct smtp_session *s, const struct smtp_reply_text *m,
+		       const char *prefix)
+{
+	s->out_len += (uint32_t)smtp_reply_format_text((char *)s->out + s->out_len, out_free(s), m,
+						       prefix, ' ');
+	if (m->code >= 500)
+		count(s, SMTP_C_REPLIES_5XX);
+	else if (m->code >= 400)
+		count(s, SMTP_C_REPLIES_4XX);
+}
+
+/* A mirrored refusal: an error toward max_errors; a 421 closes, as hook_refusal() does. */
+static void text_refusal(struct smtp_session *s, const struct smtp_reply_text *m)
+{
+	reply_text(s, m, NULL);
+	if (m->code == 421) {
+		session_close(s);
+		return;
+	}
+	if (++s->errors >= s->cfg->max_errors) {
+		count(s, SMTP_C_TOO_MANY_ERRORS);
+		close_with(s, SMTP_R_TOO_MANY_ERRORS);
+	}
+}
+
+/* A mirrored reply we can repeat: a real code, and not 3xx (no command here continues). */
+static bool text_usable(const struct smtp_reply_text *m)
+{
+	return m != NULL && m->code >= 200 && m->code <= 599 && m->code / 100 != 3;
 }
 
 static size_t fmt_u64(char *b, uint64_t v)
@@ -309,12 +359,21 @@ static int data_begin(struct smtp_session *s, enum smtp_data_mode mode)
 	return SMTP_R_NONE;
 }
 
-/* The final reply of a message the sink's end() produced. */
-static void complete(struct smtp_session *s, int r)
+/* "Ok: queued as " + queue id + "; next hop: " */
+#define QUEUED_PREFIX_MAX (14 + SMTP_QID_LEN + 12 + 1)
+
+/*
+ * The final reply of a message the sink's end() produced: reply id R, or
+ * MIRROR (another server's reply, R unused) when given.
+ */
+static void complete(struct smtp_session *s, int r, const struct smtp_reply_text *mirror)
 {
-	unsigned code = smtp_reply_code(r);
+	unsigned code;
 	char qid[SMTP_QID_LEN + 1];
 
+	if (mirror != NULL && !text_usable(mirror))
+		mirror = NULL, r = SMTP_R_LOCAL_ERROR;
+	code = mirror != NULL ? mirror->code : smtp_reply_code(r);
 	if (code == 0)
 		r = SMTP_R_LOCAL_ERROR, code = smtp_reply_code(r);
 	memcpy(qid, s->tx.queue_id, sizeof(qid));
@@ -325,12 +384,26 @@ static void complete(struct smtp_session *s, int r)
 		count(s, SMTP_C_MESSAGES_REJECTED);
 	}
 	s->tx.begun = false; /* end() answered: no abort() for it */
-	smtp_tx_clear(&s->tx);
+	tx_clear(s);
 	set_state(s, SMTP_ST_HELO);
-	if (code / 100 == 2)
+	if (mirror != NULL && code / 100 == 2) {
+		/* ours is the promise the client reads: 250, our queue id, then theirs */
+		struct smtp_reply_text ok = *mirror;
+		char prefix[QUEUED_PREFIX_MAX];
+		size_t ql = strlen(qid);
+
+		ok.code = 250;
+		memcpy(prefix, "Ok: queued as ", 14);
+		memcpy(prefix + 14, qid, ql);
+		memcpy(prefix + 14 + ql, "; next hop: ", 13);
+		reply_text(s, &ok, prefix);
+	} else if (mirror != NULL) {
+		text_refusal(s, mirror);
+	} else if (code / 100 == 2) {
 		reply_arg(s, r, qid, strlen(qid));
-	else
+	} else {
 		error_arg(s, r, qid, strlen(qid));
+	}
 }
 
 /* All content is in: refuse it, or ask the sink for the final reply. */
@@ -368,7 +441,7 @@ static void finish_message(struct smtp_session *s)
 		set_state(s, SMTP_ST_PENDING);
 		return;
 	}
-	complete(s, r);
+	complete(s, r, NULL);
 }
 
 static size_t data_input(struct smtp_session *s, const uint8_t *p, size_t n)
@@ -587,9 +660,14 @@ static void proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	}
 	if (hooks(s)->mail_check) {
 		int r = hooks(s)->mail_check(s->cfg->hooks_arg, s, &s->tx, &c->path);
+		if (r == SMTP_HOOK_PENDING) {
+			s->pend_cmd = SMTP_V_MAIL;
+			set_state(s, SMTP_ST_PENDING);
+			return;
+		}
 		if (r != SMTP_R_NONE) {
 			count(s, SMTP_C_POLICY_REJECTS);
-			smtp_tx_clear(&s->tx);
+			tx_clear(s);
 			hook_refusal(s, r);
 			return;
 		}
@@ -617,6 +695,14 @@ static void proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 {
 	if (hooks(s)->rcpt_check) {
 		int r = hooks(s)->rcpt_check(s->cfg->hooks_arg, s, &s->tx, &c->path);
+		if (r == SMTP_HOOK_PENDING) {
+			/* C's slices are gone by the time the reply comes: copy RCPT now,
+			 * and take it back out if the reply refuses it */
+			s->pend_cmd = SMTP_V_RCPT;
+			s->pend_full = smtp_tx_add_rcpt(&s->tx, c) != 0;
+			set_state(s, SMTP_ST_PENDING);
+			return;
+		}
 		if (r != SMTP_R_NONE) {
 			count(s, SMTP_C_POLICY_REJECTS);
 			hook_refusal(s, r);
@@ -1358,10 +1444,74 @@ void smtp_server_tls_started(struct smtp_session *s, uint64_t now)
 
 void smtp_server_tx_done(struct smtp_session *s, int r, uint64_t now)
 {
-	if (s->state != SMTP_ST_PENDING)
+	if (s->state != SMTP_ST_PENDING || s->pend_cmd != SMTP_V_UNKNOWN)
 		return;
 	s->now = now;
-	complete(s, r);
+	complete(s, r, NULL);
+}
+
+void smtp_server_tx_done_text(struct smtp_session *s, const struct smtp_reply_text *r,
+			      uint64_t now)
+{
+	if (s->state != SMTP_ST_PENDING || s->pend_cmd != SMTP_V_UNKNOWN)
+		return;
+	s->now = now;
+	complete(s, SMTP_R_LOCAL_ERROR, r);
+}
+
+void smtp_server_cmd_done(struct smtp_session *s, int r, const struct smtp_reply_text *mirror,
+			  uint64_t now)
+{
+	enum smtp_verb v = s->pend_cmd;
+	bool full = s->pend_full;
+	bool ok;
+
+	if (s->state != SMTP_ST_PENDING || v == SMTP_V_UNKNOWN)
+		return;
+	s->now = now;
+	s->pend_cmd = SMTP_V_UNKNOWN;
+	s->pend_full = false;
+	if (mirror != NULL && !text_usable(mirror))
+		mirror = NULL, r = SMTP_R_LOCAL_ERROR;
+	ok = mirror != NULL ? mirror->code / 100 == 2 : r == SMTP_R_NONE;
+	if (!ok)
+		count(s, SMTP_C_POLICY_REJECTS);
+
+	if (v == SMTP_V_MAIL) {
+		if (!ok) {
+			tx_clear(s);
+			set_state(s, SMTP_ST_HELO);
+		} else {
+			set_state(s, SMTP_ST_MAIL);
+		}
+	} else {
+		if (ok && full) {
+			count(s, SMTP_C_ENVELOPE_FULL);
+			set_state(s, s->tx.nrcpt ? SMTP_ST_RCPT : SMTP_ST_MAIL);
+			error(s, SMTP_R_STORAGE);
+			return;
+		}
+		if (!ok && !full)
+			s->tx.nrcpt--; /* its strings stay in the arena until the transaction ends */
+		if (ok)
+			count(s, SMTP_C_RCPTS_ACCEPTED);
+		set_state(s, s->tx.nrcpt ? SMTP_ST_RCPT : SMTP_ST_MAIL);
+	}
+	if (mirror != NULL) {
+		if (ok)
+			reply_text(s, mirror, NULL);
+		else
+			text_refusal(s, mirror);
+	} else if (ok) {
+		reply(s, v == SMTP_V_MAIL ? SMTP_R_MAIL_OK : SMTP_R_RCPT_OK);
+	} else {
+		hook_refusal(s, r);
+	}
+}
+
+enum smtp_verb smtp_server_pending_cmd(const struct smtp_session *s)
+{
+	return s->state == SMTP_ST_PENDING ? s->pend_cmd : SMTP_V_UNKNOWN;
 }
 
 void smtp_server_shutdown(struct smtp_session *s)

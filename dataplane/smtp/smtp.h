@@ -185,19 +185,42 @@ extern const struct smtp_sink_ops smtp_discard_sink_ops; /* arg: struct smtp_dis
 struct smtp_session;
 
 /*
+ * mail_check()/rcpt_check(): the reply comes later, through
+ * smtp_server_cmd_done() (cut-through asks the next hop first).
+ */
+#define SMTP_HOOK_PENDING (-1)
+
+/*
  * Policy and extension hooks; each may be NULL. Return values as for sinks.
  * ARG is the config's hooks_arg.
  */
 struct smtp_hooks {
 	/* At the greeting: a reply id replaces the 220 and ends the session. */
 	int (*connect_check)(void *arg, struct smtp_session *s);
-	/* MAIL passed syntax and limits. A 421 reply from this hook or the next ends
-	 * the session (RFC 5321 §3.8), e.g. for a client over its message rate. */
+	/*
+	 * MAIL passed syntax and limits; TX holds the sender. A 421 reply from
+	 * this hook or the next ends the session (RFC 5321 §3.8), e.g. for a
+	 * client over its message rate. SMTP_HOOK_PENDING: the session waits
+	 * (state PENDING, later input kept) for smtp_server_cmd_done(), which
+	 * must not be called from inside the hook.
+	 */
 	int (*mail_check)(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
 			  const struct smtp_path *sender);
-	/* RCPT passed syntax and limits (the relay check lives here). */
+	/*
+	 * RCPT passed syntax and limits (the relay check lives here); TX does
+	 * not hold RCPT yet. SMTP_HOOK_PENDING as for mail_check(): RCPT joins
+	 * the envelope only if smtp_server_cmd_done() accepts it.
+	 */
 	int (*rcpt_check)(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
 			  const struct smtp_path *rcpt);
+	/*
+	 * The transaction MAIL started is over, whatever ended it: its final
+	 * reply, a refusal of MAIL, RSET, HELO/EHLO, STARTTLS, a timeout, the
+	 * session's end -- also while a MAIL/RCPT reply or the sink's end() is
+	 * pending (no smtp_server_cmd_done()/tx_done() may follow then). Runs
+	 * after the sink's abort(), with TX still readable.
+	 */
+	void (*tx_end)(void *arg, struct smtp_session *s, const struct smtp_tx *tx);
 	/*
 	 * STARTTLS: SMTP_R_NONE to go ahead (the engine answers 220 and raises
 	 * SMTP_EV_STARTTLS), or a reply id (e.g. SMTP_R_TLS_UNAVAILABLE).
@@ -284,7 +307,7 @@ enum smtp_state {
 	SMTP_ST_DATA,	   /* 354 sent: content until CRLF.CRLF */
 	SMTP_ST_BDAT,	   /* inside a BDAT chunk's octets */
 	SMTP_ST_CHUNKING,  /* between BDAT chunks of one transaction */
-	SMTP_ST_PENDING,   /* the sink's final reply is pending: input waits */
+	SMTP_ST_PENDING,   /* the sink's final reply, or a hook's MAIL/RCPT reply: input waits */
 	SMTP_ST_AUTH,	   /* AUTH exchange: lines go to the auth hook */
 	SMTP_ST_STARTTLS,  /* 220 Ready sent: waiting for the TLS handshake */
 	SMTP_ST_CLOSED,	   /* 221/421/554 sent: flush and close; input is ignored */
@@ -296,7 +319,7 @@ extern const char *const smtp_state_names[SMTP_ST_MAX];
 /* smtp_server_events() */
 #define SMTP_EV_CLOSE	 0x1 /* flush the output, then close the connection */
 #define SMTP_EV_STARTTLS 0x2 /* flush the 220, start TLS, then smtp_server_tls_started() */
-#define SMTP_EV_PENDING	 0x4 /* waiting for smtp_server_tx_done(); keep unconsumed input */
+#define SMTP_EV_PENDING	 0x4 /* waiting for smtp_server_tx_done()/cmd_done(); keep input */
 
 /* smtp_server_init() flags */
 #define SMTP_SESSION_TLS 0x1 /* implicit TLS (port 465): the session starts under TLS */
@@ -365,6 +388,32 @@ void smtp_server_tls_started(struct smtp_session *s, uint64_t now);
  * the session is PENDING.
  */
 void smtp_server_tx_done(struct smtp_session *s, int reply, uint64_t now);
+
+/*
+ * The sink's pending end() completed with R, another server's reply (the
+ * next hop's, in cut-through), which the client gets in its place: a 2xx
+ * as "250 <esc> Ok: queued as <queue id>; next hop: <text>", anything else
+ * with R's code, enhanced code and text. Sanitised and bounded by
+ * smtp_reply_format_text(); a code outside 200..599 becomes 451 4.3.0. A
+ * 421 ends the session after the reply. Ignored unless the end is pending.
+ */
+void smtp_server_tx_done_text(struct smtp_session *s, const struct smtp_reply_text *r,
+			      uint64_t now);
+
+/*
+ * A hook's pending MAIL or RCPT reply (SMTP_HOOK_PENDING) is decided.
+ * MIRROR NULL: REPLY decides -- SMTP_R_NONE accepts (250 2.1.0 / 2.1.5),
+ * a reply id refuses as a hook's refusal does (a 421 ends the session).
+ * MIRROR given: its code decides (2xx accepts) and the client gets its code,
+ * enhanced code and text, sanitised (smtp_reply_format_text()); a code
+ * outside 200..599 or of class 3 refuses with 451 4.3.0. The session takes
+ * input again. Ignored unless a MAIL/RCPT reply is pending.
+ */
+void smtp_server_cmd_done(struct smtp_session *s, int reply, const struct smtp_reply_text *mirror,
+			  uint64_t now);
+
+/* The verb whose reply is pending (SMTP_V_MAIL, SMTP_V_RCPT), SMTP_V_UNKNOWN for none. */
+enum smtp_verb smtp_server_pending_cmd(const struct smtp_session *s);
 
 /* Ends the session now with 421 4.3.2 (drain on shutdown); aborts an open transaction. */
 void smtp_server_shutdown(struct smtp_session *s);

@@ -28,6 +28,7 @@
 #include "dataplane/policy/policy.h"
 #include "dataplane/smtp/received.h"
 #include "dataplane/smtp/smtp.h"
+#include "dataplane/smtpd/cutthrough.h"
 #include "dataplane/spool/spool.h"
 
 #define STATS_SYNC_MS 100
@@ -62,6 +63,7 @@ struct smtpd {
 	uint64_t slow_until_tsc;   /* ...makes new mail wait until then */
 	uint64_t tsc_per_ms;
 	uint64_t tsc_per_us;
+	size_t engine_size;	   /* the largest engine session of the listeners */
 	struct smtp_server_ctx ctx;
 	struct timer stats_timer;
 	char hostname[HOSTNAME_MAX];
@@ -84,6 +86,7 @@ struct smtpd_sess {
 	bool limited;	      /* subject to policy.client_limits (not an exempt network) */
 	bool counted;	      /* counted in the client table: uncount when it ends */
 	uint32_t raddr;	      /* the client, network order */
+	struct ct *ct;	      /* cut-through listeners: the next hop's side, after the engine */
 	uint8_t engine[] __attribute__((aligned(16)));
 };
 
@@ -166,6 +169,9 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 	default:
 		return SMTP_R_LOCAL_ERROR;
 	}
+	/* cut-through: the next hop answers (or we say why there is none) */
+	if (l->cfg->ack == CFG_ACK_CUT_THROUGH)
+		return ct_rcpt(((struct smtpd_sess *)smtp_server_udata(s))->ct, tx, rcpt);
 	/* mail we keep must have somewhere to go (RFC 3463 5.4.4: unable to route) */
 	struct route rt;
 	if (l->cfg->ack == CFG_ACK_STORE &&
@@ -295,38 +301,51 @@ static const struct smtp_sink_ops store_sink = {
 	.abort = store_abort,
 };
 
-/* ---- output ---- */
+/* ---- cut-through mode: the next hop's transaction alongside (cutthrough.h) ---- */
 
-/* N octets at P as a chain of mbufs from POOL; NULL when the pool is dry. */
-static struct rte_mbuf *chain_from(struct rte_mempool *pool, const uint8_t *p, size_t n)
+static void cut_tx_end(void *arg, struct smtp_session *s, const struct smtp_tx *tx)
 {
-	struct rte_mbuf *head = NULL, *tail = NULL;
+	struct smtpd_sess *ss = smtp_server_udata(s);
 
-	while (n > 0) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-
-		if (m == NULL) {
-			rte_pktmbuf_free(head);
-			return NULL;
-		}
-		uint16_t k = (uint16_t)RTE_MIN(n, (size_t)rte_pktmbuf_tailroom(m));
-
-		memcpy(rte_pktmbuf_mtod(m, uint8_t *), p, k);
-		m->data_len = k;
-		m->pkt_len = k;
-		if (head == NULL) {
-			head = m;
-		} else {
-			tail->next = m;
-			head->nb_segs++;
-			head->pkt_len += k;
-		}
-		tail = m;
-		p += k;
-		n -= k;
-	}
-	return head;
+	(void)arg;
+	(void)tx;
+	if (ss != NULL && ss->ct != NULL)
+		ct_tx_end(ss->ct);
 }
+
+static int cut_begin(void *arg, struct smtp_tx *tx)
+{
+	(void)arg;
+	return ct_begin(sess_of_tx(tx)->ct, tx);
+}
+
+static int cut_chunk(void *arg, struct smtp_tx *tx, const uint8_t *p, size_t n)
+{
+	(void)arg;
+	return ct_chunk(sess_of_tx(tx)->ct, tx, p, n);
+}
+
+static int cut_end(void *arg, struct smtp_tx *tx)
+{
+	(void)arg;
+	return ct_end(sess_of_tx(tx)->ct, tx);
+}
+
+/* The message is dropped mid-way: the next hop's transaction goes with it at once. */
+static void cut_abort(void *arg, struct smtp_tx *tx)
+{
+	(void)arg;
+	ct_tx_end(sess_of_tx(tx)->ct);
+}
+
+static const struct smtp_sink_ops cut_sink = {
+	.begin = cut_begin,
+	.chunk = cut_chunk,
+	.end = cut_end,
+	.abort = cut_abort,
+};
+
+/* ---- output ---- */
 
 /*
  * Sends what the engine has to say: one tcp_send() per flush, so a pipelined
@@ -351,7 +370,7 @@ static int sess_flush(struct smtpd_sess *ss)
 	n = smtp_server_output(engine(ss), &p);
 	if (n == 0)
 		return 0;
-	struct rte_mbuf *m = chain_from(mp, p, n);
+	struct rte_mbuf *m = dp_mbuf_chain(mp, p, n);
 	if (m == NULL)
 		return -ENOMEM;
 	smtp_server_output_done(engine(ss), n);
@@ -400,13 +419,26 @@ static int sess_feed(struct smtpd_sess *ss, uint64_t now)
 	unsigned stalls = 0;
 	int rc = 0;
 
-	while (ss->in_head != NULL) {
+	for (;;) {
+		/* cut-through: a reply the next hop decided goes out before more input */
+		if (ss->ct != NULL && ct_deliver(ss->ct, now))
+			stalls = 0;
+		if (ss->in_head == NULL)
+			break;
 		struct rte_mbuf *m = ss->in_head;
-		size_t used = 0;
+		size_t give = m->data_len, used = 0;
 
-		if (m->data_len != 0)
-			used = smtp_server_input(s, rte_pktmbuf_mtod(m, const uint8_t *),
-						 m->data_len, now);
+		if (ss->ct != NULL) {
+			size_t budget = ct_budget(ss->ct);
+
+			if (budget == 0) { /* the next hop is slow: the input waits in TCP */
+				count(ss->l->d, DP_C_SMTPD_CT_STALLS);
+				break;
+			}
+			give = RTE_MIN(give, budget);
+		}
+		if (give != 0)
+			used = smtp_server_input(s, rte_pktmbuf_mtod(m, const uint8_t *), give, now);
 		taken += (uint32_t)used;
 		if (used == m->data_len) {
 			in_pop(ss);
@@ -415,8 +447,15 @@ static int sess_feed(struct smtpd_sess *ss, uint64_t now)
 		}
 		m->data_off += (uint16_t)used;
 		m->data_len -= (uint16_t)used;
-		if (smtp_server_events(s) & (SMTP_EV_PENDING | SMTP_EV_STARTTLS))
+		if (used == give) { /* took all of a budgeted piece: the next one */
+			stalls = 0;
+			continue;
+		}
+		if (smtp_server_events(s) & (SMTP_EV_PENDING | SMTP_EV_STARTTLS)) {
+			if (ss->ct != NULL && ct_deliver(ss->ct, now))
+				continue; /* decided at once (e.g. a sticky refusal) */
 			break;
+		}
 		rc = sess_flush(ss);
 		/* the engine stops only to have its output flushed: twice in a row is a bug */
 		if (rc != 0 || (used == 0 && ++stalls > 1))
@@ -490,6 +529,18 @@ static void sess_timer(struct timer *t, void *arg)
 		sess_arm(ss);
 }
 
+/* The next hop said something, or took more content: the session goes on (cutthrough.h). */
+static void sess_wake(void *arg)
+{
+	struct smtpd_sess *ss = arg;
+
+	if (ss->closing) {
+		sess_after(ss);
+		return;
+	}
+	sess_run(ss); /* may close and free SS */
+}
+
 /* ---- TCP callbacks ---- */
 
 /*
@@ -503,7 +554,7 @@ static void refuse_conn(struct smtpd_listener *l, struct tcp_conn *c, enum smtp_
 	char line[SMTP_REPLY_LINE_MAX];
 	size_t n = smtp_reply_format(line, sizeof(line), id, l->scfg.hostname,
 				     strlen(l->scfg.hostname), ' ');
-	struct rte_mbuf *m = n ? chain_from(l->d->w->pool, (const uint8_t *)line, n) : NULL;
+	struct rte_mbuf *m = n ? dp_mbuf_chain(l->d->w->pool, (const uint8_t *)line, n) : NULL;
 
 	if (m == NULL || tcp_send(c, m) != 0) {
 		rte_pktmbuf_free(m);
@@ -597,6 +648,13 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 		return;
 	}
 	smtp_server_set_udata(engine(ss), ss);
+	if (l->cfg->ack == CFG_ACK_CUT_THROUGH) {
+		const char *helo = d->w->dp->cfg->relay.helo_name;
+
+		ss->ct = (struct ct *)(ss->engine + RTE_ALIGN_CEIL(d->engine_size, 16));
+		ct_init(ss->ct, d->w, engine(ss), helo != NULL ? helo : l->scfg.hostname, sess_wake,
+			ss);
+	}
 	tcp_set_arg(c, ss);
 	sess_after(ss);
 }
@@ -676,7 +734,9 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 		count(d, DP_C_SMTPD_SESSIONS_ABORTED);
 	timer_cancel(&d->w->timers, &ss->timer);
 	uncount(d, ss);
-	smtp_server_fini(engine(ss));
+	smtp_server_fini(engine(ss)); /* its tx_end() lets the next hop go (cut-through) */
+	if (ss->ct != NULL)
+		ct_fini(ss->ct);
 	while (ss->in_head != NULL)
 		in_pop(ss);
 	rte_pktmbuf_free(ss->out);
@@ -744,6 +804,12 @@ static void listener_config(struct smtpd *d, struct smtpd_listener *l,
 	if (c->ack == CFG_ACK_STORE) {
 		s->sink = &store_sink;
 		s->sink_arg = l;
+	} else if (c->ack == CFG_ACK_CUT_THROUGH) {
+		s->sink = &cut_sink;
+		s->sink_arg = l;
+		l->hooks.tx_end = cut_tx_end;
+		/* NOTIFY/ORCPT/RET/ENVID are not passed on to the next hop: not offered */
+		s->features &= ~(uint32_t)SMTP_F_DSN;
 	} else {
 		s->sink = &smtp_discard_sink_ops;
 		s->sink_arg = NULL;
@@ -858,11 +924,17 @@ int smtpd_start(struct dp_worker *w)
 	int64_t wall_offset = wall - (int64_t)now_ms(d);
 
 	d->n_listeners = cfg->n_listeners;
+	bool cut = false;
+
 	for (unsigned i = 0; i < cfg->n_listeners; i++) {
 		listener_config(d, &d->l[i], &cfg->listeners[i], wall_offset);
 		size = RTE_MAX(size, smtp_server_size(&d->l[i].scfg));
 		n += cfg->listeners[i].limits.sessions;
+		cut |= cfg->listeners[i].ack == CFG_ACK_CUT_THROUGH;
 	}
+	d->engine_size = size;
+	if (cut) /* every element can hold a cut-through session's next-hop side */
+		size = RTE_ALIGN_CEIL(size, 16) + ct_size();
 	snprintf(name, sizeof(name), "mx_smtpd_%u", w->id);
 	d->pool = rte_mempool_create(name, n, sizeof(struct smtpd_sess) + size, 0, 0, NULL, NULL,
 				     NULL, NULL, socket,

@@ -30,6 +30,19 @@
 	X(SMTPD_STORE_FAILED, "smtp_store_failed")         /* commit failed: 451, nothing promised */ \
 	X(SMTPD_CONGESTED, "smtp_congested")               /* backpressure: 451 4.3.2 */          \
 	X(SMTPD_UNROUTABLE, "smtp_unroutable")             /* store mode, no route: 550 5.4.4 */  \
+	/* cut-through (cutthrough.h): the next hop's transaction alongside the client's */        \
+	X(SMTPD_CT_CONNECTS, "smtp_ct_connects")           /* next-hop connections opened */      \
+	X(SMTPD_CT_HOP_FAILURES, "smtp_ct_hop_failures")   /* a hop refused or timed out: next */ \
+	X(SMTPD_CT_UNREACHABLE, "smtp_ct_unreachable")     /* every hop failed: 451 4.4.1 */      \
+	X(SMTPD_CT_RCPTS_ACCEPTED, "smtp_ct_rcpts_accepted") /* next hop's 2xx at RCPT, mirrored */ \
+	X(SMTPD_CT_RCPTS_REFUSED, "smtp_ct_rcpts_refused") /* its 4xx/5xx at MAIL/RCPT, mirrored */ \
+	X(SMTPD_CT_OTHER_ROUTE, "smtp_ct_other_route")     /* another next hop: 452 4.5.3 */      \
+	X(SMTPD_CT_MESSAGES_ACCEPTED, "smtp_ct_messages_accepted") /* its 2xx after the data */   \
+	X(SMTPD_CT_MESSAGES_REFUSED, "smtp_ct_messages_refused") /* its 4xx/5xx to DATA or dot */ \
+	X(SMTPD_CT_ABORTED, "smtp_ct_aborted")             /* the client left mid-transaction */  \
+	X(SMTPD_CT_LOST, "smtp_ct_lost")                   /* hop gone or garbled mid-transaction */ \
+	X(SMTPD_CT_TIMEOUTS, "smtp_ct_timeouts")           /* a hop's reply did not come in time */ \
+	X(SMTPD_CT_STALLS, "smtp_ct_stalls")               /* client input held for a slow hop */ \
 	/* the worker's spool shard (dataplane/spool/spool.h), in its order */                    \
 	SPOOL_COUNTERS(X)                                                                          \
 	/* and its relay (dataplane/relay/relay_counters.h), in its order */                      \

@@ -9,12 +9,15 @@ message it accepts to a folder, one file per message, and answers as told:
 --tempfail-until T: every transaction gets 451 4.3.0 at MAIL until the
     unix time T (a next hop that is down for a while, then recovers).
 --reject-rcpt ADDR: RCPT TO ADDR gets 550 5.1.1.
+--data-delay S: the reply to the end of data comes S seconds late (a slow next hop).
+--reject-data: the end of data gets 554 5.7.1 (nothing is written).
 
 Each file is JSON: {"mail_from", "rcpt_tos", "data" (latin-1 text),
 "sha256" of the content without our first Received: header}. The server
 prints "ready" once it listens and stops on SIGTERM."""
 
 import argparse
+import asyncio
 import hashlib
 import json
 import os
@@ -58,6 +61,10 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         data = envelope.original_content or envelope.content
+        if self.args.data_delay:
+            await asyncio.sleep(self.args.data_delay)
+        if self.args.reject_data:
+            return "554 5.7.1 Message refused by the test next hop: policy"
         self.n += 1
         name = os.path.join(self.args.dir, f"{os.getpid()}-{self.n:07d}.json")
         with open(name + ".tmp", "w") as f:
@@ -77,6 +84,8 @@ def main():
     p.add_argument("--tempfail-until", type=float, default=0.0)
     p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--name", default="nexthop")
+    p.add_argument("--data-delay", type=float, default=0.0)
+    p.add_argument("--reject-data", action="store_true")
     args = p.parse_args()
     args.reject_rcpt = {a.lower() for a in args.reject_rcpt}
     host, port = args.listen.rsplit(":", 1)

@@ -128,15 +128,35 @@ Test(listeners, tap_config_has_the_three_mail_ports)
 	free(err);
 }
 
-Test(listeners, store_is_read_and_cut_through_is_not_available_yet)
+Test(listeners, store_and_cut_through_are_read)
 {
 	struct cfg *c = load_ok(PORTS "listeners:\n  - port: 25\n    ack: store\n");
 
 	cr_assert_eq(c->listeners[0].ack, CFG_ACK_STORE);
 	cfg_free(c);
+	c = load_ok(PORTS "listeners:\n  - port: 25\n    ack: cut-through\n"
+			  "routes:\n  smarthost:\n    - {address: 198.51.100.1}\n");
+	cr_assert_eq(c->listeners[0].ack, CFG_ACK_CUT_THROUGH);
+	cfg_free(c);
+	c = load_ok(PORTS "listeners:\n  - port: 25\n    ack: cut-through\n"
+			  "routes:\n  domains:\n    - domain: example.com\n"
+			  "      next_hops: [{address: 198.51.100.1}]\n");
+	cr_assert_eq(c->listeners[0].ack, CFG_ACK_CUT_THROUGH);
+	cfg_free(c);
+}
+
+Test(listeners, cut_through_without_routes_is_refused)
+{
 	expect_errors(PORTS "listeners:\n  - port: 25\n    ack: cut-through\n",
-		      "t.yaml:7:10: listeners[0].ack: 'cut-through' is not available yet; use "
-		      "store or sink\n");
+		      "t.yaml:7:10: listeners[0].ack: cut-through needs somewhere to relay to: add "
+		      "routes.domains or routes.smarthost\n");
+}
+
+Test(listeners, unknown_ack_lists_the_modes)
+{
+	expect_errors(PORTS "listeners:\n  - port: 25\n    ack: later\n",
+		      "t.yaml:7:10: listeners[0].ack: 'later' is not one of: sink, store, "
+		      "cut-through\n");
 }
 
 Test(listeners, unknown_mode_lists_the_modes)

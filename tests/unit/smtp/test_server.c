@@ -1505,3 +1505,280 @@ Test(extensions, an_ipv6_client_is_traced_as_an_ipv6_literal)
 	envelope();
 	cr_assert_str_eq(smtp_server_tx(c->s)->client, "[IPv6:2001:db8::7]");
 }
+
+/* ---- replies that come later: MAIL/RCPT hooks answering SMTP_HOOK_PENDING (cut-through) ---- */
+
+TestSuite(pending_cmd, .init = setup, .fini = teardown);
+
+/* What the pending hooks saw: the recipients asked about, and transaction ends. */
+static struct {
+	char rcpt[8][64];
+	unsigned nrcpt, mails, tx_ends;
+	unsigned nrcpt_in_tx_at_end;
+} asked;
+
+static int pending_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
+			const struct smtp_path *sender)
+{
+	(void)arg, (void)s, (void)tx, (void)sender;
+	asked.mails++;
+	return SMTP_HOOK_PENDING;
+}
+
+static int pending_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
+			const struct smtp_path *rcpt)
+{
+	(void)arg, (void)s, (void)tx;
+	cr_assert_lt(asked.nrcpt, 8);
+	snprintf(asked.rcpt[asked.nrcpt++], 64, "%.*s", (int)rcpt->mailbox.len,
+		 (const char *)rcpt->mailbox.p);
+	return SMTP_HOOK_PENDING;
+}
+
+static void record_tx_end(void *arg, struct smtp_session *s, const struct smtp_tx *tx)
+{
+	(void)arg, (void)s;
+	asked.tx_ends++;
+	asked.nrcpt_in_tx_at_end = tx->nrcpt;
+}
+
+static void pending_hooks(bool mail)
+{
+	memset(&asked, 0, sizeof(asked));
+	c->hooks.rcpt_check = pending_rcpt;
+	if (mail)
+		c->hooks.mail_check = pending_mail;
+	c->hooks.tx_end = record_tx_end;
+}
+
+static struct smtp_reply_text text(uint16_t code, const char *esc, const char *t)
+{
+	return (struct smtp_reply_text){ .code = code,
+					 .esc = esc,
+					 .esc_len = esc ? strlen(esc) : 0,
+					 .text = t,
+					 .text_len = strlen(t) };
+}
+
+Test(pending_cmd, a_pipelined_group_whose_rcpt_replies_come_later_stays_in_order)
+{
+	pending_hooks(false);
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_expect_nothing(c); /* RCPT a is waiting: b and c wait behind it */
+	cr_assert_eq(smtp_server_pending_cmd(c->s), SMTP_V_RCPT);
+	cr_assert(smtp_server_events(c->s) & SMTP_EV_PENDING);
+	cr_assert_eq(asked.nrcpt, 1, "later commands are not looked at while one is pending");
+	cr_assert_gt(c->kept_len, 0);
+	conv_send(c, "NOOP\r\n"); /* arrives later: queues behind the group */
+	conv_expect_nothing(c);
+
+	struct smtp_reply_text ok = text(250, "2.1.5", "a@example.com... Recipient ok");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &ok, c->now);
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &ok, c->now); /* twice: ignored */
+	conv_resume(c);
+	conv_expect(c, "250 2.1.5 a@example.com... Recipient ok");
+	conv_expect_nothing(c); /* now RCPT b waits */
+	cr_assert_eq(asked.nrcpt, 2);
+	cr_assert_str_eq(asked.rcpt[1], "b@example.com");
+
+	struct smtp_reply_text no = text(550, "5.1.1", "<b@example.com>: User unknown");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &no, c->now);
+	conv_resume(c);
+	conv_expect(c, "550 5.1.1 <b@example.com>: User unknown");
+	conv_expect_nothing(c); /* RCPT c */
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now); /* accepted, our own words */
+	conv_resume(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect(c, "250 2.0.0 Ok"); /* the NOOP that came later, in its turn */
+	conv_expect_nothing(c);
+	cr_assert_eq(c->kept_len, 0);
+	conv_send(c, "DATA\r\n");
+	conv_expect(c, "354 End data with <CR><LF>.<CR><LF>");
+	conv_send(c, "x\r\n.\r\n");
+	expect_queued(0);
+	cr_assert_eq(c->msgs[0].nrcpt, 2, "the refused recipient is not in the envelope");
+	cr_assert_str_eq(c->msgs[0].rcpt[0], "a@example.com");
+	cr_assert_str_eq(c->msgs[0].rcpt[1], "c@example.com");
+	cr_assert_eq(counter(SMTP_C_RCPTS_ACCEPTED), 2);
+	cr_assert_eq(counter(SMTP_C_POLICY_REJECTS), 1);
+	cr_assert_eq(smtp_server_errors(c->s), 1);
+	cr_assert_eq(asked.tx_ends, 1, "the completed transaction ended once");
+}
+
+Test(pending_cmd, a_pending_mail_holds_back_its_rcpt_and_a_refusal_ends_the_transaction)
+{
+	pending_hooks(true);
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n");
+	conv_expect_nothing(c);
+	cr_assert_eq(smtp_server_pending_cmd(c->s), SMTP_V_MAIL);
+	cr_assert_eq(asked.nrcpt, 0);
+	smtp_server_tx_done(c->s, SMTP_R_QUEUED, c->now); /* not the sink's end: ignored */
+	conv_flush(c);
+	conv_expect_nothing(c);
+
+	smtp_server_cmd_done(c->s, SMTP_R_NEXTHOP_UNREACHABLE, NULL, c->now);
+	conv_resume(c);
+	conv_expect(c, "451 4.4.1 Error: next hop not reachable, try again later");
+	conv_expect(c, "503 5.5.1 Error: need MAIL command"); /* the RCPT behind it */
+	cr_assert_eq(asked.tx_ends, 1);
+	cr_assert_eq(smtp_server_state(c->s), SMTP_ST_HELO);
+
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\n");
+	conv_expect_nothing(c);
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now);
+	conv_resume(c);
+	conv_expect(c, "250 2.1.0 Ok");
+	cr_assert_eq(smtp_server_state(c->s), SMTP_ST_MAIL);
+}
+
+Test(pending_cmd, a_timeout_while_a_rcpt_reply_is_pending_ends_the_transaction)
+{
+	pending_hooks(false);
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_send(c, "RCPT TO:<a@example.com>\r\n");
+	conv_expect_nothing(c);
+	cr_assert_eq(smtp_server_deadline(c->s), c->now + 300000);
+	conv_advance(c, 300000);
+	conv_expect(c, "421 4.4.2 mx.example.com Error: timeout exceeded");
+	cr_assert(conv_closed(c));
+	cr_assert_eq(asked.tx_ends, 1, "the hook hears the transaction is gone");
+	struct smtp_reply_text ok = text(250, "2.1.5", "late");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &ok, c->now); /* too late: ignored */
+	conv_flush(c);
+	conv_expect_nothing(c);
+}
+
+Test(pending_cmd, a_mirrored_421_closes_and_a_3xx_is_not_repeated)
+{
+	pending_hooks(false);
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	struct smtp_reply_text odd = text(354, NULL, "go ahead");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &odd, c->now);
+	conv_resume(c);
+	conv_expect(c, "451 4.3.0 Error: local error, try again later");
+	conv_send(c, "RCPT TO:<b@example.com>\r\n");
+	struct smtp_reply_text bye = text(421, "4.3.2", "shutting down");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &bye, c->now);
+	conv_resume(c);
+	conv_expect(c, "421 4.3.2 shutting down");
+	cr_assert(conv_closed(c));
+}
+
+/* ---- mirrored reply text: nothing the next hop says can break our reply lines ---- */
+
+Test(pending_cmd, mirrored_text_is_sanitised_bounded_and_cannot_end_a_line_early)
+{
+	pending_hooks(false);
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+
+	static const char evil[] = "no\r\n250 2.1.5 smuggled\0tab\there\x80\xff";
+	struct smtp_reply_text m = { .code = 550,
+				     .esc = "5.1.1",
+				     .esc_len = 5,
+				     .text = evil,
+				     .text_len = sizeof(evil) - 1 };
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &m, c->now);
+	conv_resume(c);
+	conv_expect(c, "550 5.1.1 no??250 2.1.5 smuggled?tab?here??");
+
+	/* a long text is cut so the line with its CRLF is at most 512 octets */
+	static char longtext[3000];
+	memset(longtext, 'x', sizeof(longtext) - 1);
+	conv_send(c, "RCPT TO:<b@example.com>\r\n");
+	struct smtp_reply_text l = text(452, "4.2.2", longtext);
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &l, c->now);
+	conv_resume(c);
+	const char *line = c->in + c->in_off;
+	const char *eol = memmem(line, c->in_len - c->in_off, "\r\n", 2);
+	cr_assert_not_null(eol);
+	cr_assert_eq((size_t)(eol - line) + 2, SMTP_REPLY_LINE_MAX);
+	cr_assert_eq(strncmp(line, "452 4.2.2 xxx", 13), 0);
+	c->in_off += (size_t)(eol - line) + 2;
+
+	/* an enhanced code of the wrong class, or malformed, is replaced by ours */
+	conv_send(c, "RCPT TO:<d@example.com>\r\n");
+	struct smtp_reply_text w = text(550, "2.0.0", "odd");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &w, c->now);
+	conv_resume(c);
+	conv_expect(c, "550 5.0.0 odd");
+	conv_send(c, "RCPT TO:<e@example.com>\r\n");
+	struct smtp_reply_text x = text(250, "2.1.5\r\n", "ok");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &x, c->now);
+	conv_resume(c);
+	conv_expect(c, "250 2.0.0 ok");
+	conv_expect_nothing(c);
+}
+
+Test(pending_cmd, reply_text_formatter_checks_code_and_enhanced_code)
+{
+	char out[SMTP_REPLY_LINE_MAX];
+	struct smtp_reply_text r = text(199, "2.0.0", "x");
+	cr_assert_eq(smtp_reply_format_text(out, sizeof(out), &r, NULL, ' '), 0);
+	r.code = 600;
+	cr_assert_eq(smtp_reply_format_text(out, sizeof(out), &r, NULL, ' '), 0);
+	r = text(250, "2.0.0", "x");
+	cr_assert_eq(smtp_reply_format_text(out, 5, &r, NULL, ' '), 0, "does not fit: nothing");
+	cr_assert(smtp_reply_esc_valid(550, "5.1.1", 5));
+	cr_assert(smtp_reply_esc_valid(450, "4.999.999", 9));
+	cr_assert_not(smtp_reply_esc_valid(450, "4.1000.1", 8));
+	cr_assert_not(smtp_reply_esc_valid(450, "4..1", 4));
+	cr_assert_not(smtp_reply_esc_valid(450, "5.1.1", 5));
+	cr_assert_not(smtp_reply_esc_valid(450, "4.1.", 4));
+	size_t n = smtp_reply_format_text(out, sizeof(out), &r, "pre\r\n", ' ');
+	cr_assert_eq(n, 18);
+	cr_assert_eq(memcmp(out, "250 2.0.0 pre??x\r\n", 18), 0);
+}
+
+Test(pending_cmd, a_mirrored_final_reply_carries_our_queue_id_or_their_refusal)
+{
+	c->end_reply = SMTP_SINK_PENDING;
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	envelope();
+	conv_send(c, "DATA\r\n");
+	conv_skip_reply(c, "354");
+	conv_send(c, "x\r\n.\r\nNOOP\r\n");
+	conv_expect_nothing(c);
+	struct smtp_reply_text ok = text(250, "2.0.0", "Ok: stored as 42\r\n");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &ok, c->now); /* not a command: ignored */
+	smtp_server_tx_done_text(c->s, &ok, c->now);
+	conv_resume(c);
+	char want[160];
+	snprintf(want, sizeof(want), "250 2.0.0 Ok: queued as %s; next hop: Ok: stored as 42??",
+		 c->msgs[0].queue_id);
+	conv_expect(c, want);
+	conv_expect(c, "250 2.0.0 Ok");
+	cr_assert_eq(counter(SMTP_C_MESSAGES_ACCEPTED), 1);
+
+	envelope();
+	conv_send(c, "DATA\r\n");
+	conv_skip_reply(c, "354");
+	conv_send(c, "x\r\n.\r\n");
+	struct smtp_reply_text no = text(554, "5.7.1", "Message rejected as spam");
+	smtp_server_tx_done_text(c->s, &no, c->now);
+	conv_flush(c);
+	conv_expect(c, "554 5.7.1 Message rejected as spam");
+	cr_assert_eq(counter(SMTP_C_MESSAGES_REJECTED), 1);
+	cr_assert_eq(c->aborts, 0, "end() answered: no abort");
+}

@@ -1,0 +1,831 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Cut-through (cutthrough.h): a small SMTP client that runs one next-hop
+ * transaction in step with the client's. The client engine of relay
+ * (smtp/client.h) takes a whole envelope at once and reports recipients
+ * only when they are final; cut-through must send each RCPT as the client
+ * sends it and repeat the next hop's answer at once, so this file speaks
+ * to the next hop itself, with the shared pieces: the reply line parser
+ * (client_reply.h), the EHLO keyword reader and dot-stuffing
+ * (client_stuff.h). One RCPT is outstanding at a time: the engine holds
+ * the client's later commands while one is pending.
+ *
+ * Lifetime: the next hop's connection has CT as its TCP arg until it is let
+ * go of (release()); from then on its callbacks see NULL and only close.
+ * Every next-hop transaction ends with its connection released: QUIT
+ * after a final reply or in the envelope phase, a FIN without the end of
+ * data while content flows (the next hop then drops the partial message).
+ */
+#include "dataplane/smtpd/cutthrough.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+#include <rte_random.h>
+
+#include "dataplane/port/port.h"
+#include "dataplane/relay/route.h"
+#include "dataplane/smtp/client_reply.h"
+#include "dataplane/smtp/client_stuff.h"
+#include "dataplane/smtp/received.h"
+
+/* Client input given to the engine at once: content from it must fit the stage, stuffed. */
+#define CT_FEED_MAX  2048
+#define CT_STAGE_MAX (2 * CT_FEED_MAX + SMTP_RECEIVED_MAX + 2 * SMTP_STUFF_END_MAX + 64)
+#define CT_LINE_MAX  512  /* one reply line of the next hop, CRLF included (RFC 5321 §4.5.3.1.5) */
+#define CT_TEXT_MAX  400  /* its reply's text kept for mirroring (lines joined) */
+#define CT_CMD_MAX   1100 /* MAIL or RCPT line: path (<= 256) and parameters */
+
+/* RFC 5321 §4.5.3.2, client side, milliseconds (connect: relay.connect_timeout_s) */
+#define CT_T_COMMAND 300000
+#define CT_T_DATA    120000
+#define CT_T_DOT     600000
+
+enum ct_state {
+	CT_IDLE,       /* no next-hop transaction */
+	CT_CONNECTING, /* SYN sent to order[hop] */
+	CT_GREETING,   /* waiting for its 220 */
+	CT_EHLO,       /* EHLO sent */
+	CT_HELO,       /* HELO sent (EHLO refused) */
+	CT_MAIL,       /* MAIL sent; the first RCPT waits in cmd[] */
+	CT_RCPT,       /* RCPT sent: the client's RCPT reply is pending on it */
+	CT_TX,	       /* envelope open, no command outstanding */
+	CT_DATA,       /* DATA sent, 354 awaited: content waits in the stage */
+	CT_CONTENT,    /* content flows */
+	CT_DOT,	       /* end of data sent: the final reply awaited */
+};
+
+/* A reply decided for the engine: a reply id or the next hop's text. */
+struct ct_result {
+	bool ready, final; /* final: for the sink's end(); else for MAIL/RCPT */
+	int id;		   /* SMTP_R_* when !text */
+	bool text;
+	uint16_t code;
+	char esc[SMTP_ESC_MAX + 1];
+	char msg[CT_TEXT_MAX];
+	size_t msg_len;
+};
+
+struct ct {
+	struct dp_worker *w;
+	struct smtp_session *s;
+	const char *helo;
+	ct_wake_fn wake;
+	void *wake_arg;
+	struct tcp_conn *tc;
+	struct timer timer;
+	enum ct_state state;
+
+	/* the transaction's route: fixed by its first recipient */
+	bool routed;
+	const struct cfg_mail_route *entry; /* NULL: the smarthost */
+	struct route rt;
+	unsigned order[CFG_MAX_NEXT_HOPS], hop;
+	unsigned ext; /* SMTP_EXT_* of the next hop */
+
+	int fail;		/* sticky for the transaction: SMTP_R_* every later step gets */
+	bool data_refused;	/* the next hop refused DATA: content is dropped, end() mirrors */
+	bool end_given;		/* end() came: the end of data is staged behind the content */
+	struct ct_result res;	/* reply for the engine, waiting for ct_deliver() */
+	struct ct_result saved; /* the next hop's refusal of DATA, for end() */
+
+	/* the next hop's reply being read */
+	uint16_t line_len;
+	uint16_t code;
+	char esc[SMTP_ESC_MAX + 1];
+	char msg[CT_TEXT_MAX];
+	size_t msg_len;
+	uint8_t line[CT_LINE_MAX];
+
+	char cmd[CT_CMD_MAX]; /* the RCPT waiting for MAIL's reply */
+	size_t cmd_len;
+	struct smtp_stuff stuff;
+	size_t stage_len;
+	uint8_t stage[CT_STAGE_MAX];
+};
+
+size_t ct_size(void)
+{
+	return sizeof(struct ct);
+}
+
+static inline void count(struct ct *ct, enum dp_counter c)
+{
+	dp_count(&ct->w->stats, c, 1);
+}
+
+static uint64_t tsc_per_ms(const struct ct *ct)
+{
+	return RTE_MAX(ct->w->dp->hz / 1000, (uint64_t)1);
+}
+
+static void arm(struct ct *ct, uint64_t ms)
+{
+	timer_arm_at(&ct->w->timers, &ct->timer, rte_rdtsc() + ms * tsc_per_ms(ct));
+}
+
+/* The next hop's connection is no longer ours: its callbacks see NULL from now on. */
+static void release(struct ct *ct)
+{
+	struct tcp_conn *tc = ct->tc;
+
+	timer_cancel(&ct->w->timers, &ct->timer);
+	ct->tc = NULL;
+	ct->stage_len = 0;
+	if (tc != NULL) {
+		tcp_set_arg(tc, NULL);
+		tcp_close(tc);
+	}
+}
+
+/* Sends P[0..N) to the next hop. 0, -EAGAIN (no room: writable() follows) or another error. */
+static int send_raw(struct ct *ct, const void *p, size_t n)
+{
+	if (ct->tc == NULL)
+		return -EPIPE;
+	struct rte_mbuf *m = dp_mbuf_chain(ct->w->pool, p, n);
+
+	if (m == NULL)
+		return -ENOMEM;
+	int rc = tcp_send(ct->tc, m);
+
+	if (rc != 0)
+		rte_pktmbuf_free(m);
+	return rc;
+}
+
+/* One command line: commands are short and the send buffer is empty when they go. */
+static int send_cmd(struct ct *ct, const char *line, size_t n, enum ct_state next, uint64_t t_ms)
+{
+	int rc = send_raw(ct, line, n);
+
+	if (rc != 0)
+		return rc;
+	ct->state = next;
+	arm(ct, t_ms);
+	return 0;
+}
+
+static void set_result_id(struct ct *ct, bool final, int id)
+{
+	ct->res = (struct ct_result){ .ready = true, .final = final, .id = id };
+}
+
+/* The reply just read, to be repeated; a 421 (the hop is closing) becomes our 451. */
+static void set_result_text(struct ct_result *r, const struct ct *ct, bool final)
+{
+	*r = (struct ct_result){ .ready = true, .final = final, .text = true };
+	r->code = ct->code == 421 ? 451 : ct->code;
+	memcpy(r->esc, ct->esc, sizeof(r->esc));
+	if (ct->code == 421)
+		memcpy(r->esc, "4.4.2", 6);
+	memcpy(r->msg, ct->msg, ct->msg_len);
+	r->msg_len = ct->msg_len;
+}
+
+/* ---- opening a connection: the route's hops in order until one takes us ---- */
+
+static const struct tcp_ops ct_tcp_ops;
+
+static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	struct dp_worker *w = arg;
+
+	return port_reply_owner(laddr, lport, raddr, rport, w->dp->n_workers) == w->id;
+}
+
+/* Opens a connection to the next hop not tried yet. 0, or -ENOENT when none is left. */
+static int connect_next(struct ct *ct)
+{
+	const struct cfg *cfg = ct->w->dp->cfg;
+
+	for (; ct->hop < ct->rt.n_hops; ct->hop++) {
+		const struct cfg_next_hop *h = &ct->rt.hops[ct->order[ct->hop]];
+		uint32_t src = net_source_for(&ct->w->net, h->addr);
+
+		if (src == 0 || tcp_connect(ct->w->tcp, src, h->addr, rte_cpu_to_be_16(h->port),
+					    &ct_tcp_ops, ct, port_is_ours, ct->w, &ct->tc) != 0) {
+			ct->tc = NULL;
+			count(ct, DP_C_SMTPD_CT_HOP_FAILURES);
+			continue;
+		}
+		count(ct, DP_C_SMTPD_CT_CONNECTS);
+		ct->state = CT_CONNECTING;
+		ct->ext = 0;
+		ct->line_len = 0;
+		ct->msg_len = 0;
+		arm(ct, (uint64_t)RTE_MAX(cfg->relay.connect_timeout_s, 1u) * 1000);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * The hop being set up failed (refused, timed out, said no to the greeting
+ * or EHLO): the next one is tried; with none left the RCPT waiting on it
+ * hears 451 4.4.1, and so does the rest of the transaction.
+ */
+static void hop_failed(struct ct *ct)
+{
+	count(ct, DP_C_SMTPD_CT_HOP_FAILURES);
+	release(ct);
+	ct->hop++;
+	if (connect_next(ct) == 0)
+		return;
+	count(ct, DP_C_SMTPD_CT_UNREACHABLE);
+	ct->state = CT_IDLE;
+	ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
+	set_result_id(ct, false, SMTP_R_NEXTHOP_UNREACHABLE);
+}
+
+/*
+ * The next hop went away or stopped making sense once the transaction was
+ * under way: whatever waits on it gets REPLY, and so does the rest.
+ */
+static void hop_lost(struct ct *ct, int reply)
+{
+	enum ct_state st = ct->state;
+
+	count(ct, reply == SMTP_R_NEXTHOP_TIMEOUT ? DP_C_SMTPD_CT_TIMEOUTS : DP_C_SMTPD_CT_LOST);
+	release(ct);
+	ct->state = CT_IDLE;
+	ct->fail = reply;
+	if (st == CT_RCPT || st == CT_MAIL)
+		set_result_id(ct, false, reply);
+	else if (st == CT_DOT)
+		set_result_id(ct, true, reply);
+}
+
+/* ---- commands ---- */
+
+static size_t put(char *b, size_t at, const void *p, size_t n)
+{
+	if (at + n <= CT_CMD_MAX)
+		memcpy(b + at, p, n);
+	return at + n;
+}
+
+static size_t put_u64(char *b, size_t at, uint64_t v)
+{
+	char t[24];
+	size_t n = 0;
+
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		at = put(b, at, &t[n - 1 - i], 1);
+	return at;
+}
+
+/* MAIL FROM with what the client declared that the next hop understands. */
+static int send_mail(struct ct *ct)
+{
+	const struct smtp_tx *tx = smtp_server_tx(ct->s);
+	char b[CT_CMD_MAX];
+	size_t n = put(b, 0, "MAIL FROM:<", 11);
+
+	n = put(b, n, tx->sender.p, tx->sender.len);
+	n = put(b, n, ">", 1);
+	if (tx->size && (ct->ext & SMTP_EXT_SIZE)) {
+		n = put(b, n, " SIZE=", 6);
+		n = put_u64(b, n, tx->size);
+	}
+	/* without 8BITMIME at the hop, 8-bit goes undeclared (Postfix's default) */
+	if (tx->body == SMTP_BODY_8BITMIME && (ct->ext & SMTP_EXT_8BITMIME))
+		n = put(b, n, " BODY=8BITMIME", 14);
+	if (tx->smtputf8)
+		n = put(b, n, " SMTPUTF8", 9);
+	n = put(b, n, "\r\n", 2);
+	if (n > CT_CMD_MAX)
+		return -E2BIG;
+	return send_cmd(ct, b, n, CT_MAIL, CT_T_COMMAND);
+}
+
+/* ---- the next hop's replies ---- */
+
+/* A whole reply is in (code, esc, msg): what it means where we are. */
+static void on_reply(struct ct *ct)
+{
+	unsigned k = ct->code / 100;
+	static const char quit[] = "QUIT\r\n";
+
+	switch (ct->state) {
+	case CT_GREETING:
+		if (k == 2) {
+			char b[300];
+			size_t hl = strnlen(ct->helo, 255);
+
+			memcpy(b, "EHLO ", 5);
+			memcpy(b + 5, ct->helo, hl);
+			memcpy(b + 5 + hl, "\r\n", 2);
+			if (send_cmd(ct, b, hl + 7, CT_EHLO, CT_T_COMMAND) == 0)
+				return;
+		}
+		hop_failed(ct);
+		return;
+	case CT_EHLO:
+	case CT_HELO:
+		if (k == 5 && ct->state == CT_EHLO) { /* RFC 5321 §3.2: fall back to HELO */
+			char b[300];
+			size_t hl = strnlen(ct->helo, 255);
+
+			memcpy(b, "HELO ", 5);
+			memcpy(b + 5, ct->helo, hl);
+			memcpy(b + 5 + hl, "\r\n", 2);
+			ct->ext = 0;
+			if (send_cmd(ct, b, hl + 7, CT_HELO, CT_T_COMMAND) == 0)
+				return;
+		} else if (k == 2) {
+			if (smtp_server_tx(ct->s)->smtputf8 && !(ct->ext & SMTP_EXT_SMTPUTF8)) {
+				/* RFC 6531 §3.4: it cannot take this message at all */
+				send_raw(ct, quit, sizeof(quit) - 1);
+				release(ct);
+				ct->state = CT_IDLE;
+				ct->fail = SMTP_R_NEXTHOP_NO_SMTPUTF8;
+				count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
+				set_result_id(ct, false, SMTP_R_NEXTHOP_NO_SMTPUTF8);
+				return;
+			}
+			if (send_mail(ct) == 0)
+				return;
+		}
+		hop_failed(ct);
+		return;
+	case CT_MAIL:
+		if (k == 2) {
+			if (send_cmd(ct, ct->cmd, ct->cmd_len, CT_RCPT, CT_T_COMMAND) != 0)
+				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+			return;
+		}
+		/* the sender refused: the RCPT waiting on it hears why, and so do later ones */
+		count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
+		set_result_text(&ct->res, ct, false);
+		ct->saved = ct->res;
+		ct->saved.ready = false;
+		ct->fail = -1; /* see ct_rcpt(): the saved text */
+		send_raw(ct, quit, sizeof(quit) - 1);
+		release(ct);
+		ct->state = CT_IDLE;
+		return;
+	case CT_RCPT:
+		count(ct, k == 2 ? DP_C_SMTPD_CT_RCPTS_ACCEPTED : DP_C_SMTPD_CT_RCPTS_REFUSED);
+		set_result_text(&ct->res, ct, false);
+		if (ct->code == 421) { /* it is closing on us */
+			release(ct);
+			ct->state = CT_IDLE;
+			ct->fail = SMTP_R_NEXTHOP_LOST;
+			return;
+		}
+		ct->state = CT_TX;
+		timer_cancel(&ct->w->timers, &ct->timer);
+		return;
+	case CT_DATA:
+		if (ct->code == 354) {
+			ct->state = CT_CONTENT;
+			timer_cancel(&ct->w->timers, &ct->timer);
+			return; /* the caller pushes the stage */
+		}
+		count(ct, DP_C_SMTPD_CT_MESSAGES_REFUSED);
+		set_result_text(&ct->saved, ct, true);
+		ct->data_refused = true;
+		ct->stage_len = 0;
+		send_raw(ct, quit, sizeof(quit) - 1);
+		release(ct);
+		ct->state = CT_IDLE;
+		if (ct->end_given) {
+			ct->res = ct->saved;
+			ct->res.ready = true;
+		}
+		return;
+	case CT_DOT:
+		count(ct,
+		      k == 2 ? DP_C_SMTPD_CT_MESSAGES_ACCEPTED : DP_C_SMTPD_CT_MESSAGES_REFUSED);
+		set_result_text(&ct->res, ct, true);
+		send_raw(ct, quit, sizeof(quit) - 1);
+		release(ct);
+		ct->state = CT_IDLE;
+		return;
+	default: /* a reply nobody asked for */
+		hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+		return;
+	}
+}
+
+/* Appends the text of one reply line to the reply being read (lines joined by a space). */
+static void add_text(struct ct *ct, const struct smtp_str *t)
+{
+	size_t room = sizeof(ct->msg) - ct->msg_len;
+
+	if (ct->msg_len && room > 1) {
+		ct->msg[ct->msg_len++] = ' ';
+		room--;
+	}
+	size_t n = RTE_MIN(t->len, room);
+
+	memcpy(ct->msg + ct->msg_len, t->p, n);
+	ct->msg_len += n;
+}
+
+/* One line of the next hop's (P, N without CRLF). Returns false on a protocol error. */
+static bool on_line(struct ct *ct, const uint8_t *p, size_t n)
+{
+	struct smtp_reply_line l;
+	bool first = ct->msg_len == 0 && ct->code == 0;
+
+	if (smtp_reply_parse_line(p, n, &l) != SMTP_RLE_OK)
+		return false;
+	if (first) {
+		ct->code = l.code;
+		ct->esc[0] = '\0';
+		if (l.esc.len && l.esc.len <= SMTP_ESC_MAX) {
+			memcpy(ct->esc, l.esc.p, l.esc.len);
+			ct->esc[l.esc.len] = '\0';
+		}
+	} else if (l.code != ct->code) {
+		return false;
+	}
+	if (ct->state == CT_EHLO && !first) {
+		uint64_t size;
+
+		ct->ext |= smtp_ehlo_keyword(l.text.p, l.text.len, &size);
+	}
+	if (ct->state != CT_EHLO || first)
+		add_text(ct, &l.msg);
+	if (l.more)
+		return true;
+	on_reply(ct);
+	ct->code = 0;
+	ct->msg_len = 0;
+	return true;
+}
+
+/* The next hop's octets: framed into lines of at most CT_LINE_MAX. */
+static void hop_input(struct ct *ct, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n && ct->tc != NULL; i++) {
+		if (ct->line_len >= CT_LINE_MAX) {
+			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+			return;
+		}
+		ct->line[ct->line_len++] = p[i];
+		if (ct->line_len < 2 || ct->line[ct->line_len - 2] != '\r' ||
+		    ct->line[ct->line_len - 1] != '\n')
+			continue;
+		size_t len = ct->line_len - 2;
+
+		ct->line_len = 0;
+		if (!on_line(ct, ct->line, len)) {
+			if (ct->state <= CT_HELO)
+				hop_failed(ct);
+			else
+				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+			return;
+		}
+	}
+}
+
+/* ---- content ---- */
+
+/*
+ * Sends what is staged once the next hop said 354; then, with the end of
+ * data among it, waits for the final reply. -EAGAIN keeps it for writable().
+ */
+static void push(struct ct *ct)
+{
+	if (ct->state != CT_CONTENT || ct->tc == NULL)
+		return;
+	if (ct->stage_len) {
+		int rc = send_raw(ct, ct->stage, ct->stage_len);
+
+		if (rc == -EAGAIN) {
+			count(ct, DP_C_SMTPD_CT_STALLS);
+			return;
+		}
+		if (rc != 0) {
+			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+			return;
+		}
+		ct->stage_len = 0;
+	}
+	if (ct->end_given) {
+		ct->state = CT_DOT;
+		arm(ct, CT_T_DOT);
+	}
+}
+
+size_t ct_budget(const struct ct *ct)
+{
+	size_t used = ct->stage_len + SMTP_RECEIVED_MAX + SMTP_STUFF_END_MAX;
+
+	/* content of one feed doubles at worst (a line of dots, stuffed) */
+	if (ct->stage_len > 0 && ct->state == CT_CONTENT)
+		return 0; /* the hop is slow: writable() wakes us */
+	if (used >= CT_STAGE_MAX)
+		return 0;
+	return RTE_MIN((size_t)CT_FEED_MAX, (CT_STAGE_MAX - used) / 2);
+}
+
+/* ---- TCP callbacks of the next hop's connection ---- */
+
+static void ct_wake(struct ct *ct)
+{
+	ct->wake(ct->wake_arg);
+}
+
+static void on_connected(struct tcp_conn *tc, int err)
+{
+	struct ct *ct = tcp_arg(tc);
+
+	if (ct == NULL)
+		return;
+	if (err != 0) {
+		tcp_set_arg(tc, NULL); /* the stack frees tc right after this */
+		ct->tc = NULL;
+		hop_failed(ct);
+		ct_wake(ct);
+		return;
+	}
+	ct->state = CT_GREETING;
+	arm(ct, CT_T_COMMAND);
+}
+
+static void on_received(struct tcp_conn *tc, struct rte_mbuf *data)
+{
+	struct ct *ct = tcp_arg(tc);
+
+	tcp_consumed(tc, data->pkt_len); /* every octet is taken at once */
+	for (struct rte_mbuf *m = data; m != NULL && ct != NULL && ct->tc == tc; m = m->next)
+		if (m->data_len)
+			hop_input(ct, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+	rte_pktmbuf_free(data);
+	if (ct == NULL)
+		return;
+	push(ct); /* after a 354 */
+	ct_wake(ct);
+}
+
+static void on_writable(struct tcp_conn *tc)
+{
+	struct ct *ct = tcp_arg(tc);
+
+	if (ct == NULL)
+		return;
+	push(ct);
+	ct_wake(ct);
+}
+
+static void gone(struct ct *ct)
+{
+	if (ct->state <= CT_HELO && ct->state != CT_IDLE)
+		hop_failed(ct);
+	else if (ct->state != CT_IDLE)
+		hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+	else
+		release(ct);
+	ct_wake(ct);
+}
+
+static void on_peer_closed(struct tcp_conn *tc)
+{
+	struct ct *ct = tcp_arg(tc);
+
+	if (ct == NULL) {
+		tcp_close(tc);
+		return;
+	}
+	gone(ct);
+}
+
+static void on_closed(struct tcp_conn *tc, enum tcp_close_reason reason)
+{
+	struct ct *ct = tcp_arg(tc);
+
+	(void)reason;
+	if (ct == NULL)
+		return;
+	tcp_set_arg(tc, NULL);
+	ct->tc = NULL;
+	gone(ct);
+}
+
+static const struct tcp_ops ct_tcp_ops = {
+	.connected = on_connected,
+	.received = on_received,
+	.writable = on_writable,
+	.peer_closed = on_peer_closed,
+	.closed = on_closed,
+};
+
+static void on_timer(struct timer *t, void *arg)
+{
+	struct ct *ct = arg;
+
+	(void)t;
+	tcp_stack_clock(ct->w->tcp, rte_rdtsc());
+	if (ct->state == CT_IDLE)
+		return;
+	if (ct->state <= CT_HELO) {
+		count(ct, DP_C_SMTPD_CT_TIMEOUTS);
+		hop_failed(ct);
+	} else {
+		hop_lost(ct, SMTP_R_NEXTHOP_TIMEOUT);
+	}
+	ct_wake(ct);
+}
+
+/* ---- the session's side ---- */
+
+void ct_init(struct ct *ct, struct dp_worker *w, struct smtp_session *s, const char *helo,
+	     ct_wake_fn wake, void *arg)
+{
+	memset(ct, 0, offsetof(struct ct, line));
+	ct->w = w;
+	ct->s = s;
+	ct->helo = helo;
+	ct->wake = wake;
+	ct->wake_arg = arg;
+	timer_init(&ct->timer, on_timer, ct);
+}
+
+/* Ends the next hop's part of the transaction and forgets the transaction. */
+static void tx_reset(struct ct *ct)
+{
+	static const char quit[] = "QUIT\r\n";
+
+	switch (ct->state) {
+	case CT_IDLE:
+		break;
+	case CT_MAIL:
+	case CT_RCPT:
+	case CT_TX: /* QUIT ends its transaction with it (RFC 5321 §4.1.1.10) */
+		count(ct, DP_C_SMTPD_CT_ABORTED);
+		send_raw(ct, quit, sizeof(quit) - 1);
+		break;
+	case CT_DOT: /* it has the whole message: what it does with it is its business */
+	default:     /* mid-content: a FIN without the end of data drops it */
+		count(ct, DP_C_SMTPD_CT_ABORTED);
+		break;
+	}
+	release(ct);
+	ct->state = CT_IDLE;
+	ct->routed = false;
+	ct->fail = 0;
+	ct->data_refused = false;
+	ct->end_given = false;
+	ct->res.ready = false;
+	ct->stage_len = 0;
+}
+
+void ct_fini(struct ct *ct)
+{
+	tx_reset(ct);
+}
+
+void ct_tx_end(struct ct *ct)
+{
+	tx_reset(ct);
+}
+
+int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcpt)
+{
+	struct route rt;
+	size_t n;
+
+	(void)tx;
+	if (route_lookup(&ct->w->dp->cfg->routes, (const char *)rcpt->domain.p, rcpt->domain.len,
+			 &rt) != 0) {
+		count(ct, DP_C_SMTPD_UNROUTABLE);
+		return SMTP_R_UNROUTABLE;
+	}
+	if (ct->fail > 0)
+		return ct->fail;
+	if (ct->fail < 0) { /* the next hop refused the sender: each RCPT hears it */
+		ct->res = ct->saved;
+		ct->res.ready = true;
+		return SMTP_HOOK_PENDING;
+	}
+	if (ct->routed && rt.entry != ct->entry) {
+		count(ct, DP_C_SMTPD_CT_OTHER_ROUTE);
+		return SMTP_R_NEXTHOP_OTHER_ROUTE;
+	}
+	n = put(ct->cmd, 0, "RCPT TO:<", 9);
+	n = put(ct->cmd, n, rcpt->mailbox.p, rcpt->mailbox.len);
+	n = put(ct->cmd, n, ">\r\n", 3);
+	if (n > CT_CMD_MAX)
+		return SMTP_R_RCPT_TOO_LONG;
+	ct->cmd_len = n;
+	if (ct->routed) {
+		if (ct->state != CT_TX)
+			return SMTP_R_LOCAL_ERROR;
+		if (send_cmd(ct, ct->cmd, n, CT_RCPT, CT_T_COMMAND) != 0) {
+			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+			return SMTP_R_NEXTHOP_LOST;
+		}
+		return SMTP_HOOK_PENDING;
+	}
+	ct->routed = true;
+	ct->entry = rt.entry;
+	ct->rt = rt;
+	ct->hop = 0;
+	route_order(&rt, rte_rand(), ct->order);
+	if (connect_next(ct) != 0) {
+		count(ct, DP_C_SMTPD_CT_UNREACHABLE);
+		ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
+		return SMTP_R_NEXTHOP_UNREACHABLE;
+	}
+	return SMTP_HOOK_PENDING;
+}
+
+int ct_begin(struct ct *ct, struct smtp_tx *tx)
+{
+	static const char data[] = "DATA\r\n";
+
+	(void)tx;
+	if (ct->fail > 0)
+		return ct->fail;
+	if (ct->state != CT_TX)
+		return SMTP_R_LOCAL_ERROR;
+	smtp_stuff_init(&ct->stuff, true); /* BDAT from the client goes on as DATA */
+	ct->stage_len = 0;
+	ct->end_given = false;
+	ct->data_refused = false;
+	if (send_cmd(ct, data, sizeof(data) - 1, CT_DATA, CT_T_DATA) != 0) {
+		hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+		return SMTP_R_NEXTHOP_LOST;
+	}
+	return SMTP_R_NONE;
+}
+
+int ct_chunk(struct ct *ct, struct smtp_tx *tx, const uint8_t *p, size_t n)
+{
+	(void)tx;
+	if (ct->data_refused)
+		return SMTP_R_NONE; /* read and dropped: end() repeats the refusal */
+	if (ct->fail > 0)
+		return ct->fail;
+	if (ct->state != CT_DATA && ct->state != CT_CONTENT)
+		return SMTP_R_LOCAL_ERROR;
+	size_t out;
+	size_t used = smtp_stuff(&ct->stuff, p, n, ct->stage + ct->stage_len,
+				 CT_STAGE_MAX - SMTP_STUFF_END_MAX - ct->stage_len, &out);
+
+	ct->stage_len += out;
+	if (used < n) /* ct_budget() keeps this from happening */
+		return SMTP_R_LOCAL_ERROR;
+	push(ct);
+	return ct->fail > 0 ? ct->fail : SMTP_R_NONE;
+}
+
+int ct_end(struct ct *ct, struct smtp_tx *tx)
+{
+	(void)tx;
+	if (ct->data_refused) {
+		ct->res = ct->saved;
+		ct->res.ready = true;
+		return SMTP_SINK_PENDING;
+	}
+	if (ct->fail > 0)
+		return ct->fail;
+	if (ct->state != CT_DATA && ct->state != CT_CONTENT)
+		return SMTP_R_LOCAL_ERROR;
+	ct->stage_len += smtp_stuff_end(&ct->stuff, ct->stage + ct->stage_len);
+	ct->end_given = true;
+	push(ct);
+	if (ct->fail > 0) /* lost while pushing: hop_lost() left no result for us */
+		return ct->fail;
+	return SMTP_SINK_PENDING;
+}
+
+bool ct_deliver(struct ct *ct, uint64_t now)
+{
+	struct ct_result *r = &ct->res;
+	enum smtp_state st = smtp_server_state(ct->s);
+
+	if (!r->ready || st != SMTP_ST_PENDING)
+		return false;
+	bool cmd = smtp_server_pending_cmd(ct->s) != SMTP_V_UNKNOWN;
+
+	if (cmd == r->final)
+		return false; /* not what the engine waits for */
+	struct smtp_reply_text t = {
+		.code = r->code,
+		.esc = r->esc,
+		.esc_len = strlen(r->esc),
+		.text = r->msg,
+		.text_len = r->msg_len,
+	};
+
+	r->ready = false;
+	if (cmd)
+		smtp_server_cmd_done(ct->s, r->id, r->text ? &t : NULL, now);
+	else if (r->text)
+		smtp_server_tx_done_text(ct->s, &t, now);
+	else
+		smtp_server_tx_done(ct->s, r->id, now);
+	return true;
+}

@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Cut-through on the wire (DESIGN.md §3.4): listeners in `ack: cut-through`
+keep no spool; at the first RCPT mxgate-dp opens a connection to the next hop
+of the recipient's domain (tests/e2e/nexthop.py), repeats each RCPT and the
+next hop's answer, streams the content, and gives the client the next hop's
+final reply -- only once the next hop gave it."""
+
+import smtplib
+import threading
+import time
+
+import pytest
+
+from conftest import DP_ADDR, KERNEL_ADDR
+from test_relay import HOP_A, HOP_B, HOP_PORT, NextHop, next_hops, wire_hash  # noqa: F401
+
+netns = pytest.mark.netns
+
+
+def cut_config(smarthost=True, extra_hops_a=""):
+    """Cut-through with routes: example.com -> HOP_A (then EXTRA_HOPS_A), example.net ->
+    HOP_B, everything else -> the kernel's address (the smarthost)."""
+    smart = (f"  smarthost:\n    - {{address: {KERNEL_ADDR}, port: {HOP_PORT}}}\n"
+             if smarthost else "")
+    return f"""\
+listeners:
+  - name: mx
+    port: 25
+    ack: cut-through
+    hostname: mx.example.com
+policy:
+  relay_domains: [example.com]
+  relay_networks: [198.51.100.0/24]
+routes:
+  domains:
+    - domain: example.com
+      next_hops: [{{address: {HOP_A}, port: {HOP_PORT}}}{extra_hops_a}]
+    - domain: example.net
+      next_hops: [{{address: {HOP_B}, port: {HOP_PORT}}}]
+{smart}relay:
+  helo_name: mx.example.com
+  connect_timeout_s: 3
+"""
+
+
+def connect(dp):
+    with dp.netns():
+        smtp = smtplib.SMTP(DP_ADDR, 25, timeout=20)
+    smtp.ehlo("client.example.org")
+    return smtp
+
+
+@netns
+def test_a_message_arrives_identical_and_the_250_waits_for_the_next_hops(start_dataplane,
+                                                                         tmp_path, next_hops):
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--data-delay", "1.5", name="hop-a")
+    next_hops.append(a)
+    body = (b"From: sender@example.org\r\nSubject: cut through\r\n\r\n"
+            b".a line that starts with a dot\r\n..two dots\r\n8-bit: \xc3\xa9t\xc3\xa9\r\n"
+            + b"z" * 900 + b"\r\n") * 200  # ~200 KB: many TCP windows' worth
+    smtp = connect(dp)
+    smtp.mail("sender@example.org", ["BODY=8BITMIME"])
+    code, text = smtp.rcpt("alice@example.com")
+    assert code == 250, (code, text)
+    assert a.messages() == []
+    t0 = time.monotonic()
+    code, text = smtp.data(body)
+    waited = time.monotonic() - t0
+    assert code == 250, (code, text)
+    assert b"queued as" in text and b"next hop: Ok: stored" in text, text
+    assert waited >= 1.4, f"the 250 came after {waited:.2f} s, before the next hop's"
+    got = a.wait(1, timeout=5)  # written before it answered: there at once
+    assert len(got) == 1
+    m = got[0]
+    assert m["mail_from"] == "sender@example.org" and m["rcpt_tos"] == ["alice@example.com"]
+    assert m["data"].startswith("Received: from client.example.org")
+    assert m["sha256"] == wire_hash(body), "the content changed on the way"
+    # a second message on the same session goes the same way
+    code, text = smtp.sendmail("sender@example.org", ["bob@example.com"],
+                               b"Subject: two\r\n\r\nsecond\r\n"), None
+    assert code == {}
+    smtp.quit()
+    assert len(a.wait(2, timeout=10)) == 2
+    assert dp.wait_counter("smtp_ct_messages_accepted", 2) == 2
+    assert dp.counter("smtp_ct_rcpts_accepted") == 2
+    assert dp.counter("smtp_ct_connects") == 2
+    assert dp.wait_counter("smtp_messages_accepted", 2) == 2
+    assert dp.counter("spool_messages") == 0  # nothing was spooled
+
+
+@netns
+def test_a_recipient_the_next_hop_rejects_gets_its_550_at_rcpt(start_dataplane, tmp_path,
+                                                               next_hops):
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--reject-rcpt", "bob@example.com")
+    next_hops.append(a)
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    code, text = smtp.rcpt("bob@example.com")
+    assert code == 550, (code, text)
+    assert text == b"5.1.1 <bob@example.com>: Recipient address rejected: User unknown", text
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    # another domain, another next hop: not in this transaction
+    code, text = smtp.rcpt("carol@example.net")
+    assert code == 452 and text.startswith(b"4.5.3 "), (code, text)
+    code, text = smtp.data(b"Subject: one of three\r\n\r\nhello\r\n")
+    assert code == 250, (code, text)
+    smtp.quit()
+    got = a.wait(1)
+    assert len(got) == 1 and got[0]["rcpt_tos"] == ["alice@example.com"]
+    assert dp.wait_counter("smtp_ct_rcpts_refused", 1) == 1
+    assert dp.counter("smtp_ct_rcpts_accepted") == 1
+    assert dp.counter("smtp_ct_other_route") == 1
+
+
+@netns
+def test_a_next_hop_that_rejects_the_end_of_data_is_heard_by_the_client(start_dataplane,
+                                                                        tmp_path, next_hops):
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--reject-data")
+    next_hops.append(a)
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    code, text = smtp.data(b"Subject: spam\r\n\r\nbuy now\r\n")
+    assert code == 554, (code, text)
+    assert text == b"5.7.1 Message refused by the test next hop: policy", text
+    code, _ = smtp.noop()  # the session goes on
+    assert code == 250
+    smtp.quit()
+    assert a.messages() == []
+    assert dp.wait_counter("smtp_ct_messages_refused", 1) == 1
+    assert dp.wait_counter("smtp_messages_rejected", 1) == 1
+
+
+@netns
+def test_an_unreachable_next_hop_is_451_4_4_1_and_a_second_hop_is_tried(start_dataplane,
+                                                                         tmp_path, next_hops):
+    # HOP_A has nobody listening (refused); example.com's second hop is HOP_B
+    dp = start_dataplane(extra=cut_config(
+        extra_hops_a=f", {{address: {HOP_B}, port: {HOP_PORT}, priority: 20}}"))
+    dp.ns.ip("addr", "add", f"{HOP_A}/32", "dev", dp.iface)
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    code, text = smtp.rcpt("carol@example.net")  # HOP_B: nothing there yet either
+    assert code == 451 and text.startswith(b"4.4.1 "), (code, text)
+    code, text = smtp.rcpt("carol@example.net")  # the transaction stays without a hop
+    assert code == 451 and text.startswith(b"4.4.1 "), (code, text)
+    smtp.rset()
+    assert dp.wait_counter("smtp_ct_unreachable", 1) == 1
+
+    b = NextHop(dp, HOP_B, HOP_PORT, tmp_path / "b", name="hop-b")
+    next_hops.append(b)
+    smtp.mail("sender@example.org")
+    code, text = smtp.rcpt("alice@example.com")  # HOP_A refuses: HOP_B takes it
+    assert code == 250, (code, text)
+    code, text = smtp.data(b"Subject: second hop\r\n\r\nvia b\r\n")
+    assert code == 250, (code, text)
+    smtp.quit()
+    got = b.wait(1)
+    assert len(got) == 1 and got[0]["rcpt_tos"] == ["alice@example.com"]
+    assert dp.wait_counter("smtp_ct_hop_failures", 2) >= 2
+    assert dp.counter("smtp_ct_unreachable") == 1
+
+
+@netns
+def test_a_client_that_leaves_mid_data_aborts_the_next_hops_transaction(start_dataplane,
+                                                                         tmp_path, next_hops):
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a")
+    next_hops.append(a)
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    code, _ = smtp.docmd("DATA")
+    assert code == 354
+    smtp.send(b"Subject: half\r\n\r\n" + b"partial line\r\n" * 100)
+    time.sleep(0.3)
+    smtp.close()  # gone without the end of data (socket and its file)
+    n = dp.wait_counter("smtp_ct_aborted", 1, timeout=5)
+    assert n == 1, str({k: v for k, v in dp.stats().items() if "ct_" in k or "session" in k})
+    time.sleep(0.5)
+    assert a.messages() == [], "the next hop must not keep a partial message"
+
+    # RSET between RCPT and DATA aborts it too, and the session goes on
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    assert smtp.rset()[0] == 250
+    assert dp.wait_counter("smtp_ct_aborted", 2, timeout=5) == 2
+    assert smtp.sendmail("sender@example.org", ["alice@example.com"],
+                         b"Subject: after rset\r\n\r\nok\r\n") == {}
+    smtp.quit()
+    got = a.wait(1)
+    assert len(got) == 1 and "after rset" in got[0]["data"]
+
+
+@netns
+def test_a_message_larger_than_every_buffer_streams_through_intact(start_dataplane,
+                                                                         tmp_path, next_hops):
+    """4 MB through a stage of a few KB: the client's input is held while the next hop
+    catches up (its TCP window closes), and nothing on the way grows."""
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a")
+    next_hops.append(a)
+    body = b"Subject: big\r\n\r\n" + (b"w" * 998 + b"\r\n") * 4000  # 4 MB
+    smtp = connect(dp)
+    result = {}
+
+    def send():
+        try:
+            result["r"] = smtp.sendmail("sender@example.org", ["alice@example.com"], body)
+        except Exception as e:  # noqa: BLE001 -- reported below
+            result["e"] = e
+    t = threading.Thread(target=send)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive() and result.get("r") == {}, result
+    smtp.quit()
+    got = a.wait(1)
+    assert len(got) == 1 and got[0]["sha256"] == wire_hash(body)
+    assert dp.counter("smtp_input_overflow") == 0
