@@ -66,7 +66,10 @@ static void mac_str(const struct rte_ether_addr *mac, char *buf, size_t len)
 #define GAUGES_CMD	"/mxgate/gauges"
 
 /* Gauges: values of now, not counts since start. X(ENUM, "telemetry name") */
-#define DP_GAUGES(X) X(SMTP_SESSIONS_OPEN, "smtp_sessions_open") /* dp->svc_sessions() */
+#define DP_GAUGES(X)                                                                               \
+	X(SMTP_SESSIONS_OPEN, "smtp_sessions_open") /* dp->svc_sessions() */                       \
+	X(TCP_CONNS, "tcp_conns")                   /* in the table, TIME_WAIT included */         \
+	X(TCP_TIME_WAIT, "tcp_time_wait")
 
 #define GAUGE_ENUM_(e, name) G_##e,
 enum {
@@ -297,9 +300,14 @@ static int cmd_gauges(const char *cmd __rte_unused, const char *params, struct r
 		return -ESHUTDOWN;
 	n = dp->n_workers;
 	have[G_SMTP_SESSIONS_OPEN] = dp->svc_sessions != NULL;
+	have[G_TCP_CONNS] = have[G_TCP_TIME_WAIT] = true;
 	for (unsigned i = 0; i < n; i++) {
 		if (dp->svc_sessions)
 			v[i][G_SMTP_SESSIONS_OPEN] = dp->svc_sessions(dp->workers[i]);
+		if (dp->workers[i]->tcp) {
+			v[i][G_TCP_CONNS] = tcp_stack_conns(dp->workers[i]->tcp);
+			v[i][G_TCP_TIME_WAIT] = tcp_stack_time_wait(dp->workers[i]->tcp);
+		}
 		for (unsigned g = 0; g < G_MAX; g++)
 			v[n][g] += v[i][g];
 	}

@@ -200,7 +200,7 @@ struct tcp_conn *tcp_conn_new(struct tcp_stack *s, uint32_t laddr, uint16_t lpor
 	uint32_t b = bucket(s, laddr, lport, raddr, rport);
 	c->hnext = s->table[b];
 	s->table[b] = c;
-	s->n_conns++;
+	__atomic_store_n(&s->n_conns, s->n_conns + 1, __ATOMIC_RELAXED); /* telemetry reads it */
 	return c;
 }
 
@@ -216,7 +216,7 @@ static void tw_unlink(struct tcp_conn *c)
 	else
 		s->tw_tail = c->tw_pprev;
 	c->in_tw_list = false;
-	s->n_time_wait--;
+	__atomic_store_n(&s->n_time_wait, s->n_time_wait - 1, __ATOMIC_RELAXED);
 }
 
 void tcp_conn_set_state(struct tcp_conn *c, enum tcp_state st)
@@ -242,7 +242,7 @@ void tcp_enter_time_wait(struct tcp_conn *c)
 		*s->tw_tail = c;
 		s->tw_tail = &c->tw_next;
 		c->in_tw_list = true;
-		s->n_time_wait++;
+		__atomic_store_n(&s->n_time_wait, s->n_time_wait + 1, __ATOMIC_RELAXED);
 	}
 	timer_arm_ms(s->wheel, &c->t_2msl, s->now_tsc, s->p.time_wait_ms);
 	/* The application is done with it once both sides closed. */
@@ -311,7 +311,7 @@ void tcp_conn_destroy(struct tcp_conn *c, enum tcp_close_reason reason)
 	tcp_timers_cancel(c);
 	tcp_sq_purge(c);
 	tcp_reass_free(c);
-	s->n_conns--;
+	__atomic_store_n(&s->n_conns, s->n_conns - 1, __ATOMIC_RELAXED);
 	/* Input or a timer may still be looking at c: free it when they let go. */
 	if (c->busy == 0)
 		rte_mempool_put(s->conns, c);
@@ -345,4 +345,14 @@ void tcp_endpoints(const struct tcp_conn *c, uint32_t *laddr, uint16_t *lport, u
 	*lport = c->lport;
 	*raddr = c->raddr;
 	*rport = c->rport;
+}
+
+unsigned tcp_stack_conns(const struct tcp_stack *s)
+{
+	return __atomic_load_n(&s->n_conns, __ATOMIC_RELAXED);
+}
+
+unsigned tcp_stack_time_wait(const struct tcp_stack *s)
+{
+	return __atomic_load_n(&s->n_time_wait, __ATOMIC_RELAXED);
 }

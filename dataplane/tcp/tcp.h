@@ -126,6 +126,13 @@ typedef uint64_t (*tcp_clock_fn)(void *arg);
  */
 void tcp_stack_set_clock(struct tcp_stack *s, tcp_clock_fn read, void *arg);
 
+/*
+ * Connections in S's table now (TIME_WAIT included), and those in TIME_WAIT:
+ * gauges for telemetry. Any thread may read them; the worker writes them.
+ */
+unsigned tcp_stack_conns(const struct tcp_stack *s);
+unsigned tcp_stack_time_wait(const struct tcp_stack *s);
+
 /* Listens on ADDR:PORT (network order; addr 0 = any of ours). Returns 0 or -EADDRINUSE/-ENOMEM. */
 int tcp_listen(struct tcp_stack *s, uint32_t addr, uint16_t port, const struct tcp_listen_opts *o);
 

@@ -393,8 +393,8 @@ def test_status_stats_and_ports_agree_with_the_dataplane(control):
         assert s["counters"]["total"][name] == tel[name] == 5
         assert s["counters"]["worker0"][name] == 5
     assert set(s["counters"]["total"]) == set(tel), "every dataplane counter is there"
-    assert s["gauges"] == {"worker0": {"smtp_sessions_open": 0},
-                           "total": {"smtp_sessions_open": 0}}
+    zero = {"smtp_sessions_open": 0, "tcp_conns": 0, "tcp_time_wait": 0}
+    assert s["gauges"] == {"worker0": zero, "total": zero}
     # one worker's table fits one reply, so /mxgate/stats alone still gives all of it
     whole = dp.cmd("/mxgate/stats")
     assert set(whole) == {"worker0", "total"}
@@ -536,16 +536,17 @@ def test_open_smtp_sessions_are_gauges_in_status_stats_and_metrics(control):
                 c = smtplib.SMTP(DP_ADDR, 25, timeout=10)
             c.ehlo("client.example.org")
             clients.append(c)
-        assert dp.cmd("/mxgate/gauges") == {"worker0": {"smtp_sessions_open": 3},
-                                            "total": {"smtp_sessions_open": 3}}
+        three = {"smtp_sessions_open": 3, "tcp_conns": 3, "tcp_time_wait": 0}
+        assert dp.cmd("/mxgate/gauges") == {"worker0": three, "total": three}
         ctl.wait_sample_after(time.monotonic())
         ss = ctl.status()["dataplane"]["sessions"]
         assert (ss["open"], ss["open_by_worker"]) == (3, {"worker0": 3})
         r = ctl.ctl("status")
         assert re.search(r"^  sessions +3 since start.*; 3 open now$", r.stdout, re.M), r.stdout
-        assert ctl.ctl_json("stats")["gauges"]["total"] == {"smtp_sessions_open": 3}
+        assert ctl.ctl_json("stats")["gauges"]["total"] == three
         m = ctl.metrics()
         assert m[("mxgate_smtp_sessions_open", (("worker", "0"),))] == 3
+        assert m[("mxgate_tcp_conns", (("worker", "0"),))] == 3
         status, _, body = ctl.scrape()
         assert "# TYPE mxgate_smtp_sessions_open gauge\n" in body
     finally:
@@ -558,6 +559,9 @@ def test_open_smtp_sessions_are_gauges_in_status_stats_and_metrics(control):
         time.sleep(0.05)
     ctl.wait_sample_after(time.monotonic())
     assert ctl.status()["dataplane"]["sessions"]["open"] == 0
+    # the server closed first (QUIT): those connections wait in TIME_WAIT
+    g = dp.cmd("/mxgate/gauges")["total"]
+    assert g["tcp_time_wait"] == 3 and g["tcp_conns"] == 3, g
     assert ctl.metrics()[("mxgate_smtp_sessions_open", (("worker", "0"),))] == 0
 
 

@@ -519,3 +519,16 @@ TCP_TEST(close, a_duplicate_of_the_ack_that_ended_a_passive_close_draws_no_reset
 	fx_expect_silence("a duplicate of the final ACK is dropped, not reset");
 	cr_expect_eq(fx_drop(DP_DROP_TCP_STALE_ACK), 1);
 }
+
+TCP_TEST(close, the_gauges_count_connections_and_time_wait)
+{
+	struct fx_peer p = fx_peer_new(PEER_PORT);
+
+	cr_expect_eq(tcp_stack_conns(fx_stack), 0);
+	to_time_wait(&p);
+	cr_expect_eq(tcp_stack_conns(fx_stack), 1, "TIME_WAIT still holds its table entry");
+	cr_expect_eq(tcp_stack_time_wait(fx_stack), 1);
+	fx_advance_ms(fx_params.time_wait_ms + 10);
+	cr_expect_eq(tcp_stack_conns(fx_stack), 0);
+	cr_expect_eq(tcp_stack_time_wait(fx_stack), 0);
+}
