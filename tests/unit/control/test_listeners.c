@@ -12,41 +12,10 @@
 #include <criterion/criterion.h>
 
 #include "control/config/config.h"
+#include "cfg_load.h"
 
 #define PORTS                                                                                      \
 	"dataplane:\n  ports:\n    - device: net_tap0\n      addresses: [198.51.100.2/24]\n"
-
-static struct cfg *load(const char *yaml, char **err)
-{
-	size_t n = 0;
-	FILE *f = open_memstream(err, &n);
-
-	cr_assert_not_null(f);
-	struct cfg *c = cfg_load_data("t.yaml", (const uint8_t *)yaml, strlen(yaml), f);
-
-	fclose(f);
-	return c;
-}
-
-static struct cfg *load_ok(const char *yaml)
-{
-	char *err = NULL;
-	struct cfg *c = load(yaml, &err);
-
-	cr_assert_not_null(c, "expected the config to load, got:\n%s", err);
-	free(err);
-	return c;
-}
-
-static void expect_errors(const char *yaml, const char *want)
-{
-	char *err = NULL;
-	struct cfg *c = load(yaml, &err);
-
-	cr_assert_null(c, "expected errors, but it loaded:\n%s", yaml);
-	cr_assert_str_eq(err, want, "for:\n%s\ngot:\n%s\nwant:\n%s", yaml, err, want);
-	free(err);
-}
 
 Test(listeners, none_by_default)
 {
