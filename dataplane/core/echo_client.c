@@ -134,7 +134,6 @@ void dp_echo_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now)
 	w->echo_cmd = cmd;
 	w->echo_start_tsc = now;
 	w->echo_deadline_tsc = now + ECHO_TIMEOUT_S * w->dp->hz;
-	tcp_stack_clock(w->tcp, now);
 	rc = tcp_connect(w->tcp, src, cmd->u.echo.dst, rte_cpu_to_be_16(cmd->u.echo.port),
 			 &echo_client_ops, w, port_is_ours, w, &w->echo_conn);
 	if (rc != 0) {

@@ -443,7 +443,6 @@ int dp_worker_main(void *arg)
 			cmd_start(w, cmd, now);
 		if (w->ping_cmd)
 			ping_step(w, now);
-		tcp_stack_clock(w->tcp, now);
 		timer_wheel_run(&w->timers, now);
 		if (w->echo_cmd)
 			dp_echo_step(w, now);

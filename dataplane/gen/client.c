@@ -215,7 +215,7 @@ static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t rad
 	return port_reply_owner(laddr, lport, raddr, rport, g->w->dp->n_workers) == g->w->id;
 }
 
-static int open_one(struct gen_client *g, uint64_t now)
+static int open_one(struct gen_client *g)
 {
 	unsigned i = g->free_slots[--g->n_free];
 	struct gen_conn *k = &g->slots[i];
@@ -225,7 +225,6 @@ static int open_one(struct gen_client *g, uint64_t now)
 		.g = g,
 		.limit = g->p.mode == GEN_MODE_RR ? g->p.size : UINT64_MAX,
 	};
-	tcp_stack_clock(g->w->tcp, now);
 	rc = tcp_connect(g->w->tcp, g->src, g->p.dst, g->p.port, &gen_ops, k, port_is_ours, g,
 			 &k->c);
 	if (rc != 0) {
@@ -255,7 +254,7 @@ static void gen_poll(struct dp_worker *w, uint64_t now)
 
 	if (st == GEN_ST_RUN) {
 		for (unsigned n = 0; n < OPEN_BURST && g->n_free && now >= g->next_open_tsc; n++)
-			if (open_one(g, now) != 0)
+			if (open_one(g) != 0)
 				g->next_open_tsc = now + OPEN_BACKOFF_MS * (w->dp->hz / 1000);
 	} else if (st == GEN_ST_STOP && !g->stopped) {
 		g->stopped = true;
@@ -264,7 +263,6 @@ static void gen_poll(struct dp_worker *w, uint64_t now)
 	}
 	if (g->starved) {
 		g->starved = false;
-		tcp_stack_clock(w->tcp, now);
 		for (unsigned i = 0; i < g->p.conns; i++)
 			if (g->slots[i].c && g->slots[i].starved)
 				pump(&g->slots[i]);

@@ -256,7 +256,6 @@ static void sess_timer(struct timer *t, void *arg)
 	struct sk_sess *s = arg;
 
 	(void)t;
-	tcp_stack_clock(s->k->w->tcp, rte_rdtsc());
 	if (smtp_server_timeout(engine(s), now_ms(s->k)))
 		sess_after(s);
 	else

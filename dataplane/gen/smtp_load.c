@@ -313,7 +313,6 @@ static void sess_timer(struct timer *t, void *arg)
 	struct gs_sess *s = arg;
 
 	(void)t;
-	tcp_stack_clock(s->g->w->tcp, rte_rdtsc());
 	if (smtp_client_timeout(s->cli, now_ms(s->g)))
 		sess_run(s);
 	else
@@ -503,7 +502,6 @@ static int open_one(struct gen_smtp *g, uint64_t now)
 	s->g = g;
 	timer_init(&s->timer, sess_timer, s);
 	s->t_open = now;
-	tcp_stack_clock(g->w->tcp, now);
 	rc = tcp_connect(g->w->tcp, g->src, g->p.dst, g->p.port, &gs_ops, s, port_is_ours, g,
 			 &s->c);
 	if (rc != 0) {
@@ -533,7 +531,6 @@ static void gen_smtp_poll(struct dp_worker *w, uint64_t now)
 	}
 	if (g->starved) {
 		g->starved = false;
-		tcp_stack_clock(w->tcp, now);
 		for (unsigned i = 0; i < g->p.sessions; i++) {
 			struct gs_sess *s = slot(g, i);
 			if (s->c != NULL && s->starved) {

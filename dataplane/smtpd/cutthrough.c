@@ -626,7 +626,6 @@ static void on_timer(struct timer *t, void *arg)
 	struct ct *ct = arg;
 
 	(void)t;
-	tcp_stack_clock(ct->w->tcp, rte_rdtsc());
 	if (ct->state == CT_IDLE)
 		return;
 	if (ct->state <= CT_HELO) {

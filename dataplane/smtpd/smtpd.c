@@ -257,7 +257,6 @@ static void store_committed(void *cookie, int status, struct spool_msg *m)
 	ss->committed = false;
 	if (status != 0)
 		count(d, DP_C_SMTPD_STORE_FAILED);
-	tcp_stack_clock(d->w->tcp, rte_rdtsc());
 	/* a disk that filled up is "insufficient system storage" (452 4.3.1) */
 	smtp_server_tx_done(engine(ss),
 			    status == 0 ? SMTP_R_QUEUED
@@ -522,7 +521,6 @@ static void sess_timer(struct timer *t, void *arg)
 	struct smtpd_sess *ss = arg;
 
 	(void)t;
-	tcp_stack_clock(ss->l->d->w->tcp, rte_rdtsc());
 	if (smtp_server_timeout(engine(ss), now_ms(ss->l->d)))
 		sess_after(ss);
 	else
