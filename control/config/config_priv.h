@@ -299,6 +299,9 @@ struct cfg_raw_relay {
 	char *send_8bit;
 	char *bounce_return_kb;
 	char *queue_max;
+	char *command_timeout_s;
+	char *data_block_timeout_s;
+	char *data_end_timeout_s;
 };
 
 struct cfg_raw_control {

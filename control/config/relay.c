@@ -45,6 +45,9 @@ const cyaml_schema_field_t cfg_relay_fields[] = {
 	CFG_STR("send_8bit", struct cfg_raw_relay, send_8bit),
 	CFG_STR("bounce_return_kb", struct cfg_raw_relay, bounce_return_kb),
 	CFG_STR("queue_max", struct cfg_raw_relay, queue_max),
+	CFG_STR("command_timeout_s", struct cfg_raw_relay, command_timeout_s),
+	CFG_STR("data_block_timeout_s", struct cfg_raw_relay, data_block_timeout_s),
+	CFG_STR("data_end_timeout_s", struct cfg_raw_relay, data_end_timeout_s),
 	CYAML_FIELD_END
 };
 /* clang-format on */
@@ -153,6 +156,17 @@ void cfg_relay_build(struct cfg_ctx *x, const struct cfg_raw_relay *raw, struct 
 		     raw->bounce_return_kb, 0, 1u << 20, 256, &r->bounce_return_kb);
 	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.queue_max", b), raw->queue_max, 1,
 		     1u << 24, 100000, &r->queue_max);
+	/*
+	 * RFC 5321 §4.5.3.2 gives these as minimums (5, 3 and 10 minutes):
+	 * the defaults. Shorter ones are the operator's call -- a cut-through
+	 * client waits for them (its own patience is 10 minutes at most).
+	 */
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.command_timeout_s", b),
+		     raw->command_timeout_s, 1, 3600, 300, &r->command_timeout_s);
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.data_block_timeout_s", b),
+		     raw->data_block_timeout_s, 1, 3600, 180, &r->data_block_timeout_s);
+	cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.data_end_timeout_s", b),
+		     raw->data_end_timeout_s, 1, 3600, 600, &r->data_end_timeout_s);
 }
 
 void cfg_spool_free(struct cfg_spool *s)

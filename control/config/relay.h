@@ -39,6 +39,10 @@ struct cfg_relay {
 	bool send_8bit;		      /* 8-bit to a server without 8BITMIME: false (bounce) */
 	unsigned bounce_return_kb;    /* a DSN returns the message up to this, else headers: 256 */
 	unsigned queue_max;	      /* messages waiting for delivery per worker: 100000 */
+	/* next-hop replies, client side (RFC 5321 §4.5.3.2); store and cut-through alike */
+	unsigned command_timeout_s;    /* greeting, EHLO, MAIL, RCPT, RSET, QUIT: 300 */
+	unsigned data_block_timeout_s; /* content not moving (window shut, no send space): 180 */
+	unsigned data_end_timeout_s;   /* the reply to the end of data: 600 */
 };
 
 #endif

@@ -122,6 +122,7 @@ struct rjob {
 	bool data_end;	/* smtp_client_data_end() done */
 	bool stale;	/* the reused connection was gone before MAIL was answered */
 	bool stale_used; /* ... which is forgiven once */
+	bool failover;	/* the hop went away mid-transaction, before the end of data: next hop */
 	size_t off;	/* content octets given to the engine */
 	char why[WHY_MAX]; /* the last hop failure, for a deferral */
 	/* the last reply copied, shared by the recipients it decided */
@@ -645,6 +646,49 @@ static void job_decide_all(struct rjob *j, enum smtp_client_outcome out, const c
 
 /* ---- the SMTP client engine's results ----------------------------------------------------- */
 
+/* A hop of J's route after the current one that is not down. */
+static bool job_has_next_hop(const struct rjob *j)
+{
+	const struct relay_sched *s = j->ld->s;
+	uint64_t now = clock_now(s);
+
+	for (unsigned k = j->next + 1; k < j->n_order; k++)
+		if (s->hops[j->order[k]].down_until <= now)
+			return true;
+	return false;
+}
+
+/*
+ * Does result R of J's transaction send its recipient to the route's next
+ * hop within this attempt (Postfix's fallback behaviour)? Only when the hop
+ * went away mid-transaction -- the connection lost, timed out, or closed
+ * with 421 (RFC 5321 §3.8) -- and before the end of data was given to the
+ * engine: up to then the hop cannot have taken the message. Once the end
+ * of data may have gone out, the outcome is unknown (the hop may have
+ * queued it and lost only its reply: RFC 1047), so the recipient is
+ * deferred and no other hop is tried in the same attempt; the retry may
+ * still duplicate the message, which RFC 1047 accepts over losing it.
+ */
+static bool tx_failover(const struct rjob *j, const struct smtp_client_result *r)
+{
+	if (r->outcome != SMTP_CO_DEFERRED || j->data_end)
+		return false;
+	switch (r->stage) {
+	case SMTP_CS_MAIL:
+	case SMTP_CS_RCPT:
+	case SMTP_CS_DATA:
+	case SMTP_CS_CONTENT:
+	case SMTP_CS_BDAT:
+		break;
+	default: /* DOT above all: unknown */
+		return false;
+	}
+	if (r->reason != SMTP_CR_CONN_LOST && r->reason != SMTP_CR_TIMEOUT &&
+	    !(r->reason == SMTP_CR_REPLY && r->reply->code == 421))
+		return false;
+	return job_has_next_hop(j);
+}
+
 static void on_rcpt_done(void *arg, struct smtp_client *cli, unsigned idx,
 			 const struct smtp_client_result *r)
 {
@@ -666,6 +710,13 @@ static void on_rcpt_done(void *arg, struct smtp_client *cli, unsigned idx,
 		return;
 	}
 	struct rload *ld = j->ld;
+	if (j->failover || tx_failover(j, r)) {
+		if (!j->failover) {
+			j->failover = true;
+			snprintf(j->why, sizeof(j->why), "%s: %.120s", j->hop->name, r->reply->text);
+		}
+		return; /* undecided: the next hop gets it in this attempt */
+	}
 	if (!j->have_last || r->reply->code != j->last_code ||
 	    strcmp(r->reply->esc, j->last_esc) != 0 ||
 	    strcmp(r->reply->text, j->last_text ? j->last_text : "") != 0) {
@@ -833,6 +884,44 @@ static void conn_fail(struct relay_conn *c, const char *why)
 	hop_fail(s, h, why);
 }
 
+/*
+ * J's hop went away mid-transaction (tx_failover()): the recipients it did
+ * not decide go to the route's next hop, in this attempt; those it did
+ * decide (a 550 or 450 at RCPT) keep their outcome.
+ */
+static void job_failover(struct relay_sched *s, struct rjob *j)
+{
+	struct rload *ld = j->ld;
+	unsigned *idx = ld->idx + j->first, n = 0;
+
+	/* the undecided ones first, in their order: the job's recipients from now on */
+	for (unsigned k = 0; k < j->n; k++) {
+		unsigned ri = idx[k];
+
+		if (ld->res[ri].st == RS_PENDING) {
+			idx[k] = idx[n];
+			idx[n++] = ri;
+		}
+	}
+	hcnt(&j->hop->st.failovers);
+	cnt(s, RELAY_HOP_FAILOVERS);
+	relay_log_printf(&s->log, clock_now(s), "qid=%s status=failover relay=%s nrcpt=%u why=\"%s\"",
+			 qid_of(s, ld->m), j->hop->name, n, j->why);
+	j->failover = false;
+	j->begun = j->tx_done = j->data_end = false;
+	j->stale_used = false;
+	j->have_last = false;
+	j->off = 0;
+	j->hop = NULL;
+	if (n == 0) {
+		job_finish(j);
+		return;
+	}
+	j->n = n;
+	j->next++;
+	job_start(j);
+}
+
 /* The job on C ended (its recipients decided, or it must start over): C lets go of it. */
 static void conn_drop_job(struct relay_conn *c)
 {
@@ -853,6 +942,10 @@ static void conn_drop_job(struct relay_conn *c)
 		cnt(c->s, RELAY_CONNS_STALE);
 		TAILQ_INSERT_HEAD(&h->wait, j, wq);
 		h->nwait++;
+		return;
+	}
+	if (j->failover) {
+		job_failover(c->s, j);
 		return;
 	}
 	if (!j->tx_done) {
@@ -2124,6 +2217,18 @@ struct relay_sched *relay_sched_new(const struct relay_sched_config *cfg)
 	s->ccfg.pipelining = cfg->relay->pipelining;
 	s->ccfg.chunking = cfg->relay->chunking;
 	s->ccfg.send_8bit = cfg->relay->send_8bit;
+	if (cfg->relay->command_timeout_s) { /* 0: the engine's, RFC 5321's minimums */
+		uint32_t ms = cfg->relay->command_timeout_s * 1000u;
+
+		s->ccfg.timeout_ms.greeting = s->ccfg.timeout_ms.command = ms;
+		s->ccfg.timeout_ms.mail = s->ccfg.timeout_ms.rcpt = ms;
+		if (s->ccfg.timeout_ms.data_init > ms) /* §4.5.3.2.3: 2 minutes at most */
+			s->ccfg.timeout_ms.data_init = ms;
+	}
+	if (cfg->relay->data_block_timeout_s)
+		s->ccfg.timeout_ms.data_block = cfg->relay->data_block_timeout_s * 1000u;
+	if (cfg->relay->data_end_timeout_s)
+		s->ccfg.timeout_ms.data_term = cfg->relay->data_end_timeout_s * 1000u;
 	s->ccfg.max_rcpts = cfg->max_rcpts;
 	s->ccfg.envelope_size = cfg->max_rcpts * ENV_PER_RCPT + ENV_MAIL;
 	s->ccfg.output_size = s->ccfg.envelope_size + 16384;

@@ -156,7 +156,8 @@ Test(config_files, example_file_sets_every_key)
 		"relay:", "helo_name:", "retry_first_s:", "retry_max_s:", "lifetime_h:",
 		"delay_warning_h:", "connections_per_hop:", "messages_per_connection:",
 		"idle_timeout_s:", "connect_timeout_s:", "pipelining:", "chunking:", "send_8bit:",
-		"bounce_return_kb:", "queue_max:",
+		"bounce_return_kb:", "queue_max:", "command_timeout_s:", "data_block_timeout_s:",
+		"data_end_timeout_s:",
 	};
 	/* clang-format on */
 	size_t len;

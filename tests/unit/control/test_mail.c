@@ -189,6 +189,9 @@ Test(relay_config, defaults_follow_postfix)
 	cr_assert_eq(r->messages_per_connection, 100);
 	cr_assert_eq(r->idle_timeout_s, 5);
 	cr_assert_eq(r->connect_timeout_s, 30);
+	cr_assert_eq(r->command_timeout_s, 300, "RFC 5321 §4.5.3.2's minimums are the defaults");
+	cr_assert_eq(r->data_block_timeout_s, 180);
+	cr_assert_eq(r->data_end_timeout_s, 600);
 	cr_assert(r->pipelining);
 	cr_assert_not(r->chunking);
 	cr_assert_not(r->send_8bit);

@@ -231,6 +231,12 @@ static void server_line(struct fconn *fc, const char *l, size_t n)
 			fc->data = false;
 			if (h->mute_at_dot)
 				return;
+			if (h->reset_at_dot) { /* queued, and the reply lost with the connection */
+				h->msgs++;
+				server_end(fc);
+				push(EV_LOST, fc, -ECONNRESET, NULL, 0);
+				return;
+			}
 			const char *r = h->data_reply ? h->data_reply : "250 2.0.0 Ok: queued";
 			reply(fc, r);
 			if (r[0] == '2') {

@@ -367,6 +367,99 @@ Test(relay, a_hop_refusing_at_the_greeting_is_left_for_the_next_one)
 	assert_clean();
 }
 
+Test(relay, a_connection_lost_after_mail_fails_over_to_the_next_hop_in_the_same_attempt)
+{
+	rx_hop(HOP_B1)->reset_at_data = true;
+	start();
+	struct spool_msg *m = submit1("x@failover.example");
+	run_ms(500);
+	cr_assert(m->final, "delivered in the first attempt");
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(rx_hop(HOP_B1)->msgs, 0);
+	cr_assert_eq(rx_hop(HOP_B2)->msgs, 1, "exactly once, by the second hop");
+	cr_assert_str_eq(rx_hop(HOP_B2)->rcpt_to[0], "x@failover.example");
+	cr_assert_eq(C(RELAY_RCPTS_DEFERRED), 0, "no deferral: the attempt went on");
+	cr_assert_eq(C(RELAY_HOP_FAILOVERS), 1);
+	cr_assert_eq(C(RELAY_CONNS_LOST), 1);
+	cr_assert_eq(relay_sched_hop_stats(s, 1)->failovers, 1, "counted on B1, the hop it left");
+	cr_assert_eq(rx_log_count("status=failover relay=[203.0.113.21]:25"), 1);
+	cr_assert_eq(rx_log_count("relay=[203.0.113.22]:25"), 1, "delivered= names B2");
+	assert_clean();
+}
+
+Test(relay, a_421_mid_transaction_fails_over_and_a_recipient_refused_before_keeps_its_550)
+{
+	struct rx_hop *b1 = rx_hop(HOP_B1);
+	b1->rcpt[0].addr = "bad@failover.example";
+	b1->rcpt[0].reply = "550 5.1.1 no such user";
+	b1->rcpt[1].addr = "x@failover.example";
+	b1->rcpt[1].reply = "421 4.3.2 shutting down";
+	start();
+	struct spool_msg *m = fs_add(&(struct fs_msg){
+		.rcpt = { "bad@failover.example", "x@failover.example", "y@failover.example" } });
+	relay_sched_submit(s, m);
+	run_ms(1000);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_FAILED, "B1's 550 stands: no second opinion");
+	cr_assert_eq(fs_state(m, 1), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(fs_state(m, 2), SPOOL_RCPT_DELIVERED);
+	struct rx_hop *b2 = rx_hop(HOP_B2);
+	cr_assert_eq(b2->msgs, 1);
+	cr_assert_eq(b2->rcpts, 2, "only the two B1 did not decide");
+	cr_assert_eq(b1->msgs, 0);
+	cr_assert_eq(fs.injected, 1, "one bounce, for bad@ only");
+	cr_assert_eq(C(RELAY_HOP_FAILOVERS), 1);
+	cr_assert_eq(C(RELAY_RCPTS_DEFERRED), 0);
+	assert_clean();
+}
+
+Test(relay, a_connection_lost_after_the_end_of_data_is_deferred_and_no_other_hop_is_tried)
+{
+	/* RFC 1047: the hop may have queued it; a second hop now would be a sure duplicate */
+	rx_hop(HOP_B1)->reset_at_dot = true;
+	start();
+	struct spool_msg *m = submit1("x@failover.example");
+	run_ms(500);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DEFERRED);
+	cr_assert_not_null(strstr(m->reply[0], "lost connection"), "%s", m->reply[0]);
+	cr_assert_eq(rx_hop(HOP_B2)->connects, 0, "never another hop in the same attempt");
+	cr_assert_eq(C(RELAY_HOP_FAILOVERS), 0);
+	cr_assert_eq(rx_hop(HOP_B1)->msgs, 1, "B1 took it (the risk the retry runs)");
+	rx_hop(HOP_B1)->reset_at_dot = false;
+	run_s(61);
+	cr_assert(m->final, "the retry delivers it");
+	cr_assert_eq(rx_hop(HOP_B1)->msgs, 2, "the duplicate RFC 1047 accepts, over a loss");
+	assert_clean();
+}
+
+Test(relay, a_hop_lost_mid_transaction_with_no_hop_left_defers_with_its_reason)
+{
+	rx_hop(HOP_B1)->reset_at_data = true;
+	rx_hop(HOP_B2)->reset_at_data = true;
+	start();
+	struct spool_msg *m = submit1("x@failover.example");
+	run_ms(500);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DEFERRED);
+	cr_assert_not_null(strstr(m->reply[0], "lost connection"), "%s", m->reply[0]);
+	cr_assert_eq(rx_hop(HOP_B1)->connects, 1);
+	cr_assert_eq(rx_hop(HOP_B2)->connects, 1, "each hop once in the attempt");
+	cr_assert_eq(C(RELAY_HOP_FAILOVERS), 1);
+	assert_clean();
+}
+
+Test(relay, the_configured_timeouts_replace_rfc_5321s_minimums)
+{
+	rx_relay.data_end_timeout_s = 30;
+	rx_hop(HOP_A)->mute_at_dot = true;
+	start();
+	struct spool_msg *m = submit1("bob@example.com");
+	run_s(29);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_PENDING);
+	run_s(2);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DEFERRED, "data_end_timeout_s, not 10 minutes");
+	cr_assert_not_null(strstr(m->reply[0], "4.4.2 conversation timed out"), "%s", m->reply[0]);
+	assert_clean();
+}
+
 Test(relay, all_hops_down_defers_every_recipient_and_retries_with_backoff)
 {
 	rx_hop(HOP_B1)->mode = RX_REFUSE;
