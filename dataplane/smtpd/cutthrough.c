@@ -39,9 +39,10 @@
 #define CT_TEXT_MAX  400  /* its reply's text kept for mirroring (lines joined) */
 #define CT_CMD_MAX   1100 /* MAIL or RCPT line: path (<= 256) and parameters */
 
-/* RFC 5321 §4.5.3.2, client side, milliseconds (connect: relay.connect_timeout_s) */
+/* RFC 5321 §4.5.3.2, client side: its minimums, used when the config has none (ms) */
 #define CT_T_COMMAND 300000
 #define CT_T_DATA    120000
+#define CT_T_BLOCK   180000
 #define CT_T_DOT     600000
 
 enum ct_state {
@@ -89,6 +90,7 @@ struct ct {
 	int fail;		/* sticky for the transaction: SMTP_R_* every later step gets */
 	bool data_refused;	/* the next hop refused DATA: content is dropped, end() mirrors */
 	bool end_given;		/* end() came: the end of data is staged behind the content */
+	bool blocked;		/* content waits for send space: the data block timer runs */
 	struct ct_result res;	/* reply for the engine, waiting for ct_deliver() */
 	struct ct_result saved; /* the next hop's refusal of DATA, for end() */
 
@@ -125,6 +127,37 @@ static uint64_t tsc_per_ms(const struct ct *ct)
 static void arm(struct ct *ct, uint64_t ms)
 {
 	timer_arm_at(&ct->w->timers, &ct->timer, rte_rdtsc() + ms * tsc_per_ms(ct));
+}
+
+/*
+ * The next hop's waits (RFC 5321 §4.5.3.2) from the relay: section, as the
+ * store-mode relay has them: a command's reply (§4.5.3.2.1-2, 4, 7-8), the
+ * 354 (§4.5.3.2.3: 2 minutes, never more than a command's), content that
+ * does not move (§4.5.3.2.5), the reply to the end of data (§4.5.3.2.6).
+ */
+static uint64_t secs_or(unsigned s, uint64_t dflt_ms)
+{
+	return s ? (uint64_t)s * 1000 : dflt_ms;
+}
+
+static uint64_t t_command(const struct ct *ct)
+{
+	return secs_or(ct->w->dp->cfg->relay.command_timeout_s, CT_T_COMMAND);
+}
+
+static uint64_t t_data(const struct ct *ct)
+{
+	return RTE_MIN(t_command(ct), (uint64_t)CT_T_DATA);
+}
+
+static uint64_t t_block(const struct ct *ct)
+{
+	return secs_or(ct->w->dp->cfg->relay.data_block_timeout_s, CT_T_BLOCK);
+}
+
+static uint64_t t_dot(const struct ct *ct)
+{
+	return secs_or(ct->w->dp->cfg->relay.data_end_timeout_s, CT_T_DOT);
 }
 
 /* The next hop's connection is no longer ours: its callbacks see NULL from now on. */
@@ -255,8 +288,8 @@ static void hop_lost(struct ct *ct, int reply)
 	ct->fail = reply;
 	if (st == CT_RCPT || st == CT_MAIL)
 		set_result_id(ct, false, reply);
-	else if (st == CT_DOT)
-		set_result_id(ct, true, reply);
+	else if (st == CT_DOT || ct->end_given)
+		set_result_id(ct, true, reply); /* end() said PENDING: the engine waits for this */
 }
 
 /* ---- commands ---- */
@@ -303,7 +336,7 @@ static int send_mail(struct ct *ct)
 	n = put(b, n, "\r\n", 2);
 	if (n > CT_CMD_MAX)
 		return -E2BIG;
-	return send_cmd(ct, b, n, CT_MAIL, CT_T_COMMAND);
+	return send_cmd(ct, b, n, CT_MAIL, t_command(ct));
 }
 
 /* ---- the next hop's replies ---- */
@@ -323,7 +356,7 @@ static void on_reply(struct ct *ct)
 			memcpy(b, "EHLO ", 5);
 			memcpy(b + 5, ct->helo, hl);
 			memcpy(b + 5 + hl, "\r\n", 2);
-			if (send_cmd(ct, b, hl + 7, CT_EHLO, CT_T_COMMAND) == 0)
+			if (send_cmd(ct, b, hl + 7, CT_EHLO, t_command(ct)) == 0)
 				return;
 		}
 		hop_failed(ct);
@@ -338,7 +371,7 @@ static void on_reply(struct ct *ct)
 			memcpy(b + 5, ct->helo, hl);
 			memcpy(b + 5 + hl, "\r\n", 2);
 			ct->ext = 0;
-			if (send_cmd(ct, b, hl + 7, CT_HELO, CT_T_COMMAND) == 0)
+			if (send_cmd(ct, b, hl + 7, CT_HELO, t_command(ct)) == 0)
 				return;
 		} else if (k == 2) {
 			if (smtp_server_tx(ct->s)->smtputf8 && !(ct->ext & SMTP_EXT_SMTPUTF8)) {
@@ -358,7 +391,7 @@ static void on_reply(struct ct *ct)
 		return;
 	case CT_MAIL:
 		if (k == 2) {
-			if (send_cmd(ct, ct->cmd, ct->cmd_len, CT_RCPT, CT_T_COMMAND) != 0)
+			if (send_cmd(ct, ct->cmd, ct->cmd_len, CT_RCPT, t_command(ct)) != 0)
 				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 			return;
 		}
@@ -503,7 +536,17 @@ static void push(struct ct *ct)
 		int rc = send_raw(ct, ct->stage, ct->stage_len);
 
 		if (rc == -EAGAIN) {
+			/*
+			 * The next hop takes nothing (its window is shut, or it
+			 * is slow to ACK): the client is held too, so this may
+			 * last only data_block_timeout_s (RFC 5321 §4.5.3.2.5),
+			 * counted from the first refusal, not from the last.
+			 */
 			count(ct, DP_C_SMTPD_CT_STALLS);
+			if (!ct->blocked) {
+				ct->blocked = true;
+				arm(ct, t_block(ct));
+			}
 			return;
 		}
 		if (rc != 0) {
@@ -512,9 +555,13 @@ static void push(struct ct *ct)
 		}
 		ct->stage_len = 0;
 	}
+	if (ct->blocked) {
+		ct->blocked = false;
+		timer_cancel(&ct->w->timers, &ct->timer);
+	}
 	if (ct->end_given) {
 		ct->state = CT_DOT;
-		arm(ct, CT_T_DOT);
+		arm(ct, t_dot(ct));
 	}
 }
 
@@ -551,7 +598,7 @@ static void on_connected(struct tcp_conn *tc, int err)
 		return;
 	}
 	ct->state = CT_GREETING;
-	arm(ct, CT_T_COMMAND);
+	arm(ct, t_command(ct));
 }
 
 static void on_received(struct tcp_conn *tc, struct rte_mbuf *data)
@@ -676,6 +723,7 @@ static void tx_reset(struct ct *ct)
 	ct->fail = 0;
 	ct->data_refused = false;
 	ct->end_given = false;
+	ct->blocked = false;
 	ct->res.ready = false;
 	ct->stage_len = 0;
 }
@@ -721,7 +769,7 @@ int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcp
 	if (ct->routed) {
 		if (ct->state != CT_TX)
 			return SMTP_R_LOCAL_ERROR;
-		if (send_cmd(ct, ct->cmd, n, CT_RCPT, CT_T_COMMAND) != 0) {
+		if (send_cmd(ct, ct->cmd, n, CT_RCPT, t_command(ct)) != 0) {
 			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 			return SMTP_R_NEXTHOP_LOST;
 		}
@@ -753,7 +801,8 @@ int ct_begin(struct ct *ct, struct smtp_tx *tx)
 	ct->stage_len = 0;
 	ct->end_given = false;
 	ct->data_refused = false;
-	if (send_cmd(ct, data, sizeof(data) - 1, CT_DATA, CT_T_DATA) != 0) {
+	ct->blocked = false;
+	if (send_cmd(ct, data, sizeof(data) - 1, CT_DATA, t_data(ct)) != 0) {
 		hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 		return SMTP_R_NEXTHOP_LOST;
 	}

@@ -11,6 +11,16 @@ message it accepts to a folder, one file per message, and answers as told:
 --reject-rcpt ADDR: RCPT TO ADDR gets 550 5.1.1.
 --data-delay S: the reply to the end of data comes S seconds late (a slow next hop).
 --reject-data: the end of data gets 554 5.7.1 (nothing is written).
+--drop-after-mail: the first RCPT of a connection resets it (no reply): a next
+    hop lost mid-transaction, after MAIL.
+--rcpt-421: every RCPT gets 421 4.3.2 (the next hop closing mid-transaction).
+--stall-content: not aiosmtpd but a bare server that answers the greeting,
+    EHLO (PIPELINING), MAIL, RCPT and DATA (354), then never reads again, with
+    a small receive buffer: its TCP window shuts and stays shut.
+
+Every message file also names the connection that carried it ("peer": the
+client's address:port), so a test counts the connections a relay used. The
+server appends one line per connection it accepted to DIR/connections.log.
 
 Each file is JSON: {"mail_from", "rcpt_tos", "data" (latin-1 text),
 "sha256" of the content without our first Received: header}. The server
@@ -52,7 +62,29 @@ class Handler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
+    async def handle_HELO(self, server, session, envelope, hostname):
+        self.new_conn(session)
+        session.host_name = hostname
+        return "250 {}".format(server.hostname)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.new_conn(session)
+        session.host_name = hostname
+        return responses
+
+    def new_conn(self, session):
+        if getattr(session, "counted", False):
+            return
+        session.counted = True
+        with open(os.path.join(self.args.dir, "connections.log"), "a") as f:
+            f.write(f"{session.peer[0]}:{session.peer[1]}\n")
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.args.drop_after_mail:
+            server.transport.abort()  # a reset: the MAIL was answered, this RCPT never is
+            return "250 OK"
+        if self.args.rcpt_421:
+            return "421 4.3.2 Service shutting down (test next hop)"
         if address.lower() in self.args.reject_rcpt:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
@@ -72,9 +104,54 @@ class Handler:
                        "mail_options": envelope.mail_options,
                        "rcpt_options": envelope.rcpt_options,
                        "data": data.decode("latin-1"), "sha256": content_hash(data),
-                       "next_hop": self.args.name}, f)
+                       "next_hop": self.args.name,
+                       "peer": f"{session.peer[0]}:{session.peer[1]}"}, f)
         os.rename(name + ".tmp", name)
         return "250 2.0.0 Ok: stored"
+
+
+async def stall_conn(reader, writer):
+    """Speaks SMTP up to DATA's 354, then reads nothing more: the window shuts."""
+    writer.write(b"220 stall.test ESMTP\r\n")
+    await writer.drain()
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        verb = line[:4].upper()
+        if verb == b"EHLO":
+            writer.write(b"250-stall.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        elif verb == b"DATA":
+            writer.write(b"354 go ahead\r\n")
+            await writer.drain()
+            await asyncio.sleep(3600)  # never read the content
+            return
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        else:
+            writer.write(b"250 2.0.0 Ok\r\n")
+        await writer.drain()
+
+
+def stall_server(host, port):
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # a small fixed buffer (inherited by accepted sockets): no autotuning to megabytes
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind((host, port))
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(stall_conn, sock=sock))
+    print("ready", flush=True)
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    while not stop[0]:
+        loop.run_until_complete(asyncio.sleep(0.1))
+    server.close()
+    return 0
 
 
 def main():
@@ -86,10 +163,15 @@ def main():
     p.add_argument("--name", default="nexthop")
     p.add_argument("--data-delay", type=float, default=0.0)
     p.add_argument("--reject-data", action="store_true")
+    p.add_argument("--drop-after-mail", action="store_true")
+    p.add_argument("--rcpt-421", action="store_true")
+    p.add_argument("--stall-content", action="store_true")
     args = p.parse_args()
     args.reject_rcpt = {a.lower() for a in args.reject_rcpt}
     host, port = args.listen.rsplit(":", 1)
     os.makedirs(args.dir, exist_ok=True)
+    if args.stall_content:
+        return stall_server(host, int(port))
 
     ctl = Controller(Handler(args), hostname=host, port=int(port),
                      server_hostname=args.name, enable_SMTPUTF8=True,

@@ -17,7 +17,7 @@ from test_relay import HOP_A, HOP_B, HOP_PORT, NextHop, next_hops, wire_hash  # 
 netns = pytest.mark.netns
 
 
-def cut_config(smarthost=True, extra_hops_a=""):
+def cut_config(smarthost=True, extra_hops_a="", relay_extra=""):
     """Cut-through with routes: example.com -> HOP_A (then EXTRA_HOPS_A), example.net ->
     HOP_B, everything else -> the kernel's address (the smarthost)."""
     smart = (f"  smarthost:\n    - {{address: {KERNEL_ADDR}, port: {HOP_PORT}}}\n"
@@ -40,7 +40,7 @@ routes:
 {smart}relay:
   helo_name: mx.example.com
   connect_timeout_s: 3
-"""
+{relay_extra}"""
 
 
 def connect(dp):
@@ -221,3 +221,60 @@ def test_a_message_larger_than_every_buffer_streams_through_intact(start_datapla
     got = a.wait(1)
     assert len(got) == 1 and got[0]["sha256"] == wire_hash(body)
     assert dp.counter("smtp_input_overflow") == 0
+
+
+@netns
+def test_a_next_hop_that_never_answers_the_end_of_data_gives_451_within_the_timeout(
+        start_dataplane, tmp_path, next_hops):
+    """RFC 5321 §4.5.3.2.6: the wait for the reply to the end of data is bounded
+    (relay.data_end_timeout_s); the client hears 451 4.4.2 then, not silence."""
+    dp = start_dataplane(extra=cut_config(relay_extra="  data_end_timeout_s: 3\n"))
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--data-delay", "30")
+    next_hops.append(a)
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    t0 = time.monotonic()
+    code, text = smtp.data(b"Subject: into the void\r\n\r\nhello\r\n")
+    waited = time.monotonic() - t0
+    assert code == 451 and text.startswith(b"4.4.2 "), (code, text)
+    assert 2.5 <= waited <= 6, f"451 after {waited:.2f} s; data_end_timeout_s is 3"
+    assert smtp.noop()[0] == 250  # the session goes on
+    smtp.quit()
+    assert dp.wait_counter("smtp_ct_timeouts", 1) == 1
+
+
+@netns
+def test_a_next_hop_whose_window_stays_shut_gives_451_within_the_timeout(
+        start_dataplane, tmp_path, next_hops):
+    """The next hop says 354, then reads nothing: its TCP window shuts, our send
+    space runs out and the client is held. relay.data_block_timeout_s (RFC 5321
+    §4.5.3.2.5) bounds that: the rest of the content is read and dropped and the
+    client gets 451 4.4.2 right after its end of data."""
+    dp = start_dataplane(extra=cut_config(relay_extra="  data_block_timeout_s: 3\n"))
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--stall-content")
+    next_hops.append(a)
+    body = b"Subject: big\r\n\r\n" + (b"s" * 998 + b"\r\n") * 2000  # 2 MB
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    result = {}
+
+    def send():
+        t0 = time.monotonic()
+        try:
+            result["r"] = smtp.data(body)
+        except Exception as e:  # noqa: BLE001 -- reported below
+            result["e"] = e
+        result["t"] = time.monotonic() - t0
+    t = threading.Thread(target=send)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "the client still waits"
+    code, text = result.get("r", (None, result.get("e")))
+    assert code == 451 and text.startswith(b"4.4.2 "), (code, text)
+    assert 2.5 <= result["t"] <= 10, f"451 after {result['t']:.2f} s; data_block_timeout_s is 3"
+    assert dp.counter("smtp_ct_stalls") > 0  # it was held, not refused
+    assert dp.wait_counter("smtp_ct_timeouts", 1) == 1
+    assert smtp.noop()[0] == 250
+    smtp.quit()

@@ -447,3 +447,42 @@ def test_a_full_spool_disk_answers_452_and_loses_nothing_acknowledged(start_data
         for h in next_hops:
             h.stop()
         subprocess.run(["umount", "-l", str(spool)], check=False)
+
+
+def failover_config(spool):
+    """Store mode; example.com -> HOP_A (priority 10), then HOP_B (priority 20)."""
+    return store_config(spool, extra=f"""\
+routes:
+  domains:
+    - domain: example.com
+      next_hops: [{{address: {HOP_A}, port: {HOP_PORT}, priority: 10}},
+                  {{address: {HOP_B}, port: {HOP_PORT}, priority: 20}}]
+relay:
+  helo_name: mx.example.com
+  retry_first_s: 30
+  retry_max_s: 60
+""")
+
+
+@pytest.mark.parametrize("fault", ["--drop-after-mail", "--rcpt-421"])
+@netns
+def test_a_hop_lost_mid_transaction_fails_over_and_the_second_delivers_once(
+        start_dataplane, tmp_path, next_hops, fault):
+    """HOP_A answers MAIL, then resets the connection at RCPT (or says 421 there):
+    it cannot have the message, so the same attempt goes on to HOP_B (Postfix's
+    fallback); nothing is deferred, and each message arrives exactly once."""
+    dp = start_dataplane(extra=failover_config(tmp_path / "spool"))
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", fault, name="hop-a")
+    b = NextHop(dp, HOP_B, HOP_PORT, tmp_path / "b", name="hop-b")
+    next_hops.extend([a, b])
+    ids = send(dp, 3)
+    got = b.wait(3, timeout=20)
+    assert len(got) == 3, got
+    assert sorted(m["data"].split("Subject: ")[1].split("\r\n")[0] for m in got) == \
+        [f"message {i}" for i in range(3)], "each exactly once"
+    assert dp.wait_counter("relay_messages_delivered", 3) == 3
+    assert dp.counter("relay_hop_failovers") >= 3
+    assert dp.counter("relay_rcpts_deferred") == 0, "failed over in the same attempt"
+    time.sleep(1)
+    assert a.messages() == [] and len(b.messages()) == 3, "no duplicate anywhere"
+    assert len(ids) == 3
