@@ -103,7 +103,11 @@
 	X(UNROUTABLE, 550, "5.4.4", "Error: no route to this recipient's domain")                  \
 	X(TLS_UNAVAILABLE, 454, "4.7.0", "TLS not available due to local problem")                 \
 	X(AUTH_FAILED, 535, "5.7.8", "Error: authentication failed")                               \
-	X(AUTH_ABORTED, 501, "5.7.0", "Authentication aborted")                                    \
+	X(AUTH_ABORTED, 501, "5.0.0", "Authentication aborted")  /* RFC 4954 §4: "*" */            \
+	X(AUTH_BAD_BASE64, 501, "5.5.2", "Error: cannot decode the response (base64)") /* §4 */    \
+	X(AUTH_LINE_TOO_LONG, 500, "5.5.6", "Error: authentication exchange line is too long")    \
+	X(AUTH_ENCRYPT, 538, "5.7.11", "Encryption required for requested authentication mechanism") \
+	X(AUTH_LOCKED, 421, "4.7.0", "%s Error: too many failed authentications, try again later") \
 	X(AUTH_MECH, 504, "5.5.4", "Unrecognized authentication type")                             \
 	X(AUTH_TEMP, 454, "4.7.0", "Temporary authentication failure")                             \
 	X(AUTH_REQUIRED, 530, "5.7.0", "Authentication required")                                  \

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/smtp/auth.h"
 #include "dataplane/smtp/received.h"
 #include "dataplane/smtp/smtp.h"
 #include "dataplane/smtp/tx.h"
@@ -119,7 +120,8 @@ static uint32_t state_timeout(const struct smtp_session *s, enum smtp_state st)
 		return t->data_block;
 	case SMTP_ST_PENDING:
 		return s->pend_cmd == SMTP_V_MAIL ? t->mail :
-		       s->pend_cmd == SMTP_V_RCPT ? t->rcpt : t->data_term;
+		       s->pend_cmd == SMTP_V_RCPT ? t->rcpt :
+		       s->pend_cmd == SMTP_V_AUTH ? t->command : t->data_term;
 	default:
 		return t->command;
 	}
@@ -177,7 +179,9 @@ static void tx_abort(struct smtp_session *s)
 
 static void session_close(struct smtp_session *s)
 {
-	if (s->state == SMTP_ST_AUTH && hooks(s)->auth)
+	if ((s->state == SMTP_ST_AUTH ||
+	     (s->state == SMTP_ST_PENDING && s->pend_cmd == SMTP_V_AUTH)) &&
+	    hooks(s)->auth)
 		hooks(s)->auth(s->cfg->hooks_arg, s, NULL, NULL, NULL);
 	s->pend_cmd = SMTP_V_UNKNOWN; /* a pending hook reply is moot: tx_end() says so */
 	s->pend_full = false;
@@ -841,6 +845,11 @@ static void proceed_starttls(struct smtp_session *s, const struct smtp_cmd *c)
 
 static void auth_result(struct smtp_session *s, int r, const struct smtp_str *challenge)
 {
+	if (r == SMTP_HOOK_PENDING) {
+		s->pend_cmd = SMTP_V_AUTH;
+		set_state(s, SMTP_ST_PENDING);
+		return;
+	}
 	if (r == SMTP_R_AUTH_CHALLENGE) {
 		set_state(s, SMTP_ST_AUTH);
 		reply_arg(s, r, (const char *)challenge->p, challenge->len);
@@ -854,7 +863,9 @@ static void auth_result(struct smtp_session *s, int r, const struct smtp_str *ch
 		return;
 	}
 	count(s, SMTP_C_AUTH_FAILURE);
-	error(s, smtp_reply_code(r) ? r : SMTP_R_AUTH_FAILED);
+	if (r == SMTP_R_AUTH_BAD_BASE64)
+		count(s, SMTP_C_AUTH_BAD_BASE64);
+	hook_refusal(s, smtp_reply_code(r) ? r : SMTP_R_AUTH_FAILED);
 }
 
 static int check_auth(struct smtp_session *s, const struct smtp_cmd *c)
@@ -903,7 +914,7 @@ static int not_offered(const struct smtp_session *s, const struct smtp_cmd *c)
 	if ((d->flags & CMD_F_EXT) && !s->esmtp)
 		return SMTP_R_SEND_EHLO_FIRST;
 	if (c->verb == SMTP_V_AUTH && !auth_offered(s))
-		return SMTP_R_TLS_REQUIRED;
+		return SMTP_R_AUTH_ENCRYPT; /* RFC 4954 §6: 538 5.7.11 */
 	return SMTP_R_NONE;
 }
 
@@ -970,7 +981,8 @@ static int syntax_reply(const struct smtp_cmd *c, struct smtp_str *arg)
 	case SMTP_V_BDAT:
 		return SMTP_R_SYNTAX_BDAT;
 	case SMTP_V_AUTH:
-		return SMTP_R_SYNTAX_AUTH;
+		/* a mechanism was named: what follows it is not base64 (RFC 4954 §4) */
+		return c->mech.len ? SMTP_R_AUTH_BAD_BASE64 : SMTP_R_SYNTAX_AUTH;
 	default:
 		return SMTP_R_SYNTAX_VRFY;
 	}
@@ -1011,14 +1023,21 @@ static void refuse(struct smtp_session *s, const struct smtp_cmd *c, int r, stru
 		bdat_skip(s, c->chunk_size, s->state);
 }
 
-/* One line of an AUTH exchange (RFC 4954 §4). */
+/*
+ * One line of an AUTH exchange (RFC 4954 §4). It is base64 or "*", not a
+ * command: only bare CR/LF are line faults here (smuggling); an empty line
+ * is an empty response, and NUL or 8-bit octets are the hook's bad base64.
+ */
 static void auth_line(struct smtp_session *s, const struct smtp_cmd *c)
 {
 	const struct smtp_hooks *h = hooks(s);
-	int r = line_fault(s, c);
-	if (r != SMTP_R_NONE || (c->line.len == 1 && c->line.p[0] == '*')) {
+	int r = c->err == SMTP_PE_BARE_LF || c->err == SMTP_PE_BARE_CR ? line_fault(s, c) :
+									  SMTP_R_NONE;
+	bool cancel = c->line.len == 1 && c->line.p[0] == '*';
+	if (r != SMTP_R_NONE || cancel) {
 		h->auth(s->cfg->hooks_arg, s, NULL, NULL, NULL);
 		set_state(s, SMTP_ST_HELO);
+		count(s, cancel ? SMTP_C_AUTH_CANCELLED : SMTP_C_AUTH_FAILURE);
 		error(s, r != SMTP_R_NONE ? r : SMTP_R_AUTH_ABORTED);
 		return;
 	}
@@ -1071,6 +1090,8 @@ static void process_line(struct smtp_session *s, const uint8_t *p, size_t len, b
 	r = not_offered(s, &c);
 	if (r != SMTP_R_NONE) {
 		count(s, SMTP_C_NOT_OFFERED);
+		if (r == SMTP_R_AUTH_ENCRYPT)
+			count(s, SMTP_C_AUTH_NEEDS_TLS);
 		refuse(s, &c, r, none);
 		return;
 	}
@@ -1143,22 +1164,67 @@ static size_t discard_input(struct smtp_session *s, const uint8_t *p, size_t n)
  * comes, so a client that never sends one still hears why before the 421 of
  * the hard cap; the rest of the line is discarded unread.
  */
-static void start_discard(struct smtp_session *s, bool cr, uint64_t already)
+static void start_discard(struct smtp_session *s, bool cr, uint64_t already, bool auth)
 {
 	s->discarding = true;
 	s->discard_cr = cr;
 	s->discarded = already;
 	s->line_len = 0;
 	count(s, SMTP_C_LINE_TOO_LONG);
-	error(s, SMTP_R_LINE_TOO_LONG);
+	if (auth) {
+		/* RFC 4954 §4: longer than our authentication buffer fails AUTH with 500 5.5.6 */
+		count(s, SMTP_C_AUTH_LINE_TOO_LONG);
+		count(s, SMTP_C_AUTH_FAILURE);
+		if (s->state == SMTP_ST_AUTH) {
+			hooks(s)->auth(s->cfg->hooks_arg, s, NULL, NULL, NULL);
+			set_state(s, SMTP_ST_HELO);
+		}
+		error(s, SMTP_R_AUTH_LINE_TOO_LONG);
+	} else {
+		error(s, SMTP_R_LINE_TOO_LONG);
+	}
 	if (s->state == SMTP_ST_CLOSED) /* that error was one too many: nothing more to read */
 		s->discarding = false;
+}
+
+/* The line buffer: AUTH lines may be longer than commands (RFC 4954 §4). */
+static size_t line_cap(const struct smtp_server_config *cfg)
+{
+	bool auth = cfg->hooks && cfg->hooks->auth;
+	return auth && cfg->max_cmd_line < SMTP_AUTH_LINE_MAX ? SMTP_AUTH_LINE_MAX :
+								 cfg->max_cmd_line;
+}
+
+/*
+ * Is the line that starts with the held octets and then P[0..N) an AUTH
+ * line: a response inside the exchange, or the AUTH command itself (its
+ * initial response)? Every other line keeps max_cmd_line; the verb is
+ * known long before that limit, which is at least 512.
+ */
+static bool auth_line_ahead(const struct smtp_session *s, const uint8_t *p, size_t n)
+{
+	static const char verb[] = "AUTH ";
+	size_t k = 0;
+
+	if (!hooks(s)->auth)
+		return false;
+	if (s->state == SMTP_ST_AUTH)
+		return true;
+	for (; k < 5; k++) {
+		uint8_t c = k < s->line_len ? s->line[k] : k - s->line_len < n ? p[k - s->line_len] : 0;
+		if (c >= 'a' && c <= 'z')
+			c = (uint8_t)(c - 'a' + 'A');
+		if (c != (uint8_t)verb[k])
+			return false;
+	}
+	return true;
 }
 
 /* Frames command lines: whole lines are parsed in place, partial ones are held in line[]. */
 static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 {
-	const size_t max = s->cfg->max_cmd_line;
+	const bool auth = auth_line_ahead(s, p, n);
+	const size_t max = auth ? line_cap(s->cfg) : s->cfg->max_cmd_line;
 	size_t end;
 
 	if (s->discarding)
@@ -1171,7 +1237,7 @@ static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 			goto done;
 		}
 		if (n >= max) {
-			start_discard(s, false, 0);
+			start_discard(s, false, 0, auth);
 			return 0;
 		}
 		memcpy(s->line, p, n);
@@ -1186,7 +1252,7 @@ static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 		ssize_t k = smtp_find_crlf(p, n < room ? n : room);
 		if (k < 0) {
 			if (n >= room) {
-				start_discard(s, s->line[s->line_len - 1] == '\r', s->line_len);
+				start_discard(s, s->line[s->line_len - 1] == '\r', s->line_len, auth);
 				return 0;
 			}
 			memcpy(s->line + s->line_len, p, n);
@@ -1221,7 +1287,7 @@ static size_t out_size(const struct smtp_server_config *cfg)
 
 size_t smtp_server_size(const struct smtp_server_config *cfg)
 {
-	return align16(sizeof(struct smtp_session)) + align16(cfg->max_cmd_line) +
+	return align16(sizeof(struct smtp_session)) + align16(line_cap(cfg)) +
 	       align16(out_size(cfg)) + align16(SMTP_RECEIVED_MAX) +
 	       align16((size_t)cfg->max_rcpts * sizeof(struct smtp_rcpt)) +
 	       align16(cfg->envelope_size);
@@ -1296,7 +1362,7 @@ struct smtp_session *smtp_server_init(void *mem, const struct smtp_server_config
 	s->tls = flags & SMTP_SESSION_TLS;
 	format_client(s);
 	s->line = m;
-	m += align16(cfg->max_cmd_line);
+	m += align16(line_cap(cfg));
 	s->out = m;
 	s->out_size = (uint32_t)out_size(cfg);
 	m += align16(s->out_size);
@@ -1466,7 +1532,7 @@ void smtp_server_cmd_done(struct smtp_session *s, int r, const struct smtp_reply
 	bool full = s->pend_full;
 	bool ok;
 
-	if (s->state != SMTP_ST_PENDING || v == SMTP_V_UNKNOWN)
+	if (s->state != SMTP_ST_PENDING || v == SMTP_V_UNKNOWN || v == SMTP_V_AUTH)
 		return;
 	s->now = now;
 	s->pend_cmd = SMTP_V_UNKNOWN;
@@ -1507,6 +1573,20 @@ void smtp_server_cmd_done(struct smtp_session *s, int r, const struct smtp_reply
 	} else {
 		hook_refusal(s, r);
 	}
+}
+
+void smtp_server_auth_done(struct smtp_session *s, int r, const struct smtp_str *challenge,
+			   uint64_t now)
+{
+	static const struct smtp_str none;
+
+	if (s->state != SMTP_ST_PENDING || s->pend_cmd != SMTP_V_AUTH)
+		return;
+	s->now = now;
+	s->pend_cmd = SMTP_V_UNKNOWN;
+	if (r == SMTP_HOOK_PENDING) /* not an answer */
+		r = SMTP_R_AUTH_TEMP;
+	auth_result(s, r, challenge ? challenge : &none);
 }
 
 enum smtp_verb smtp_server_pending_cmd(const struct smtp_session *s)

@@ -67,7 +67,11 @@
 	X(POLICY_REJECTS, "smtp_policy_rejects")         /* connect/mail/rcpt hooks said no */     \
 	X(STARTTLS, "smtp_starttls")                                                               \
 	X(AUTH_SUCCESS, "smtp_auth_success")                                                       \
-	X(AUTH_FAILURE, "smtp_auth_failure")                                                       \
+	X(AUTH_FAILURE, "smtp_auth_failure")             /* every refused AUTH, whatever the cause */ \
+	X(AUTH_CANCELLED, "smtp_auth_cancelled")         /* "*": 501 5.0.0 (RFC 4954 §4) */        \
+	X(AUTH_BAD_BASE64, "smtp_auth_bad_base64")       /* 501 5.5.2 */                           \
+	X(AUTH_LINE_TOO_LONG, "smtp_auth_line_too_long") /* 500 5.5.6 */                           \
+	X(AUTH_NEEDS_TLS, "smtp_auth_needs_tls")         /* 538 5.7.11 in the clear */             \
 	X(INPUT_IGNORED, "smtp_input_ignored")           /* octets after the session ended */
 
 #define SMTP_C_ENUM_(e, name) SMTP_C_##e,
@@ -232,7 +236,13 @@ struct smtp_hooks {
 	 * further client line of the exchange: CMD NULL, LINE the line without
 	 * CRLF. Both NULL: the client cancelled ("*") or the session ended.
 	 * Returns SMTP_R_AUTH_OK, SMTP_R_AUTH_CHALLENGE with *CHALLENGE set
-	 * (base64, hook-owned, valid until the next call), or a failure reply.
+	 * (base64, hook-owned, valid until the next call), or a failure reply
+	 * (a 421 ends the session). SMTP_HOOK_PENDING: the answer comes later
+	 * through smtp_server_auth_done() (the password is hashed off the
+	 * worker); the session waits in PENDING, later input kept. The engine
+	 * itself answers "*" (501 5.0.0), lines over SMTP_AUTH_LINE_MAX (500
+	 * 5.5.6), AUTH in the clear where TLS is required (538 5.7.11), and
+	 * bad base64 in the AUTH line itself (501 5.5.2).
 	 * NULL: AUTH is neither offered nor accepted (502).
 	 */
 	int (*auth)(void *arg, struct smtp_session *s, const struct smtp_cmd *cmd,
@@ -412,7 +422,16 @@ void smtp_server_tx_done_text(struct smtp_session *s, const struct smtp_reply_te
 void smtp_server_cmd_done(struct smtp_session *s, int reply, const struct smtp_reply_text *mirror,
 			  uint64_t now);
 
-/* The verb whose reply is pending (SMTP_V_MAIL, SMTP_V_RCPT), SMTP_V_UNKNOWN for none. */
+/*
+ * A pending AUTH (the hook said SMTP_HOOK_PENDING) is decided: REPLY is
+ * SMTP_R_AUTH_OK, SMTP_R_AUTH_CHALLENGE with CHALLENGE (copied), or a
+ * failure reply id (a 421 ends the session). The session takes input
+ * again. Ignored unless an AUTH reply is pending.
+ */
+void smtp_server_auth_done(struct smtp_session *s, int reply, const struct smtp_str *challenge,
+			   uint64_t now);
+
+/* The verb whose reply is pending (SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_AUTH), SMTP_V_UNKNOWN for none. */
 enum smtp_verb smtp_server_pending_cmd(const struct smtp_session *s);
 
 /* Ends the session now with 421 4.3.2 (drain on shutdown); aborts an open transaction. */

@@ -1449,7 +1449,7 @@ Test(extensions, auth_is_offered_only_under_tls_by_default)
 	cr_assert_null(memmem(c->in + c->in_off, c->in_len - c->in_off, "AUTH", 4));
 	conv_skip_reply(c, "250");
 	conv_send(c, "AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=\r\n");
-	conv_expect(c, "530 5.7.0 Must issue a STARTTLS command first");
+	conv_expect(c, "538 5.7.11 Encryption required for requested authentication mechanism");
 }
 
 Test(extensions, auth_under_implicit_tls_and_the_trace_says_esmtpsa)
@@ -1466,7 +1466,7 @@ Test(extensions, auth_under_implicit_tls_and_the_trace_says_esmtpsa)
 	conv_send(c, "AUTH PLAIN\r\n");
 	conv_expect(c, "334 ");
 	conv_send(c, "*\r\n");
-	conv_expect(c, "501 5.7.0 Authentication aborted");
+	conv_expect(c, "501 5.0.0 Authentication aborted");
 	conv_send(c, "AUTH PLAIN\r\n");
 	conv_expect(c, "334 ");
 	conv_send(c, "dGVzdAB0ZXN0AHRlc3Q=\r\n");
