@@ -11,10 +11,15 @@
  * the client's later commands while one is pending.
  *
  * Lifetime: the next hop's connection has CT as its TCP arg until it is let
- * go of (release()); from then on its callbacks see NULL and only close.
- * Every next-hop transaction ends with its connection released: QUIT
- * after a final reply or in the envelope phase, a FIN without the end of
- * data while content flows (the next hop then drops the partial message).
+ * go of. A transaction that ended cleanly -- a final reply, a refused MAIL
+ * or DATA, or the client's RSET in the envelope phase (then with RSET) --
+ * gives it to the worker's pool (park(), ct_pool.h), where the next
+ * transaction to the same hop takes it (connect_next()) without a new
+ * handshake; a pooled connection that turns out dead before its MAIL was
+ * answered is replaced by a fresh one, at no cost to the client. Anything
+ * else closes it (release()): a FIN without the end of data while content
+ * flows (the next hop then drops the partial message), or after a failure.
+ * A pooled connection's callbacks go to ct_pool.c (ct_pool_owns()).
  */
 #include "dataplane/smtpd/cutthrough.h"
 
@@ -28,6 +33,7 @@
 
 #include "dataplane/port/port.h"
 #include "dataplane/relay/route.h"
+#include "dataplane/smtpd/ct_pool.h"
 #include "dataplane/smtp/client_reply.h"
 #include "dataplane/smtp/client_stuff.h"
 #include "dataplane/smtp/received.h"
@@ -71,6 +77,7 @@ struct ct_result {
 };
 
 struct ct {
+	uint8_t kind; /* CT_KIND_SESSION: first (ct_pool.h tells TCP args apart by it) */
 	struct dp_worker *w;
 	struct smtp_session *s;
 	const char *helo;
@@ -86,6 +93,8 @@ struct ct {
 	struct route rt;
 	unsigned order[CFG_MAX_NEXT_HOPS], hop;
 	unsigned ext; /* SMTP_EXT_* of the next hop */
+	unsigned txs; /* transactions begun on this connection (MAIL sent) */
+	bool reused;  /* taken from the pool: its first MAIL may find it dead */
 
 	int fail;		/* sticky for the transaction: SMTP_R_* every later step gets */
 	bool data_refused;	/* the next hop refused DATA: content is dropped, end() mirrors */
@@ -174,6 +183,32 @@ static void release(struct ct *ct)
 	}
 }
 
+/* The route's hop being used or tried. */
+static const struct cfg_next_hop *cur_hop(const struct ct *ct)
+{
+	return &ct->rt.hops[ct->order[ct->hop]];
+}
+
+/*
+ * The hop's transaction is over, or ends with RSET (RSET true; OWED replies
+ * still due to commands sent): the connection goes to the pool, which keeps
+ * it or closes it politely (ct_pool_put()).
+ */
+static void park(struct ct *ct, unsigned owed, bool rset)
+{
+	struct tcp_conn *tc = ct->tc;
+	const struct cfg_next_hop *h = cur_hop(ct);
+
+	timer_cancel(&ct->w->timers, &ct->timer);
+	ct->tc = NULL;
+	ct->stage_len = 0;
+	ct->blocked = false;
+	if (tc == NULL)
+		return;
+	tcp_set_arg(tc, NULL);
+	ct_pool_put(ct->w, tc, h->addr, h->port, ct->ext, ct->txs, owed, rset);
+}
+
 /* Sends P[0..N) to the next hop. 0, -EAGAIN (no room: writable() follows) or another error. */
 static int send_raw(struct ct *ct, const void *p, size_t n)
 {
@@ -230,14 +265,32 @@ static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t rad
 	return port_reply_owner(laddr, lport, raddr, rport, w->dp->n_workers) == w->id;
 }
 
-/* Opens a connection to the next hop not tried yet. 0, or -ENOENT when none is left. */
-static int connect_next(struct ct *ct)
+/*
+ * A connection to the next hop not tried yet: a pooled one (POOLED) when the
+ * pool has one, else a new one. Returns 1 (pooled: MAIL may go at once),
+ * 0 (connecting), or -ENOENT when no hop is left.
+ */
+static int connect_next(struct ct *ct, bool pooled)
 {
 	const struct cfg *cfg = ct->w->dp->cfg;
 
 	for (; ct->hop < ct->rt.n_hops; ct->hop++) {
 		const struct cfg_next_hop *h = &ct->rt.hops[ct->order[ct->hop]];
 		uint32_t src = net_source_for(&ct->w->net, h->addr);
+
+		ct->line_len = 0;
+		ct->msg_len = 0;
+		ct->code = 0;
+		ct->txs = 0;
+		ct->reused = false;
+		if (pooled) {
+			ct->tc = ct_pool_take(ct->w, h->addr, h->port, &ct->ext, &ct->txs);
+			if (ct->tc != NULL) {
+				tcp_set_arg(ct->tc, ct);
+				ct->reused = true;
+				return 1;
+			}
+		}
 
 		if (src == 0 || tcp_connect(ct->w->tcp, src, h->addr, rte_cpu_to_be_16(h->port),
 					    &ct_tcp_ops, ct, port_is_ours, ct->w, &ct->tc) != 0) {
@@ -248,8 +301,6 @@ static int connect_next(struct ct *ct)
 		count(ct, DP_C_SMTPD_CT_CONNECTS);
 		ct->state = CT_CONNECTING;
 		ct->ext = 0;
-		ct->line_len = 0;
-		ct->msg_len = 0;
 		arm(ct, (uint64_t)RTE_MAX(cfg->relay.connect_timeout_s, 1u) * 1000);
 		return 0;
 	}
@@ -261,13 +312,22 @@ static int connect_next(struct ct *ct)
  * or EHLO): the next one is tried; with none left the RCPT waiting on it
  * hears 451 4.4.1, and so does the rest of the transaction.
  */
+static void hop_ready(struct ct *ct);
+
 static void hop_failed(struct ct *ct)
 {
+	int rc;
+
 	count(ct, DP_C_SMTPD_CT_HOP_FAILURES);
 	release(ct);
 	ct->hop++;
-	if (connect_next(ct) == 0)
+	rc = connect_next(ct, true);
+	if (rc == 0)
 		return;
+	if (rc == 1) {
+		hop_ready(ct);
+		return;
+	}
 	count(ct, DP_C_SMTPD_CT_UNREACHABLE);
 	ct->state = CT_IDLE;
 	ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
@@ -281,6 +341,26 @@ static void hop_failed(struct ct *ct)
 static void hop_lost(struct ct *ct, int reply)
 {
 	enum ct_state st = ct->state;
+
+	if (ct->reused && st == CT_MAIL) {
+		/*
+		 * The pooled connection was dead before its MAIL was answered
+		 * (it died while idle): that says nothing about the hop or the
+		 * message. A fresh connection to the same hop, or the next hops.
+		 */
+		int rc;
+
+		count(ct, DP_C_SMTPD_CT_POOL_STALE);
+		release(ct);
+		rc = connect_next(ct, false);
+		if (rc == 0)
+			return;
+		count(ct, DP_C_SMTPD_CT_UNREACHABLE);
+		ct->state = CT_IDLE;
+		ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
+		set_result_id(ct, false, SMTP_R_NEXTHOP_UNREACHABLE);
+		return;
+	}
 
 	count(ct, reply == SMTP_R_NEXTHOP_TIMEOUT ? DP_C_SMTPD_CT_TIMEOUTS : DP_C_SMTPD_CT_LOST);
 	release(ct);
@@ -336,7 +416,31 @@ static int send_mail(struct ct *ct)
 	n = put(b, n, "\r\n", 2);
 	if (n > CT_CMD_MAX)
 		return -E2BIG;
-	return send_cmd(ct, b, n, CT_MAIL, t_command(ct));
+	int rc = send_cmd(ct, b, n, CT_MAIL, t_command(ct));
+
+	if (rc == 0)
+		ct->txs++;
+	return rc;
+}
+
+/*
+ * The hop greeted us and said EHLO, or a pooled connection was taken: the
+ * transaction begins with MAIL (the first RCPT waits in cmd[] for its reply).
+ */
+static void hop_ready(struct ct *ct)
+{
+	if (smtp_server_tx(ct->s)->smtputf8 && !(ct->ext & SMTP_EXT_SMTPUTF8)) {
+		/* RFC 6531 §3.4: it cannot take this message at all */
+		park(ct, 0, false);
+		ct->state = CT_IDLE;
+		ct->fail = SMTP_R_NEXTHOP_NO_SMTPUTF8;
+		count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
+		set_result_id(ct, false, SMTP_R_NEXTHOP_NO_SMTPUTF8);
+		return;
+	}
+	if (send_mail(ct) == 0)
+		return;
+	hop_failed(ct);
 }
 
 /* ---- the next hop's replies ---- */
@@ -345,7 +449,6 @@ static int send_mail(struct ct *ct)
 static void on_reply(struct ct *ct)
 {
 	unsigned k = ct->code / 100;
-	static const char quit[] = "QUIT\r\n";
 
 	switch (ct->state) {
 	case CT_GREETING:
@@ -374,18 +477,8 @@ static void on_reply(struct ct *ct)
 			if (send_cmd(ct, b, hl + 7, CT_HELO, t_command(ct)) == 0)
 				return;
 		} else if (k == 2) {
-			if (smtp_server_tx(ct->s)->smtputf8 && !(ct->ext & SMTP_EXT_SMTPUTF8)) {
-				/* RFC 6531 §3.4: it cannot take this message at all */
-				send_raw(ct, quit, sizeof(quit) - 1);
-				release(ct);
-				ct->state = CT_IDLE;
-				ct->fail = SMTP_R_NEXTHOP_NO_SMTPUTF8;
-				count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
-				set_result_id(ct, false, SMTP_R_NEXTHOP_NO_SMTPUTF8);
-				return;
-			}
-			if (send_mail(ct) == 0)
-				return;
+			hop_ready(ct);
+			return;
 		}
 		hop_failed(ct);
 		return;
@@ -395,14 +488,20 @@ static void on_reply(struct ct *ct)
 				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 			return;
 		}
+		if (ct->reused && ct->code == 421) { /* a pooled one the hop is closing */
+			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+			return;
+		}
 		/* the sender refused: the RCPT waiting on it hears why, and so do later ones */
 		count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
 		set_result_text(&ct->res, ct, false);
 		ct->saved = ct->res;
 		ct->saved.ready = false;
 		ct->fail = -1; /* see ct_rcpt(): the saved text */
-		send_raw(ct, quit, sizeof(quit) - 1);
-		release(ct);
+		if (ct->code == 421)
+			release(ct);
+		else
+			park(ct, 0, false); /* no transaction began */
 		ct->state = CT_IDLE;
 		return;
 	case CT_RCPT:
@@ -427,8 +526,10 @@ static void on_reply(struct ct *ct)
 		set_result_text(&ct->saved, ct, true);
 		ct->data_refused = true;
 		ct->stage_len = 0;
-		send_raw(ct, quit, sizeof(quit) - 1);
-		release(ct);
+		if (ct->code == 421)
+			release(ct);
+		else
+			park(ct, 0, true); /* the envelope may still be open there */
 		ct->state = CT_IDLE;
 		if (ct->end_given) {
 			ct->res = ct->saved;
@@ -439,8 +540,10 @@ static void on_reply(struct ct *ct)
 		count(ct,
 		      k == 2 ? DP_C_SMTPD_CT_MESSAGES_ACCEPTED : DP_C_SMTPD_CT_MESSAGES_REFUSED);
 		set_result_text(&ct->res, ct, true);
-		send_raw(ct, quit, sizeof(quit) - 1);
-		release(ct);
+		if (ct->code == 421)
+			release(ct);
+		else
+			park(ct, 0, false); /* the transaction is over (RFC 5321 §4.1.1.4) */
 		ct->state = CT_IDLE;
 		return;
 	default: /* a reply nobody asked for */
@@ -606,6 +709,11 @@ static void on_received(struct tcp_conn *tc, struct rte_mbuf *data)
 	struct ct *ct = tcp_arg(tc);
 
 	tcp_consumed(tc, data->pkt_len); /* every octet is taken at once */
+	if (ct != NULL && ct_pool_owns(ct)) {
+		ct_pool_received(ct, tc, data);
+		rte_pktmbuf_free(data);
+		return;
+	}
 	for (struct rte_mbuf *m = data; m != NULL && ct != NULL && ct->tc == tc; m = m->next)
 		if (m->data_len)
 			hop_input(ct, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
@@ -620,7 +728,7 @@ static void on_writable(struct tcp_conn *tc)
 {
 	struct ct *ct = tcp_arg(tc);
 
-	if (ct == NULL)
+	if (ct == NULL || ct_pool_owns(ct))
 		return;
 	push(ct);
 	ct_wake(ct);
@@ -645,6 +753,10 @@ static void on_peer_closed(struct tcp_conn *tc)
 		tcp_close(tc);
 		return;
 	}
+	if (ct_pool_owns(ct)) {
+		ct_pool_peer_closed(ct, tc);
+		return;
+	}
 	gone(ct);
 }
 
@@ -655,6 +767,10 @@ static void on_closed(struct tcp_conn *tc, enum tcp_close_reason reason)
 	(void)reason;
 	if (ct == NULL)
 		return;
+	if (ct_pool_owns(ct)) {
+		ct_pool_closed(ct, tc);
+		return;
+	}
 	tcp_set_arg(tc, NULL);
 	ct->tc = NULL;
 	gone(ct);
@@ -690,6 +806,7 @@ void ct_init(struct ct *ct, struct dp_worker *w, struct smtp_session *s, const c
 	     ct_wake_fn wake, void *arg)
 {
 	memset(ct, 0, offsetof(struct ct, line));
+	ct->kind = CT_KIND_SESSION;
 	ct->w = w;
 	ct->s = s;
 	ct->helo = helo;
@@ -698,19 +815,24 @@ void ct_init(struct ct *ct, struct dp_worker *w, struct smtp_session *s, const c
 	timer_init(&ct->timer, on_timer, ct);
 }
 
-/* Ends the next hop's part of the transaction and forgets the transaction. */
+/*
+ * Ends the next hop's part of the transaction and forgets the transaction.
+ * In the envelope phase RSET ends it there (RFC 5321 §4.1.1.5) and the
+ * connection is kept, after the reply still owed to MAIL or RCPT.
+ */
 static void tx_reset(struct ct *ct)
 {
-	static const char quit[] = "QUIT\r\n";
-
 	switch (ct->state) {
 	case CT_IDLE:
 		break;
 	case CT_MAIL:
 	case CT_RCPT:
-	case CT_TX: /* QUIT ends its transaction with it (RFC 5321 §4.1.1.10) */
 		count(ct, DP_C_SMTPD_CT_ABORTED);
-		send_raw(ct, quit, sizeof(quit) - 1);
+		park(ct, 1, true);
+		break;
+	case CT_TX:
+		count(ct, DP_C_SMTPD_CT_ABORTED);
+		park(ct, 0, true);
 		break;
 	case CT_DOT: /* it has the whole message: what it does with it is its business */
 	default:     /* mid-content: a FIN without the end of data drops it */
@@ -780,11 +902,14 @@ int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcp
 	ct->rt = rt;
 	ct->hop = 0;
 	route_order(&rt, rte_rand(), ct->order);
-	if (connect_next(ct) != 0) {
+	int rc = connect_next(ct, true);
+	if (rc < 0) {
 		count(ct, DP_C_SMTPD_CT_UNREACHABLE);
 		ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
 		return SMTP_R_NEXTHOP_UNREACHABLE;
 	}
+	if (rc == 1)
+		hop_ready(ct); /* a pooled connection: MAIL now; its reply, or a result, comes */
 	return SMTP_HOOK_PENDING;
 }
 

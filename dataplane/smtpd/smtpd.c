@@ -28,6 +28,7 @@
 #include "dataplane/policy/policy.h"
 #include "dataplane/smtp/received.h"
 #include "dataplane/smtp/smtp.h"
+#include "dataplane/smtpd/ct_pool.h"
 #include "dataplane/smtpd/cutthrough.h"
 #include "dataplane/spool/spool.h"
 
@@ -1003,6 +1004,7 @@ void smtpd_drain(struct dp_worker *w)
 		return;
 	relay_free(d->relay); /* its connections go before the stack; what it held stays spooled */
 	d->relay = NULL;
+	ct_pool_drain(w); /* so do cut-through's kept ones */
 }
 
 void smtpd_stop(struct dp_worker *w)
@@ -1014,6 +1016,7 @@ void smtpd_stop(struct dp_worker *w)
 	w->smtpd = NULL;
 	timer_cancel(&d->w->timers, &d->stats_timer);
 	spool_shard_close(d->spool); /* the sessions are gone: commits left were detached */
+	ct_pool_free(w);
 	rte_mempool_free(d->pool);
 	rte_free(d);
 }

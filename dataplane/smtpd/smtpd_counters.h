@@ -43,6 +43,11 @@
 	X(SMTPD_CT_LOST, "smtp_ct_lost")                   /* hop gone or garbled mid-transaction */ \
 	X(SMTPD_CT_TIMEOUTS, "smtp_ct_timeouts")           /* a hop's reply did not come in time */ \
 	X(SMTPD_CT_STALLS, "smtp_ct_stalls")               /* client input held for a slow hop */ \
+	X(SMTPD_CT_POOL_KEPT, "smtp_ct_pool_kept")         /* connections given back and kept */ \
+	X(SMTPD_CT_POOL_REUSED, "smtp_ct_pool_reused")     /* transactions on a kept one */       \
+	X(SMTPD_CT_POOL_RSETS, "smtp_ct_pool_rsets")       /* kept after RSET (aborted tx) */     \
+	X(SMTPD_CT_POOL_CLOSED, "smtp_ct_pool_closed")     /* kept ones closed: idle, 421, FIN */ \
+	X(SMTPD_CT_POOL_STALE, "smtp_ct_pool_stale")       /* taken, found gone: a fresh one */   \
 	/* the worker's spool shard (dataplane/spool/spool.h), in its order */                    \
 	SPOOL_COUNTERS(X)                                                                          \
 	/* and its relay (dataplane/relay/relay_counters.h), in its order */                      \

@@ -14,6 +14,8 @@ message it accepts to a folder, one file per message, and answers as told:
 --drop-after-mail: the first RCPT of a connection resets it (no reply): a next
     hop lost mid-transaction, after MAIL.
 --rcpt-421: every RCPT gets 421 4.3.2 (the next hop closing mid-transaction).
+--drop-reused: a connection's second MAIL resets it (no reply): a kept
+    connection that died while it was idle.
 --stall-content: not aiosmtpd but a bare server that answers the greeting,
     EHLO (PIPELINING), MAIL, RCPT and DATA (354), then never reads again, with
     a small receive buffer: its TCP window shuts and stays shut.
@@ -56,6 +58,10 @@ class Handler:
         self.n = 0
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        session.mails = getattr(session, "mails", 0) + 1
+        if self.args.drop_reused and session.mails > 1:
+            server.transport.abort()
+            return "250 OK"
         if time.time() < self.args.tempfail_until:
             return "451 4.3.0 Try again later (test next hop)"
         envelope.mail_from = address
@@ -72,7 +78,7 @@ class Handler:
         session.host_name = hostname
         return responses
 
-    def new_conn(self, session):
+    def new_conn(self, session):  # one line per connection, at its (first) EHLO
         if getattr(session, "counted", False):
             return
         session.counted = True
@@ -165,6 +171,7 @@ def main():
     p.add_argument("--reject-data", action="store_true")
     p.add_argument("--drop-after-mail", action="store_true")
     p.add_argument("--rcpt-421", action="store_true")
+    p.add_argument("--drop-reused", action="store_true")
     p.add_argument("--stall-content", action="store_true")
     args = p.parse_args()
     args.reject_rcpt = {a.lower() for a in args.reject_rcpt}

@@ -84,7 +84,8 @@ def test_a_message_arrives_identical_and_the_250_waits_for_the_next_hops(start_d
     assert len(a.wait(2, timeout=10)) == 2
     assert dp.wait_counter("smtp_ct_messages_accepted", 2) == 2
     assert dp.counter("smtp_ct_rcpts_accepted") == 2
-    assert dp.counter("smtp_ct_connects") == 2
+    assert dp.counter("smtp_ct_connects") == 1, "the second took the kept connection"
+    assert dp.counter("smtp_ct_pool_reused") == 1
     assert dp.wait_counter("smtp_messages_accepted", 2) == 2
     assert dp.counter("spool_messages") == 0  # nothing was spooled
 
@@ -278,3 +279,101 @@ def test_a_next_hop_whose_window_stays_shut_gives_451_within_the_timeout(
     assert dp.wait_counter("smtp_ct_timeouts", 1) == 1
     assert smtp.noop()[0] == 250
     smtp.quit()
+
+
+def hop_connections(folder):
+    """The connections a next hop accepted (nexthop.py's connections.log)."""
+    try:
+        with open(folder / "connections.log") as f:
+            return [line.strip() for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def one_message(dp, i, rcpt="alice@example.com"):
+    """One message over its own client session (the pool's worst case: nothing else
+    keeps the next hop's connection busy)."""
+    smtp = connect(dp)
+    code, text = smtp.mail("sender@example.org")
+    assert code == 250, (code, text)
+    code, text = smtp.rcpt(rcpt)
+    assert code == 250, (i, code, text)
+    code, text = smtp.data(f"Subject: pooled {i}\r\n\r\nbody {i}\r\n".encode())
+    assert code == 250, (i, code, text)
+    smtp.quit()
+
+
+@netns
+def test_kept_connections_carry_many_messages_up_to_messages_per_connection(
+        start_dataplane, tmp_path, next_hops):
+    """Ten client sessions one after another, one message each: the next hop sees
+    them over ceil(10 / messages_per_connection) connections, measured at its end
+    (its connection log and the peer address of each message)."""
+    dp = start_dataplane(extra=cut_config(relay_extra="  messages_per_connection: 4\n"))
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a")
+    next_hops.append(a)
+    for i in range(10):
+        one_message(dp, i)
+    got = a.wait(10)
+    assert sorted(m["data"].split("Subject: ")[1].split("\r\n")[0] for m in got) == \
+        sorted(f"pooled {i}" for i in range(10))
+    peers = {}
+    for m in got:
+        peers[m["peer"]] = peers.get(m["peer"], 0) + 1
+    assert sorted(peers.values()) == [2, 4, 4], peers
+    assert len(hop_connections(tmp_path / "a")) == 3
+    assert dp.counter("smtp_ct_connects") == 3
+    assert dp.counter("smtp_ct_pool_reused") == 7
+
+
+@netns
+def test_an_idle_kept_connection_closes_after_idle_timeout_s(start_dataplane, tmp_path,
+                                                             next_hops):
+    dp = start_dataplane(extra=cut_config(relay_extra="  idle_timeout_s: 1\n"))
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a")
+    next_hops.append(a)
+    one_message(dp, 0)
+    one_message(dp, 1)
+    assert len(hop_connections(tmp_path / "a")) == 1, "kept for the second message"
+    assert dp.wait_counter("smtp_ct_pool_closed", 1, timeout=5) == 1, "closed when idle 1 s"
+    one_message(dp, 2)
+    assert len(hop_connections(tmp_path / "a")) == 2, "a new one after the idle close"
+    assert len(a.wait(3)) == 3
+
+
+@netns
+def test_a_transaction_the_client_resets_is_reset_at_the_hop_and_the_connection_kept(
+        start_dataplane, tmp_path, next_hops):
+    """RSET after RCPT: the hop's transaction gets RSET too (RFC 5321 §4.1.1.5) and
+    the connection is kept; the next transaction on it carries only its own
+    recipient."""
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a")
+    next_hops.append(a)
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    assert smtp.rset()[0] == 250
+    assert dp.wait_counter("smtp_ct_pool_rsets", 1) == 1
+    smtp.quit()
+    one_message(dp, 0, rcpt="bob@example.com")
+    got = a.wait(1)
+    assert len(got) == 1 and got[0]["rcpt_tos"] == ["bob@example.com"], got
+    assert len(hop_connections(tmp_path / "a")) == 1, "the reset connection was reused"
+    assert dp.counter("smtp_ct_pool_reused") == 1
+
+
+@netns
+def test_a_kept_connection_that_died_while_idle_costs_the_client_nothing(
+        start_dataplane, tmp_path, next_hops):
+    """The hop resets every connection at its second MAIL: each reuse finds its
+    connection dead before MAIL is answered, and a fresh one carries the message
+    (no 451 to the client)."""
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--drop-reused")
+    next_hops.append(a)
+    for i in range(3):
+        one_message(dp, i)
+    assert len(a.wait(3)) == 3
+    assert dp.counter("smtp_ct_pool_stale") == 2
+    assert dp.counter("smtp_ct_connects") == 3

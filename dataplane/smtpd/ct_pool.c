@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Cut-through's kept next-hop connections (ct_pool.h). One pool per worker,
+ * made on its first use by that worker and only ever touched by it; a small
+ * table of next hops (address:port), each with a struct hop_pool; a kept
+ * connection is a struct ct_pconn (recycled through a free list) that reads
+ * the replies still owed to it, its RSET's, and anything the hop says while
+ * it waits.
+ */
+#include "dataplane/smtpd/ct_pool.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/relay/hop_pool.h"
+#include "dataplane/smtp/client_reply.h"
+
+#define CT_POOL_HOPS	 64  /* next hops per worker with kept connections; more: not kept */
+#define CT_POOL_LINE_MAX 512 /* one reply line, CRLF included (RFC 5321 §4.5.3.1.5) */
+#define CT_POOL_T_RSET	 300000 /* ms: RFC 5321 §4.5.3.2.7 (or relay.command_timeout_s) */
+
+struct ct_pool;
+
+struct ct_phop {
+	uint32_t addr;
+	uint16_t port;
+	bool used;
+	struct hop_pool hp;
+};
+
+enum pc_state {
+	PC_RESET, /* RSET sent: replies owed, then its own */
+	PC_IDLE,  /* waiting for a transaction */
+};
+
+struct ct_pconn {
+	uint8_t kind; /* CT_KIND_POOLED: first, as struct ct's */
+	enum pc_state st;
+	struct ct_pool *pool;
+	struct ct_phop *hop;
+	struct tcp_conn *tc;
+	struct hop_pool_conn hc;
+	unsigned ext;
+	unsigned owed; /* complete replies still to read; the last is RSET's */
+	struct timer timer;
+	uint16_t line_len;
+	bool in_reply;	/* a multi-line reply is being read */
+	uint16_t code;	/* its first line's code */
+	TAILQ_ENTRY(ct_pconn) all;
+	struct ct_pconn *next_free;
+	uint8_t line[CT_POOL_LINE_MAX];
+};
+
+struct ct_pool {
+	struct dp_worker *w;
+	bool closing;
+	unsigned nkept;
+	struct ct_phop hops[CT_POOL_HOPS];
+	TAILQ_HEAD(, ct_pconn) live;
+	struct ct_pconn *free;
+};
+
+/* Indexed by worker id: each worker reaches only its own slot. */
+static struct ct_pool *pools[RTE_MAX_LCORE];
+
+static struct ct_pool *pool_of(struct dp_worker *w, bool make)
+{
+	struct ct_pool *p;
+
+	if (w->id >= RTE_MAX_LCORE)
+		return NULL;
+	p = pools[w->id];
+	if (p == NULL && make) {
+		p = calloc(1, sizeof(*p));
+		if (p == NULL)
+			return NULL;
+		p->w = w;
+		TAILQ_INIT(&p->live);
+		for (unsigned i = 0; i < CT_POOL_HOPS; i++)
+			hop_pool_init(&p->hops[i].hp);
+		pools[w->id] = p;
+	}
+	return p;
+}
+
+static inline void count(struct ct_pool *p, enum dp_counter c)
+{
+	dp_count(&p->w->stats, c, 1);
+}
+
+/* The hop's entry; MAKE: a new one when absent (NULL when the table is full). */
+static struct ct_phop *hop_of(struct ct_pool *p, uint32_t addr, uint16_t port, bool make)
+{
+	struct ct_phop *free_slot = NULL;
+
+	for (unsigned i = 0; i < CT_POOL_HOPS; i++) {
+		struct ct_phop *h = &p->hops[i];
+
+		if (h->used && h->addr == addr && h->port == port)
+			return h;
+		if (!h->used && free_slot == NULL)
+			free_slot = h;
+	}
+	if (!make || free_slot == NULL)
+		return NULL;
+	free_slot->used = true;
+	free_slot->addr = addr;
+	free_slot->port = port;
+	return free_slot;
+}
+
+static int send_str(struct dp_worker *w, struct tcp_conn *tc, const char *s, size_t n)
+{
+	struct rte_mbuf *m = dp_mbuf_chain(w->pool, s, n);
+
+	if (m == NULL)
+		return -ENOMEM;
+	int rc = tcp_send(tc, m);
+
+	if (rc != 0)
+		rte_pktmbuf_free(m);
+	return rc;
+}
+
+/* QUIT (RFC 5321 §4.1.1.10: it also ends a transaction left open), then a FIN. */
+static void quit_close(struct dp_worker *w, struct tcp_conn *tc)
+{
+	static const char quit[] = "QUIT\r\n";
+
+	tcp_set_arg(tc, NULL);
+	send_str(w, tc, quit, sizeof(quit) - 1);
+	tcp_close(tc);
+}
+
+static void pc_free(struct ct_pconn *pc)
+{
+	struct ct_pool *p = pc->pool;
+
+	timer_cancel(&p->w->timers, &pc->timer);
+	hop_pool_closed(&pc->hop->hp, &pc->hc);
+	TAILQ_REMOVE(&p->live, pc, all);
+	p->nkept--;
+	pc->tc = NULL;
+	pc->next_free = p->free;
+	p->free = pc;
+}
+
+/* PC is done with: QUIT and FIN (POLITE) or a FIN alone; its connection is no longer ours. */
+static void pc_close(struct ct_pconn *pc, bool polite)
+{
+	struct ct_pool *p = pc->pool;
+	struct tcp_conn *tc = pc->tc;
+
+	count(p, DP_C_SMTPD_CT_POOL_CLOSED);
+	pc_free(pc);
+	if (polite) {
+		quit_close(p->w, tc);
+	} else {
+		tcp_set_arg(tc, NULL);
+		tcp_close(tc);
+	}
+}
+
+static void arm_ms(struct ct_pconn *pc, uint64_t ms)
+{
+	uint64_t per_ms = RTE_MAX(pc->pool->w->dp->hz / 1000, (uint64_t)1);
+
+	timer_arm_at(&pc->pool->w->timers, &pc->timer, rte_rdtsc() + ms * per_ms);
+}
+
+static void pc_idle(struct ct_pconn *pc)
+{
+	const struct cfg_relay *rc = &pc->pool->w->dp->cfg->relay;
+
+	pc->st = PC_IDLE;
+	hop_pool_put(&pc->hop->hp, &pc->hc);
+	arm_ms(pc, (uint64_t)rc->idle_timeout_s * 1000);
+}
+
+static void on_timer(struct timer *t, void *arg)
+{
+	struct ct_pconn *pc = arg;
+
+	(void)t;
+	/* idle for idle_timeout_s: QUIT; no answer to RSET in time: just go */
+	pc_close(pc, pc->st == PC_IDLE);
+}
+
+/* A whole reply (its first line's CODE) came. */
+static void on_reply(struct ct_pconn *pc, unsigned code)
+{
+	if (pc->st == PC_IDLE || pc->owed == 0) {
+		pc_close(pc, code != 421); /* unasked: a 421 (RFC 5321 §3.8), or garbage */
+		return;
+	}
+	if (--pc->owed > 0)
+		return; /* a reply owed to a command sent before RSET: whatever it says */
+	timer_cancel(&pc->pool->w->timers, &pc->timer);
+	if (code / 100 == 2)
+		pc_idle(pc);
+	else
+		pc_close(pc, code != 421);
+}
+
+static void pc_input(struct ct_pconn *pc, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (pc->line_len >= CT_POOL_LINE_MAX) {
+			pc_close(pc, false);
+			return;
+		}
+		pc->line[pc->line_len++] = p[i];
+		if (pc->line_len < 2 || pc->line[pc->line_len - 2] != '\r' ||
+		    pc->line[pc->line_len - 1] != '\n')
+			continue;
+		struct smtp_reply_line l;
+		size_t len = pc->line_len - 2u;
+
+		pc->line_len = 0;
+		if (smtp_reply_parse_line(pc->line, len, &l) != SMTP_RLE_OK ||
+		    (pc->in_reply && l.code != pc->code)) {
+			pc_close(pc, false);
+			return;
+		}
+		if (!pc->in_reply)
+			pc->code = l.code;
+		pc->in_reply = l.more;
+		if (!l.more) {
+			struct tcp_conn *tc = pc->tc;
+
+			on_reply(pc, pc->code);
+			if (pc->tc != tc)
+				return; /* closed (pc_free() cleared it) */
+		}
+	}
+}
+
+void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data)
+{
+	struct ct_pconn *pc = arg;
+
+	for (struct rte_mbuf *m = data; m != NULL && pc->tc == tc; m = m->next)
+		if (m->data_len)
+			pc_input(pc, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+}
+
+void ct_pool_peer_closed(void *arg, struct tcp_conn *tc)
+{
+	struct ct_pconn *pc = arg;
+
+	(void)tc;
+	pc_close(pc, false); /* the hop left while we waited: nothing is lost */
+}
+
+void ct_pool_closed(void *arg, struct tcp_conn *tc)
+{
+	struct ct_pconn *pc = arg;
+
+	tcp_set_arg(tc, NULL);
+	count(pc->pool, DP_C_SMTPD_CT_POOL_CLOSED);
+	pc_free(pc); /* TC is gone: nothing to send or close */
+}
+
+void ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16_t port,
+		 unsigned ext, unsigned txs, unsigned owed, bool rset)
+{
+	static const char rset_cmd[] = "RSET\r\n";
+	const struct cfg_relay *rc = &w->dp->cfg->relay;
+	struct ct_pool *p = pool_of(w, true);
+	struct ct_phop *h = NULL;
+	struct ct_pconn *pc;
+
+	if (p != NULL && !p->closing && rc->idle_timeout_s > 0 &&
+	    txs < rc->messages_per_connection)
+		h = hop_of(p, addr, port, true);
+	if (h == NULL || !hop_pool_may_open(&h->hp, rc->connections_per_hop)) {
+		quit_close(w, tc);
+		return;
+	}
+	pc = p->free;
+	if (pc != NULL) {
+		p->free = pc->next_free;
+	} else {
+		pc = malloc(sizeof(*pc));
+		if (pc == NULL) {
+			quit_close(w, tc);
+			return;
+		}
+	}
+	memset(pc, 0, offsetof(struct ct_pconn, line));
+	pc->kind = CT_KIND_POOLED;
+	pc->pool = p;
+	pc->hop = h;
+	pc->tc = tc;
+	pc->ext = ext;
+	timer_init(&pc->timer, on_timer, pc);
+	hop_pool_opened(&h->hp, &pc->hc);
+	pc->hc.txs = txs;
+	TAILQ_INSERT_TAIL(&p->live, pc, all);
+	p->nkept++;
+	tcp_set_arg(tc, pc);
+	count(p, DP_C_SMTPD_CT_POOL_KEPT);
+	if (!rset && owed == 0) {
+		pc_idle(pc);
+		return;
+	}
+	/* RFC 5321 §4.1.1.5: RSET ends the transaction the client gave up on */
+	if (rset && send_str(w, tc, rset_cmd, sizeof(rset_cmd) - 1) != 0) {
+		pc_close(pc, false);
+		return;
+	}
+	count(p, DP_C_SMTPD_CT_POOL_RSETS);
+	pc->st = PC_RESET;
+	pc->owed = owed + (rset ? 1u : 0u);
+	arm_ms(pc, rc->command_timeout_s ? (uint64_t)rc->command_timeout_s * 1000 : CT_POOL_T_RSET);
+}
+
+struct tcp_conn *ct_pool_take(struct dp_worker *w, uint32_t addr, uint16_t port, unsigned *ext,
+			      unsigned *txs)
+{
+	struct ct_pool *p = pool_of(w, false);
+	struct ct_phop *h = p != NULL && !p->closing ? hop_of(p, addr, port, false) : NULL;
+	struct hop_pool_conn *hc = h != NULL ? hop_pool_take(&h->hp) : NULL;
+
+	if (hc == NULL)
+		return NULL;
+	struct ct_pconn *pc = (struct ct_pconn *)((char *)hc - offsetof(struct ct_pconn, hc));
+	struct tcp_conn *tc = pc->tc;
+
+	*ext = pc->ext;
+	*txs = pc->hc.txs;
+	pc_free(pc);
+	tcp_set_arg(tc, NULL);
+	count(p, DP_C_SMTPD_CT_POOL_REUSED);
+	return tc;
+}
+
+unsigned ct_pool_kept(const struct dp_worker *w)
+{
+	const struct ct_pool *p = w->id < RTE_MAX_LCORE ? pools[w->id] : NULL;
+
+	return p != NULL ? p->nkept : 0;
+}
+
+void ct_pool_drain(struct dp_worker *w)
+{
+	struct ct_pool *p = pool_of(w, false);
+	struct ct_pconn *pc;
+
+	if (p == NULL)
+		return;
+	p->closing = true;
+	while ((pc = TAILQ_FIRST(&p->live)) != NULL) {
+		struct tcp_conn *tc = pc->tc;
+
+		pc_free(pc);
+		tcp_set_arg(tc, NULL);
+		tcp_abort(tc);
+	}
+}
+
+void ct_pool_free(struct dp_worker *w)
+{
+	struct ct_pool *p = pool_of(w, false);
+	struct ct_pconn *pc;
+
+	if (p == NULL)
+		return;
+	while ((pc = TAILQ_FIRST(&p->live)) != NULL)
+		pc_free(pc); /* their connections went with the stack */
+	while ((pc = p->free) != NULL) {
+		p->free = pc->next_free;
+		free(pc);
+	}
+	pools[w->id] = NULL;
+	free(p);
+}
