@@ -10,8 +10,9 @@
  *   rjob   the recipients of one route (at most max_rcpts): one SMTP
  *          transaction, tried on the route's hops in order.
  *   rhop   one next hop (address:port) of the config: its pool of
- *          connections (idle ones LIFO, so surplus ones time out), the jobs
- *          waiting for one, and its counters.
+ *          connections (hop_pool.h, shared with cut-through: idle ones
+ *          LIFO, so surplus ones time out), the jobs waiting for one, and
+ *          its counters.
  *
  * Outcomes are written to the spool as they come (delivered, deferred),
  * except failures: those wait until their DSN is durable, so that a crash
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "dataplane/relay/hop_pool.h"
 #include "dataplane/relay/route.h"
 #include "dataplane/smtp/client_reply.h"
 
@@ -169,13 +171,12 @@ struct rhop {
 	uint32_t addr;
 	uint16_t port;
 	char name[HOP_NAME_MAX]; /* "[203.0.113.9]:25" */
-	struct rconn_q idle;
+	/* idle connections; open (every one not released, quitting ones too: the cap) and idle */
+	struct hop_pool pool;
 	struct rjob_q wait;
 	unsigned nwait;
-	unsigned nopen;	      /* every connection not released, quitting ones too: the cap */
 	unsigned nconnecting; /* connecting or handshaking */
 	unsigned nusable;     /* idle or busy */
-	unsigned nidle;
 	uint64_t down_until;  /* clock value; 0 or past: up */
 	char down_why[WHY_MAX];
 	bool starved; /* jobs wait on the engine-wide connection cap: on s->starved */
@@ -198,7 +199,7 @@ struct relay_conn {
 	enum conn_st st;
 	struct smtp_client *cli; /* live between connected() and release */
 	struct rjob *job;
-	unsigned txs;	 /* transactions begun */
+	struct hop_pool_conn hc; /* in its hop's pool; hc.txs: transactions begun */
 	bool transport;	 /* open() succeeded, close() not made yet */
 	bool blocked;	 /* send() said -EAGAIN: writable() comes */
 	bool nomem;	 /* send() said -ENOMEM: on the nomem list */
@@ -207,7 +208,7 @@ struct relay_conn {
 	bool abort;	 /* close() with a reset: a connect that timed out */
 	struct timer timer;
 	void *udata;
-	TAILQ_ENTRY(relay_conn) link; /* hop idle list, or the free list */
+	TAILQ_ENTRY(relay_conn) link; /* the free list */
 	TAILQ_ENTRY(relay_conn) il;   /* the engine-wide idle list, least recently used first */
 	bool reaped;		      /* closed to make room for a starved hop */
 	TAILQ_ENTRY(relay_conn) nl;   /* nomem list */
@@ -703,7 +704,7 @@ static void on_rcpt_done(void *arg, struct smtp_client *cli, unsigned idx,
 	 * transaction died before its MAIL was answered. That says nothing
 	 * about the message: start over on a fresh connection, once.
 	 */
-	if (r->outcome == SMTP_CO_DEFERRED && c->txs > 1 && !j->stale_used &&
+	if (r->outcome == SMTP_CO_DEFERRED && c->hc.txs > 1 && !j->stale_used &&
 	    r->stage == SMTP_CS_MAIL &&
 	    (r->reason == SMTP_CR_CONN_LOST || (r->reason == SMTP_CR_REPLY && r->reply->code == 421))) {
 		j->stale = true;
@@ -757,25 +758,27 @@ static void conn_set_state(struct relay_conn *c, enum conn_st st)
 	c->st = st;
 	if (h == NULL)
 		return;
-	h->nopen += (unsigned)is_open - (unsigned)was_open;
 	h->nconnecting += (unsigned)is_conn - (unsigned)was_conn;
 	h->nusable += (unsigned)is_use - (unsigned)was_use;
+	if (is_open && !was_open)
+		hop_pool_opened(&h->pool, &c->hc);
 	if (old == CS_IDLE) {
-		TAILQ_REMOVE(&h->idle, c, link);
+		hop_pool_unidle(&h->pool, &c->hc);
 		TAILQ_REMOVE(&c->s->idle_all, c, il);
 	}
 	if (st == CS_IDLE) {
-		TAILQ_INSERT_HEAD(&h->idle, c, link); /* LIFO: the surplus ones time out */
+		hop_pool_put(&h->pool, &c->hc); /* LIFO: the surplus ones time out */
 		TAILQ_INSERT_TAIL(&c->s->idle_all, c, il);
 	}
+	if (was_open && !is_open)
+		hop_pool_closed(&h->pool, &c->hc);
 	if (st == CS_FREE && c->reaped) {
 		c->reaped = false;
 		c->s->reaping--;
 	}
-	h->nidle += (unsigned)(st == CS_IDLE) - (unsigned)(old == CS_IDLE);
 	c->s->nidle += (unsigned)(st == CS_IDLE) - (unsigned)(old == CS_IDLE);
-	__atomic_store_n(&h->st.conns_idle, h->nidle, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->st.conns_active, h->nopen - h->nidle, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->st.conns_idle, h->pool.nidle, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->st.conns_active, h->pool.nopen - h->pool.nidle, __ATOMIC_RELAXED);
 }
 
 static void conn_arm_ms(struct relay_conn *c, uint64_t ms)
@@ -990,10 +993,10 @@ static void job_begin(struct relay_conn *c, struct rjob *j)
 		job_decide_all(j, SMTP_CO_FAILED, "5.5.2", "envelope cannot be sent");
 		return;
 	}
-	c->txs++;
+	hop_pool_began(&c->hc);
 	cnt(s, RELAY_TRANSACTIONS);
 	hcnt(&c->hop->st.transactions);
-	if (c->txs > 1)
+	if (c->hc.txs > 1)
 		cnt(s, RELAY_CONNS_REUSED);
 }
 
@@ -1004,7 +1007,7 @@ static bool conn_ready(struct relay_conn *c)
 	struct rhop *h = c->hop;
 	struct rjob *j;
 
-	if (c->txs >= s->rc->messages_per_connection) {
+	if (hop_pool_worn(&c->hc, s->rc->messages_per_connection)) {
 		/* its place under the cap frees when it is closed (conn_end() dispatches then) */
 		cnt(s, RELAY_CONNS_RECYCLED);
 		conn_set_state(c, CS_QUIT);
@@ -1250,8 +1253,10 @@ static void hop_dispatch(struct rhop *h)
 
 	while ((j = TAILQ_FIRST(&h->wait)) != NULL) {
 		s = j->ld->s;
-		struct relay_conn *c = TAILQ_FIRST(&h->idle);
-		if (c != NULL) {
+		struct hop_pool_conn *hc = hop_pool_take(&h->pool);
+		if (hc != NULL) {
+			struct relay_conn *c =
+				(struct relay_conn *)((char *)hc - offsetof(struct relay_conn, hc));
 			timer_cancel(s->cfg.wheel, &c->timer);
 			conn_set_state(c, CS_BUSY);
 			conn_ready(c);
@@ -1260,7 +1265,7 @@ static void hop_dispatch(struct rhop *h)
 		}
 		if (h->nconnecting >= h->nwait)
 			return; /* enough on their way */
-		if (h->nopen >= s->rc->connections_per_hop)
+		if (!hop_pool_may_open(&h->pool, s->rc->connections_per_hop))
 			return; /* a busy one takes the next job when it is done */
 		if (s->nconns >= s->cfg.max_conns) {
 			/* another hop's connection must end first: relay_sched_poll() comes back */
@@ -1297,7 +1302,7 @@ static void job_start(struct rjob *j)
 		j->st = JS_WAIT;
 		TAILQ_INSERT_TAIL(&h->wait, j, wq);
 		h->nwait++;
-		if (TAILQ_EMPTY(&h->idle) && h->nopen >= s->rc->connections_per_hop)
+		if (h->pool.nidle == 0 && !hop_pool_may_open(&h->pool, s->rc->connections_per_hop))
 			cnt(s, RELAY_CONN_WAITS);
 		hop_dispatch(h);
 		return;
@@ -2169,7 +2174,7 @@ static int build_hops(struct relay_sched *s)
 				h->st.port = h->port;
 				snprintf(h->name, sizeof(h->name), "[%u.%u.%u.%u]:%u", a[0], a[1], a[2],
 					 a[3], h->port);
-				TAILQ_INIT(&h->idle);
+				hop_pool_init(&h->pool);
 				TAILQ_INIT(&h->wait);
 			}
 			s->route_hops[e][k] = (uint16_t)tab[i];
