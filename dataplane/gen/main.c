@@ -29,6 +29,7 @@
 #include "dataplane/core/dp.h"
 #include "dataplane/core/eal.h"
 #include "dataplane/gen/client.h"
+#include "dataplane/gen/files.h"
 #include "dataplane/gen/hist.h"
 #include "dataplane/gen/sink.h"
 #include "dataplane/gen/smtp_load.h"
@@ -86,11 +87,23 @@ static void usage(FILE *f)
 		"      --to ADDR            first recipient (default alice@example.com);\n"
 		"                           others are local+N@domain\n"
 		"      --helo NAME          EHLO name (default mxgate-gen.test)\n"
+		"      --size-dir DIR       message bodies: the files of DIR, round robin (instead\n"
+		"                           of --size; line ends made CRLF)\n"
+		"      --retries N          send a transaction deferred (4xx, connection lost) again,\n"
+		"                           up to N times (default 20; 0: never)\n"
+		"      --backoff-ms MIN-MAX wait before a retry: doubling from MIN to MAX ms, plus\n"
+		"                           up to half at random (default 1-1000)\n"
+		"      --acked-out FILE     with --messages: write the acked tokens, one a line\n"
+		"      --reply-timeout S    wait at most S seconds for any reply (default: RFC\n"
+		"                           5321's, 5 to 10 minutes); a timeout defers: retried\n"
 		"      --run-id HEX         16 hex digits in every token (default random);\n"
 		"                           sink: accept only this run (default: the first seen)\n"
 		"  sink:\n"
 		"      --expect N           tokens 0..N-1 are expected: stop once all came, report\n"
 		"                           the missing ones as lost\n"
+		"      --acked-from FILE    wait for FILE (a client's --acked-out), then for every\n"
+		"                           token in it: stop once all came, report the missing\n"
+		"                           ones as lost\n"
 		"      --file-prefix NAME   EAL file prefix (overrides the config)\n"
 		"      --worker-cores LIST  CPUs of the workers, e.g. 1,2 (overrides the config)\n"
 		"      --main-core N        CPU of the main lcore (overrides the config)\n"
@@ -133,6 +146,12 @@ enum {
 	OPT_HELO,
 	OPT_RUN_ID,
 	OPT_EXPECT,
+	OPT_SIZE_DIR,
+	OPT_RETRIES,
+	OPT_BACKOFF,
+	OPT_ACKED_OUT,
+	OPT_ACKED_FROM,
+	OPT_REPLY_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -157,6 +176,12 @@ static const struct option long_opts[] = {
 	{"helo", required_argument, NULL, OPT_HELO},
 	{"run-id", required_argument, NULL, OPT_RUN_ID},
 	{"expect", required_argument, NULL, OPT_EXPECT},
+	{"size-dir", required_argument, NULL, OPT_SIZE_DIR},
+	{"retries", required_argument, NULL, OPT_RETRIES},
+	{"backoff-ms", required_argument, NULL, OPT_BACKOFF},
+	{"acked-out", required_argument, NULL, OPT_ACKED_OUT},
+	{"acked-from", required_argument, NULL, OPT_ACKED_FROM},
+	{"reply-timeout", required_argument, NULL, OPT_REPLY_TIMEOUT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -174,6 +199,9 @@ struct opts {
 	const char *from, *to, *helo;
 	uint64_t run_id; /* 0: random (smtp), the first seen (sink) */
 	uint64_t expect; /* sink: 0: not known */
+	const char *size_dir;
+	unsigned retries, backoff_min, backoff_max, reply_timeout;
+	const char *acked_out, *acked_from;
 	bool conc_set, size_set, seconds_set;
 };
 
@@ -225,7 +253,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	*o = (struct opts){.conns = 1, .concurrency = 64, .size = 1024, .size_max = 1024,
 			   .seconds = 10, .per_session = 1, .rcpts = 1,
 			   .from = "gen@mxgate-gen.test", .to = "alice@example.com",
-			   .helo = "mxgate-gen.test"};
+			   .helo = "mxgate-gen.test", .retries = 20, .backoff_min = 1,
+			   .backoff_max = 1000};
 	while ((opt = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
 		const char *bad = NULL;
 		switch (opt) {
@@ -305,6 +334,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_u64(optarg, 1, 1u << 30, 10, &o->expect))
 				bad = "is not 1..1073741824";
 			break;
+		case OPT_SIZE_DIR: o->size_dir = optarg; break;
+		case OPT_RETRIES:
+			if (parse_uint(optarg, 0, 1000, &o->retries))
+				bad = "is not 0..1000";
+			break;
+		case OPT_BACKOFF:
+			if (parse_range(optarg, 1, 60000, &o->backoff_min, &o->backoff_max))
+				bad = "is not MIN-MAX milliseconds (1..60000)";
+			break;
+		case OPT_ACKED_OUT: o->acked_out = optarg; break;
+		case OPT_ACKED_FROM: o->acked_from = optarg; break;
+		case OPT_REPLY_TIMEOUT:
+			if (parse_uint(optarg, 1, 3600, &o->reply_timeout))
+				bad = "is not 1..3600 seconds";
+			break;
 		case 'h': usage(stdout); exit(EXIT_SUCCESS);
 		default: usage(stderr); return -1;
 		}
@@ -325,11 +369,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "mxgate-gen: --size: rr takes one size, 1..65536\n");
 		return -1;
 	}
+	if (o->size_dir && (o->mode != MODE_SMTP || o->size_set)) {
+		fprintf(stderr, "mxgate-gen: --size-dir is for --mode smtp, instead of --size\n");
+		return -1;
+	}
+	if (o->acked_out && (o->mode != MODE_SMTP || !o->messages)) {
+		fprintf(stderr, "mxgate-gen: --acked-out is for --mode smtp with --messages\n");
+		return -1;
+	}
+	if (o->acked_from && o->mode != MODE_SINK) {
+		fprintf(stderr, "mxgate-gen: --acked-from is for --mode sink\n");
+		return -1;
+	}
 	if (o->mode == MODE_SMTP && !o->conc_set)
 		o->concurrency = 16;
 	if (o->mode == MODE_SINK && !o->conc_set)
 		o->concurrency = 1024;
-	if (o->mode >= MODE_SMTP && (o->messages || o->expect) && !o->seconds_set)
+	if (o->mode >= MODE_SMTP && (o->messages || o->expect || o->acked_from) && !o->seconds_set)
 		o->seconds = 600;
 	if (!o->port)
 		o->port = o->mode == GEN_MODE_STREAM ? 9 : o->mode >= MODE_SMTP ? 25 : 7;
@@ -488,6 +544,76 @@ static void read_schedstat(uint64_t *run_ns, uint64_t *wait_ns)
 }
 
 static int g_mode; /* the run's mode, for take_sample() */
+static struct gen_files g_files;   /* --size-dir */
+static uint64_t *g_acked_bits;	   /* --acked-out: bit T once token T was acked */
+static uint64_t g_acked_nbits;
+
+/* --acked-from: the client's acked tokens, once its file appeared. */
+static struct {
+	uint64_t *tok;
+	size_t n, seen; /* tok[0..seen) were all seen by the sink */
+	bool loaded;
+	uint64_t next_try_tsc;
+} g_acked;
+
+/* Writes the acked tokens to PATH (through PATH.tmp, renamed: a reader sees all or nothing). */
+static int write_acked(const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	for (uint64_t t = 0; t < g_acked_nbits; t++)
+		if (__atomic_load_n(&g_acked_bits[t / 64], __ATOMIC_RELAXED) & (1ull << (t % 64)))
+			fprintf(f, "%" PRIu64 "\n", t);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		int rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	return 0;
+}
+
+/* Loads --acked-from once it exists. Returns 0 (loaded), -ENOENT (not yet) or -errno. */
+static int load_acked(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t cap = 0;
+	uint64_t t;
+
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%" SCNu64, &t) == 1) {
+		if (g_acked.n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			uint64_t *nt = realloc(g_acked.tok, cap * sizeof(*nt));
+			if (!nt) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			g_acked.tok = nt;
+		}
+		g_acked.tok[g_acked.n++] = t;
+	}
+	int bad = !feof(f);
+	fclose(f);
+	if (bad)
+		return -EINVAL;
+	g_acked.loaded = true;
+	return 0;
+}
+
+static bool token_seen(const struct gen_tokens *tk, uint64_t t)
+{
+	return t < tk->nbits &&
+	       (__atomic_load_n(&tk->bits[t / 64], __ATOMIC_RELAXED) & (1ull << (t % 64)));
+}
+
+static const struct gen_tokens *g_tokens; /* the sink's map */
 
 static void take_sample(const struct dp *dp, void *const *apps, struct sample *s)
 {
@@ -645,10 +771,11 @@ static void print_live_smtp(unsigned sec, const struct sample *a, const struct s
 
 	if (g_mode == MODE_SMTP)
 		printf("mxgate-gen: %3us %9.0f msg/s %8.3f Gbit/s  active %u  acked %" PRIu64
-		       "  errors %" PRIu64 "  busy %.0f%%  cpu wait %.0f%%\n",
+		       "  retries %" PRIu64 "  errors %" PRIu64 "  busy %.0f%%  cpu wait %.0f%%\n",
 		       sec, (double)(b->sm.msgs_acked - a->sm.msgs_acked) / dt,
 		       (double)(b->sm.bytes_acked - a->sm.bytes_acked) * 8 / dt / 1e9, b->active,
-		       b->sm.msgs_acked, smtp_errors(&b->sm), busy_pct(a, b), wait_pct(a, b));
+		       b->sm.msgs_acked, b->sm.retries_4xx + b->sm.retries_lost, smtp_errors(&b->sm),
+		       busy_pct(a, b), wait_pct(a, b));
 	else
 		printf("mxgate-gen: %3us %9.0f msg/s %8.3f Gbit/s  active %u  messages %" PRIu64
 		       "  unique %" PRIu64 "  duplicates %" PRIu64 "  errors %" PRIu64
@@ -687,6 +814,12 @@ static void print_smtp_report(const struct opts *o, const struct sample *first,
 	printf("  %-22s %12" PRIu64 "\n", "messages started", t->msgs_started);
 	printf("  %-22s %12" PRIu64 "\n", "messages acked", t->msgs_acked);
 	printf("  %-22s %12" PRIu64 "\n", "messages failed", t->msgs_failed);
+	printf("  %-22s %12" PRIu64 "  (after 4xx %" PRIu64 ", after a lost connection %" PRIu64
+	       "; gave up %" PRIu64 ")\n",
+	       "retries", t->retries_4xx + t->retries_lost, t->retries_4xx, t->retries_lost,
+	       t->retries_exhausted);
+	printf("  %-22s %12" PRIu64 "\n", "messages unfinished",
+	       t->msgs_started - t->msgs_acked - t->msgs_failed);
 	printf("  %-22s %12" PRIu64 "  (ok %" PRIu64 ", errors %" PRIu64 ")\n", "sessions",
 	       t->sessions_opened, t->sessions_ok, t->session_errors);
 	printf("  %-22s %10s %10s %10s %10s %10s\n", "latency (us)", "p50", "p99", "p99.9", "max",
@@ -707,11 +840,14 @@ static void print_smtp_report(const struct opts *o, const struct sample *first,
 	       "\"rcpts\":%u,\"pipelining\":%s,\"msgs_per_s\":%.0f,\"gbps\":%.3f,"
 	       "\"started\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"failed\":%" PRIu64
 	       ",\"bytes_acked\":%" PRIu64 ",\"sessions_opened\":%" PRIu64 ",\"sessions_ok\":%" PRIu64
-	       ",\"session_errors\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"latency_us\":{",
+	       ",\"session_errors\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"retries_4xx\":%" PRIu64
+	       ",\"retries_lost\":%" PRIu64 ",\"retries_exhausted\":%" PRIu64
+	       ",\"unfinished\":%" PRIu64 ",\"size_dir_files\":%u,\"latency_us\":{",
 	       dst, o->port, o->run_id, dt, o->concurrency, o->per_session, o->size, o->size_max,
 	       o->rcpts, o->no_pipelining ? "false" : "true", rate, gbps, t->msgs_started,
 	       t->msgs_acked, t->msgs_failed, t->bytes_acked, t->sessions_opened, t->sessions_ok,
-	       t->session_errors, smtp_errors(t));
+	       t->session_errors, smtp_errors(t), t->retries_4xx, t->retries_lost,
+	       t->retries_exhausted, t->msgs_started - t->msgs_acked - t->msgs_failed, g_files.n);
 	for (int i = 0; i < 3; i++)
 		printf("%s\"%s\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
 		       ",\"max\":%" PRIu64 ",\"n\":%" PRIu64 "}",
@@ -737,9 +873,20 @@ static void print_sink_report(const struct opts *o, const struct gen_tokens *tk,
 	uint64_t run = __atomic_load_n(&tk->run, __ATOMIC_RELAXED);
 	char lost[32] = "null";
 
-	if (o->expect)
+	uint64_t acked_seen = 0;
+	if (o->acked_from && g_acked.loaded) {
+		for (size_t i = 0; i < g_acked.n; i++)
+			acked_seen += token_seen(tk, g_acked.tok[i]);
+		snprintf(lost, sizeof(lost), "%" PRIu64, (uint64_t)g_acked.n - acked_seen);
+	} else if (o->expect) {
 		snprintf(lost, sizeof(lost), "%" PRIu64,
 			 o->expect > t->unique ? o->expect - t->unique : 0);
+	}
+	char acked_listed[32] = "null", acked_seen_s[32] = "null";
+	if (o->acked_from && g_acked.loaded) {
+		snprintf(acked_listed, sizeof(acked_listed), "%zu", g_acked.n);
+		snprintf(acked_seen_s, sizeof(acked_seen_s), "%" PRIu64, acked_seen);
+	}
 	printf("\nmxgate-gen sink: port %u, run %016" PRIx64 "\n", o->port, run);
 	printf("  %-22s %12.3f s\n", "measured", dt);
 	printf("  %-22s %12.0f msg/s  %.3f Gbit/s\n", "rate",
@@ -750,7 +897,11 @@ static void print_sink_report(const struct opts *o, const struct gen_tokens *tk,
 	       t->body_bad);
 	printf("  %-22s %12" PRIu64 "\n", "tokens unique", t->unique);
 	printf("  %-22s %12" PRIu64 "\n", "duplicates", t->duplicates);
-	printf("  %-22s %12s  (of --expect %" PRIu64 ")\n", "lost", lost, o->expect);
+	if (o->acked_from)
+		printf("  %-22s %12s  (of %zu acked by the client%s)\n", "lost", lost, g_acked.n,
+		       g_acked.loaded ? "" : "; its list never came");
+	else
+		printf("  %-22s %12s  (of --expect %" PRIu64 ")\n", "lost", lost, o->expect);
 	printf("  %-22s %12" PRIu64 "  (other run %" PRIu64 ", past the map %" PRIu64 ")\n",
 	       "no token", t->no_token, t->other_run, t->out_of_range);
 	printf("  %-22s %12" PRIu64 "  (aborted %" PRIu64 ", refused %" PRIu64 ")\n", "sessions",
@@ -761,14 +912,15 @@ static void print_sink_report(const struct opts *o, const struct gen_tokens *tk,
 	       ",\"duplicates\":%" PRIu64 ",\"expect\":%" PRIu64 ",\"lost\":%s,\"token_max\":%" PRIu64
 	       ",\"no_token\":%" PRIu64 ",\"other_run\":%" PRIu64 ",\"out_of_range\":%" PRIu64
 	       ",\"sessions\":%" PRIu64 ",\"sessions_aborted\":%" PRIu64 ",\"sessions_refused\":%" PRIu64
-	       ",\"tx_aborted\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"segments\":%" PRIu64
+	       ",\"tx_aborted\":%" PRIu64 ",\"acked_listed\":%s,\"acked_seen\":%s"
+	       ",\"errors\":%" PRIu64 ",\"segments\":%" PRIu64
 	       ",\"gen_busy_cycles\":%" PRIu64 ",\"gen_busy_pct\":%.1f,\"tsc_hz\":%" PRIu64 "}\n",
 	       o->port, run, dt, t->messages,
 	       dt > 0 ? (double)(t->messages - first->sk.messages) / dt : 0,
 	       dt > 0 ? (double)(t->bytes - first->sk.bytes) * 8 / dt / 1e9 : 0, t->bytes, t->body_ok,
 	       t->body_bad, t->unique, t->duplicates, o->expect, lost, t->token_max, t->no_token,
 	       t->other_run, t->out_of_range, t->sessions, t->sessions_aborted, t->sessions_refused,
-	       t->aborted, sink_errors(t), last->segments - first->segments,
+	       t->aborted, acked_listed, acked_seen_s, sink_errors(t), last->segments - first->segments,
 	       last->busy_cycles - first->busy_cycles, busy_pct(first, last), hz);
 	fflush(stdout);
 }
@@ -777,6 +929,25 @@ static void print_sink_report(const struct opts *o, const struct gen_tokens *tk,
 static bool smtp_finished(const struct dp *dp, void *const *apps, const struct opts *o,
 			  const struct sample *now)
 {
+	if (g_mode == MODE_SINK && o->acked_from) {
+		if (!g_acked.loaded) {
+			if (rte_rdtsc() < g_acked.next_try_tsc)
+				return false;
+			g_acked.next_try_tsc = rte_rdtsc() + dp->hz / 20;
+			int rc = load_acked(o->acked_from);
+			if (rc == -ENOENT)
+				return false;
+			if (rc != 0) {
+				fprintf(stderr, "mxgate-gen: --acked-from %s: %s\n", o->acked_from,
+					rc == -EINVAL ? "not a list of tokens" : strerror(-rc));
+				got_signal = SIGTERM;
+				return false;
+			}
+		}
+		while (g_acked.seen < g_acked.n && token_seen(g_tokens, g_acked.tok[g_acked.seen]))
+			g_acked.seen++;
+		return g_acked.seen == g_acked.n;
+	}
 	if (g_mode == MODE_SINK)
 		return o->expect && now->sk.unique >= o->expect;
 	if (!o->messages)
@@ -865,6 +1036,13 @@ static int make_apps(struct dp *dp, const struct opts *o, struct gen_tokens *tk,
 				.to = o->to,
 				.helo = o->helo,
 				.run = o->run_id,
+				.files = o->size_dir ? &g_files : NULL,
+				.max_retries = o->retries,
+				.backoff_min_ms = o->backoff_min,
+				.backoff_max_ms = o->backoff_max,
+				.reply_timeout_ms = o->reply_timeout * 1000,
+				.acked_bits = g_acked_bits,
+				.acked_nbits = g_acked_nbits,
 			};
 			apps[i] = gen_smtp_new(&p, dp->workers[i]);
 		} else if (g_mode == MODE_SINK) {
@@ -933,6 +1111,18 @@ int main(int argc, char **argv)
 		cfg_free(cfg);
 		return EXIT_USAGE;
 	}
+	/* the bodies first: a bad folder is said before any port is touched */
+	if (o.size_dir) {
+		if (gen_files_load(&g_files, o.size_dir, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxgate-gen: %s\n", err);
+			gen_files_free(&g_files);
+			cfg_free(cfg);
+			return EXIT_FAILURE;
+		}
+		/* what --size reports: the bodies' range (the header adds its own) */
+		o.size = (unsigned)RTE_MIN(g_files.min_len, (size_t)SIZE_MAX_MSG);
+		o.size_max = (unsigned)RTE_MIN(g_files.max_len, (size_t)SIZE_MAX_MSG);
+	}
 	if (eal_argv_build(&ea, cfg, argv[0], argv + optind, argc - optind) < 0) {
 		fprintf(stderr, "mxgate-gen: EAL command line too long\n");
 		cfg_free(cfg);
@@ -957,6 +1147,19 @@ int main(int argc, char **argv)
 	if (o.mode == MODE_SMTP && !o.run_id)
 		while (!o.run_id)
 			o.run_id = rte_rand();
+	if (o.acked_out) {
+		if (o.messages > (1u << 30)) {
+			snprintf(err, sizeof(err), "--acked-out takes --messages up to 1073741824");
+			goto fail_msg;
+		}
+		g_acked_nbits = o.messages;
+		g_acked_bits = calloc((g_acked_nbits + 63) / 64, sizeof(uint64_t));
+		if (!g_acked_bits) {
+			snprintf(err, sizeof(err), "no memory for the acked-token map");
+			goto fail_msg;
+		}
+	}
+	g_tokens = &tokens;
 	if (o.mode == MODE_SINK) {
 		tokens.run = o.run_id;
 		tokens.nbits = o.expect ? o.expect : SINK_TOKENS_DEFAULT;
@@ -1018,6 +1221,10 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < dp.n_workers; i++)
 			gen_smtp_read(apps[i], &(struct gen_smtp_stats){0}, &hists);
 		print_smtp_report(&o, &first, &at_stop, &last, &hists, dp.hz);
+		if (o.acked_out && (rc = write_acked(o.acked_out)) != 0) {
+			snprintf(err, sizeof(err), "--acked-out %s: %s", o.acked_out, strerror(-rc));
+			goto fail_msg;
+		}
 	} else if (o.mode == MODE_SINK) {
 		print_sink_report(&o, &tokens, &first, &last, dp.hz);
 	} else {
@@ -1032,6 +1239,9 @@ stop:
 	dp_teardown(&dp); /* aborts what is left: the clients hear it */
 	free_apps(apps);
 	free(tokens.bits);
+	free(g_acked_bits);
+	free(g_acked.tok);
+	gen_files_free(&g_files);
 	rte_eal_cleanup();
 	cfg_free(cfg);
 	return status;

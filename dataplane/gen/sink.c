@@ -19,6 +19,7 @@
 #include <rte_random.h>
 
 #include "dataplane/gen/content.h"
+#include "dataplane/gen/link.h"
 #include "dataplane/smtp/smtp.h"
 
 struct gen_sink {
@@ -30,6 +31,7 @@ struct gen_sink {
 	struct smtp_server_config scfg;
 	struct smtp_server_ctx ctx;
 	struct gen_sink_stats st;
+	struct gen_relink relink; /* the memif link back after the gateway's restart */
 };
 
 struct sk_sess {
@@ -393,6 +395,13 @@ static const struct tcp_ops sink_tcp_ops = {
 
 /* ---- the worker's side ---- */
 
+static void sink_poll(struct dp_worker *w, uint64_t now)
+{
+	struct gen_sink *k = w->app;
+
+	gen_relink_poll(&k->relink, w, now);
+}
+
 struct gen_sink *gen_sink_new(const struct gen_sink_params *p, struct dp_worker *w)
 {
 	int socket = (int)rte_lcore_to_socket_id(w->lcore_id);
@@ -425,6 +434,8 @@ struct gen_sink *gen_sink_new(const struct gen_sink_params *p, struct dp_worker 
 	struct tcp_listen_opts o = {.ops = &sink_tcp_ops, .arg = k};
 	if (tcp_listen(w->tcp, 0, p->port, &o) != 0)
 		goto fail;
+	w->app = k;
+	w->app_poll = sink_poll;
 	return k;
 fail:
 	gen_sink_free(k);

@@ -10,6 +10,12 @@
  * not say which reply answered which command, but replies come in order,
  * so the first reply line after the connect is the greeting and the first
  * after MAIL is MAIL's.
+ *
+ * A deferred transaction (4xx, or the connection lost before the final
+ * reply) keeps its token: the session waits a backoff on a timer of its own
+ * and sends it again; when the connection is gone, the token goes to the
+ * worker's orphan ring and the next session to begin a message takes it
+ * first. A message is acked (and counted) once, whatever its attempts.
  */
 #include "dataplane/gen/smtp_load.h"
 
@@ -25,6 +31,7 @@
 
 #include "dataplane/core/tbucket.h"
 #include "dataplane/gen/content.h"
+#include "dataplane/gen/link.h"
 #include "dataplane/smtp/client.h"
 
 #define OPEN_BURST 32	  /* handshakes started per loop iteration, at most */
@@ -41,7 +48,8 @@ struct gs_sess {
 	struct smtp_client *cli; /* in eng[], from connected() to closed() */
 	struct rte_mbuf *pending; /* output tcp_send() had no room for */
 	struct timer timer;
-	unsigned msgs;	 /* transactions begun on this connection */
+	struct timer wake; /* the end of a retry's backoff */
+	unsigned msgs;	 /* messages begun on this connection (retries not counted) */
 	bool running, again;
 	bool starved;	 /* out of mbufs with output to send: poll retries */
 	bool closing;	 /* close once pending is out */
@@ -49,6 +57,11 @@ struct gs_sess {
 	bool greeted;	 /* the first reply line came */
 	bool mail_wait;	 /* MAIL sent, its reply not read yet */
 	bool data_ended; /* smtp_client_data_end() done for the current message */
+	bool retry;	 /* token must be sent again (attempts so far), at wake_tsc */
+	bool defer_reply; /* a recipient of this transaction was deferred by a 4xx reply */
+	unsigned attempts;
+	uint64_t token, wake_tsc;
+	const struct gen_file *file; /* the body, or NULL: the pattern (plan) */
 	uint64_t t_open, t_mail, t_dot; /* TSC */
 	/* the reply line being read: its first four octets */
 	uint8_t rl[4];
@@ -70,9 +83,13 @@ struct gen_smtp {
 	uint64_t next_open_tsc;
 	uint64_t tsc_per_us, tsc_per_ms;
 	uint64_t started;    /* messages begun (the next token's index) */
+	struct gs_orphan { uint64_t token, wake_tsc; unsigned attempts; } *orphans;
+	unsigned orph_head, orph_n; /* a ring of p.sessions entries; orph_n atomic */
+	unsigned next_file;
 	struct tbucket rate;
 	struct gen_smtp_stats st;
 	struct gen_smtp_hists h;
+	struct gen_relink relink; /* the memif link back after the gateway's restart */
 	struct smtp_client_config ccfg;
 	struct smtp_client_ops cops;
 	struct smtp_client_ctx cctx;
@@ -149,48 +166,120 @@ static int sess_flush(struct gs_sess *s)
 
 /* ---- messages ---- */
 
-/* Takes the next token if the run wants another message. */
-static bool take_message(struct gen_smtp *g, uint64_t *token)
+/* Takes an orphaned retry first, else the next token if the run wants another message. */
+static bool take_message(struct gen_smtp *g, struct gs_sess *s)
 {
 	if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) != GS_RUN)
 		return false;
+	if (g->orph_n > 0) {
+		const struct gs_orphan *o = &g->orphans[g->orph_head];
+		s->token = o->token;
+		s->attempts = o->attempts;
+		s->wake_tsc = o->wake_tsc;
+		s->retry = true;
+		g->orph_head = (g->orph_head + 1) % g->p.sessions;
+		__atomic_store_n(&g->orph_n, g->orph_n - 1, __ATOMIC_RELAXED);
+		return true;
+	}
 	if (g->started >= g->p.messages)
 		return false;
-	*token = g->p.token_first + g->started * g->p.token_step;
+	s->token = g->p.token_first + g->started * g->p.token_step;
+	s->attempts = 0;
+	s->retry = false;
 	g->started++;
 	stat_add(&g->st.msgs_started, 1);
 	return true;
 }
 
-/* READY: the next message of this connection, or QUIT. Returns true (something changed). */
-static bool sess_next(struct gs_sess *s)
+/* A session ends with a retry owed: its token waits in the ring for the next session. */
+static void orphan(struct gen_smtp *g, struct gs_sess *s)
 {
-	struct gen_smtp *g = s->g;
-	uint64_t token;
+	if (!s->retry)
+		return;
+	s->retry = false;
+	if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) != GS_RUN ||
+	    g->orph_n == g->p.sessions)
+		return; /* the run is over: the message stays unfinished */
+	g->orphans[(g->orph_head + g->orph_n) % g->p.sessions] =
+		(struct gs_orphan){.token = s->token, .wake_tsc = s->wake_tsc,
+				   .attempts = s->attempts};
+	__atomic_store_n(&g->orph_n, g->orph_n + 1, __ATOMIC_RELAXED);
+}
 
-	if (s->msgs >= g->p.per_session || !take_message(g, &token)) {
-		smtp_client_quit(s->cli, now_ms(g));
-		return true;
+/* Backoff before attempt A (1: the first retry): doubling from min, capped, plus jitter. */
+static uint64_t backoff_tsc(const struct gen_smtp *g, unsigned a)
+{
+	uint64_t ms = g->p.backoff_min_ms;
+
+	for (unsigned i = 1; i < a && ms < g->p.backoff_max_ms; i++)
+		ms *= 2;
+	if (ms > g->p.backoff_max_ms)
+		ms = g->p.backoff_max_ms;
+	uint64_t t = ms * g->tsc_per_ms;
+	return t + rte_rand_max(t / 2 + 1);
+}
+
+/* The content of message s->token: a header, then a file's body or the pattern's. */
+static void plan_message(struct gen_smtp *g, struct gs_sess *s)
+{
+	if (g->p.files != NULL) {
+		s->file = &g->p.files->f[g->next_file];
+		g->next_file = (g->next_file + 1) % g->p.files->n;
+		s->plan = (struct gen_body_plan){.len = s->file->len, .hash = s->file->hash};
+		s->hdr_len = gen_header(s->hdr, sizeof(s->hdr), g->p.run, s->token, g->p.from,
+					g->p.to, &s->plan);
+		return;
 	}
-	s->msgs++;
+	s->file = NULL;
 	unsigned size = g->p.size_min;
 	if (g->p.size_max > g->p.size_min)
 		size += (unsigned)rte_rand_max((uint64_t)(g->p.size_max - g->p.size_min) + 1);
 	/* the header's length depends on the body's (digits), so plan twice */
 	gen_body_plan(&g->body, size > 400 ? size - 400 : 2, &s->plan);
-	s->hdr_len = gen_header(s->hdr, sizeof(s->hdr), g->p.run, token, g->p.from, g->p.to,
+	s->hdr_len = gen_header(s->hdr, sizeof(s->hdr), g->p.run, s->token, g->p.from, g->p.to,
 				&s->plan);
 	gen_body_plan(&g->body, size > s->hdr_len + 2 ? size - s->hdr_len : 2, &s->plan);
-	s->hdr_len = gen_header(s->hdr, sizeof(s->hdr), g->p.run, token, g->p.from, g->p.to,
+	s->hdr_len = gen_header(s->hdr, sizeof(s->hdr), g->p.run, s->token, g->p.from, g->p.to,
 				&s->plan);
+}
+
+/*
+ * READY: the retry this session owes (once its backoff is over), else the
+ * next message of this connection, else QUIT. Returns true when something
+ * changed, false while a backoff runs (the wake timer calls back).
+ */
+static bool sess_next(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+
+	if (s->retry && __atomic_load_n(&g->state, __ATOMIC_ACQUIRE) != GS_RUN)
+		s->retry = false; /* the run is over: it stays unfinished */
+	if (!s->retry) {
+		if (s->msgs >= g->p.per_session || !take_message(g, s)) {
+			smtp_client_quit(s->cli, now_ms(g));
+			return true;
+		}
+		s->msgs++;
+	}
+	if (s->retry) {
+		uint64_t now = rte_rdtsc();
+		if (now < s->wake_tsc) {
+			timer_arm_at(&g->w->timers, &s->wake, s->wake_tsc);
+			return false;
+		}
+		s->retry = false;
+	}
+	plan_message(g, s);
 	s->off = 0;
 	s->data_ended = false;
+	s->defer_reply = false;
 
 	struct smtp_client_msg msg = {
 		.sender = {(const uint8_t *)g->p.from, strlen(g->p.from)},
 		.rcpt = g->rcpt,
 		.nrcpt = g->p.rcpts,
 		.size = s->hdr_len + s->plan.len,
+		.eightbit = s->file != NULL && s->file->eightbit,
 	};
 	s->t_mail = rte_rdtsc();
 	int rc = smtp_client_tx_begin(s->cli, &msg, now_ms(g));
@@ -202,6 +291,7 @@ static bool sess_next(struct gs_sess *s)
 	s->mail_wait = true;
 	return true;
 }
+
 
 /* CONTENT: header, whole lines, last line; then the end of data. Returns true when something moved. */
 static bool sess_feed(struct gs_sess *s)
@@ -217,6 +307,9 @@ static bool sess_feed(struct gs_sess *s)
 		if (s->off < s->hdr_len) {
 			p = (const uint8_t *)s->hdr + s->off;
 			n = s->hdr_len - s->off;
+		} else if (s->file != NULL) {
+			p = s->file->data + (s->off - s->hdr_len);
+			n = total - s->off;
 		} else if (s->off < s->hdr_len + lines) {
 			p = g->body.lines + (s->off - s->hdr_len);
 			n = s->hdr_len + lines - s->off;
@@ -257,6 +350,7 @@ static void sess_close(struct gs_sess *s)
 {
 	s->closing = true;
 	timer_cancel(&s->g->w->timers, &s->timer);
+	timer_cancel(&s->g->w->timers, &s->wake);
 	if (s->pending != NULL || s->closed)
 		return;
 	s->closed = true;
@@ -306,6 +400,14 @@ static void sess_run(struct gs_sess *s)
 	}
 	s->running = false;
 	sess_arm(s);
+}
+
+static void sess_wake(struct timer *t, void *arg)
+{
+	struct gs_sess *s = arg;
+
+	(void)t;
+	sess_run(s);
 }
 
 static void sess_timer(struct timer *t, void *arg)
@@ -363,10 +465,12 @@ static void scan_replies(struct gs_sess *s, const uint8_t *p, size_t n)
 static void on_rcpt_done(void *arg, struct smtp_client *c, unsigned idx,
 			 const struct smtp_client_result *r)
 {
+	struct gs_sess *s = smtp_client_udata(c);
+
 	(void)arg;
-	(void)c;
-	(void)idx;
-	(void)r; /* tx_done() has the sum */
+	(void)idx; /* tx_done() has the sum; a 4xx from the server is told apart here */
+	if (r->outcome == SMTP_CO_DEFERRED && r->reason == SMTP_CR_REPLY)
+		s->defer_reply = true;
 }
 
 static void on_tx_done(void *arg, struct smtp_client *c, const struct smtp_client_tx_summary *sum)
@@ -379,7 +483,18 @@ static void on_tx_done(void *arg, struct smtp_client *c, const struct smtp_clien
 		hist_add(&g->h.dot, us_since(g, s->t_dot));
 		stat_add(&g->st.msgs_acked, 1);
 		stat_add(&g->st.bytes_acked, s->hdr_len + s->plan.len);
+		if (g->p.acked_bits != NULL && s->token < g->p.acked_nbits)
+			__atomic_fetch_or(&g->p.acked_bits[s->token / 64], 1ull << (s->token % 64),
+					  __ATOMIC_RELAXED);
+	} else if (sum->failed == 0 && sum->deferred > 0 && s->attempts < g->p.max_retries) {
+		/* RFC 5321 §4.5.4.1: a temporary failure is tried again later */
+		s->attempts++;
+		s->retry = true;
+		s->wake_tsc = rte_rdtsc() + backoff_tsc(g, s->attempts);
+		stat_add(s->defer_reply ? &g->st.retries_4xx : &g->st.retries_lost, 1);
 	} else {
+		if (sum->failed == 0 && sum->deferred > 0 && g->p.max_retries > 0)
+			stat_add(&g->st.retries_exhausted, 1);
 		stat_add(&g->st.msgs_failed, 1);
 	}
 }
@@ -452,14 +567,16 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	bool ok = false;
 
 	timer_cancel(&g->w->timers, &s->timer);
+	timer_cancel(&g->w->timers, &s->wake);
 	if (s->cli != NULL) {
 		if (smtp_client_state(s->cli) != SMTP_CLIENT_ST_CLOSED)
-			smtp_client_lost(s->cli, now_ms(g));
+			smtp_client_lost(s->cli, now_ms(g)); /* tx_done() for a transaction cut */
 		ok = smtp_client_error(s->cli) == NULL;
 		smtp_client_fini(s->cli);
 		s->cli = NULL;
 	}
 	(void)reason; /* a reset after our QUIT was answered loses nothing */
+	orphan(g, s);
 	stat_add(ok ? &g->st.sessions_ok : &g->st.session_errors, 1);
 	rte_pktmbuf_free(s->pending);
 	s->pending = NULL;
@@ -489,7 +606,7 @@ static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t rad
 /* True while the run may want another session. */
 static bool want_sessions(const struct gen_smtp *g)
 {
-	return g->started < g->p.messages;
+	return g->started < g->p.messages || g->orph_n > 0;
 }
 
 static int open_one(struct gen_smtp *g, uint64_t now)
@@ -501,6 +618,7 @@ static int open_one(struct gen_smtp *g, uint64_t now)
 	memset(s, 0, sizeof(*s));
 	s->g = g;
 	timer_init(&s->timer, sess_timer, s);
+	timer_init(&s->wake, sess_wake, s);
 	s->t_open = now;
 	rc = tcp_connect(g->w->tcp, g->src, g->p.dst, g->p.port, &gs_ops, s, port_is_ours, g,
 			 &s->c);
@@ -518,10 +636,11 @@ static void gen_smtp_poll(struct dp_worker *w, uint64_t now)
 {
 	struct gen_smtp *g = w->app;
 
+	gen_relink_poll(&g->relink, w, now);
 	if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) == GS_RUN && want_sessions(g)) {
 		/* Sessions still owed by a bounded run: no more than its messages need. */
 		for (unsigned n = 0; n < OPEN_BURST && g->n_free && now >= g->next_open_tsc; n++) {
-			if (g->p.sessions - g->n_free >= g->p.messages - g->started)
+			if (g->p.sessions - g->n_free >= g->p.messages - g->started + g->orph_n)
 				break; /* the sessions open can send what is left */
 			if (!tbucket_take(&g->rate, now))
 				break;
@@ -567,7 +686,10 @@ struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker 
 	struct gen_smtp *g;
 
 	if (p->rcpts == 0 || p->rcpts > 100 || p->per_session == 0 || p->size_min == 0 ||
-	    p->size_max < p->size_min || !p->from || !p->to || !p->helo)
+	    p->size_max < p->size_min || !p->from || !p->to || !p->helo ||
+	    (p->files != NULL && p->files->n == 0) ||
+	    (p->max_retries > 0 &&
+	     (p->backoff_min_ms == 0 || p->backoff_max_ms < p->backoff_min_ms)))
 		return NULL;
 	g = rte_zmalloc_socket("gen_smtp", sizeof(*g), RTE_CACHE_LINE_SIZE, socket);
 	if (!g)
@@ -586,6 +708,11 @@ struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker 
 	g->ccfg.pipelining = p->pipelining;
 	g->ccfg.output_size = 32768 + 4096;
 	g->ccfg.envelope_size = 32768;
+	if (p->reply_timeout_ms) {
+		struct smtp_client_timeouts *t = &g->ccfg.timeout_ms;
+		t->greeting = t->command = t->mail = t->rcpt = t->data_init = t->data_block =
+			t->data_term = p->reply_timeout_ms;
+	}
 	g->cops = (struct smtp_client_ops){.rcpt_done = on_rcpt_done, .tx_done = on_tx_done};
 	g->ccfg.ops = &g->cops;
 	g->ccfg.ops_arg = g;
@@ -606,7 +733,8 @@ struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker 
 	g->slots = rte_zmalloc_socket("gen_smtp_slots", g->sess_size * n_slots, RTE_CACHE_LINE_SIZE,
 				      socket);
 	g->free_slots = rte_malloc_socket("gen_smtp_free", sizeof(unsigned) * n_slots, 0, socket);
-	if (!g->slots || !g->free_slots)
+	g->orphans = rte_malloc_socket("gen_smtp_orphans", sizeof(*g->orphans) * n_slots, 0, socket);
+	if (!g->slots || !g->free_slots || !g->orphans)
 		goto fail;
 	for (unsigned i = 0; i < p->sessions; i++)
 		g->free_slots[g->n_free++] = p->sessions - 1 - i;
@@ -633,6 +761,7 @@ void gen_smtp_free(struct gen_smtp *g)
 		return;
 	rte_mempool_free(g->txpool);
 	gen_body_free(&g->body);
+	rte_free(g->orphans);
 	rte_free(g->free_slots);
 	rte_free(g->slots);
 	rte_free(g->rcpt_addr);
@@ -655,10 +784,15 @@ unsigned gen_smtp_active(const struct gen_smtp *g)
 	return __atomic_load_n(&g->active, __ATOMIC_RELAXED);
 }
 
+unsigned gen_smtp_orphans(const struct gen_smtp *g)
+{
+	return __atomic_load_n(&g->orph_n, __ATOMIC_RELAXED);
+}
+
 bool gen_smtp_done(const struct gen_smtp *g)
 {
 	return __atomic_load_n(&g->st.msgs_started, __ATOMIC_RELAXED) >= g->p.messages &&
-	       gen_smtp_active(g) == 0;
+	       gen_smtp_orphans(g) == 0 && gen_smtp_active(g) == 0;
 }
 
 void gen_smtp_read(const struct gen_smtp *g, struct gen_smtp_stats *out, struct gen_smtp_hists *h)

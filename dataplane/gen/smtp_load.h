@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "dataplane/core/dp.h"
+#include "dataplane/gen/files.h"
 #include "dataplane/gen/hist.h"
 
 struct gen_smtp_params {
@@ -33,6 +34,22 @@ struct gen_smtp_params {
 	const char *to;		 /* first recipient; the others are local+N@domain */
 	const char *helo;	 /* EHLO name */
 	uint64_t run;		 /* run id, in every token */
+	const struct gen_files *files; /* bodies from files, round robin; NULL: the pattern */
+	/*
+	 * A transaction deferred (a 4xx reply, or the connection lost or timed
+	 * out before the final reply) is sent again with the same token, up to
+	 * max_retries times (0: never), after a backoff that doubles from
+	 * backoff_min_ms to backoff_max_ms (plus up to half of it at random).
+	 * The session that got the 4xx waits for it; a token whose connection
+	 * went is taken by the next session first.
+	 */
+	unsigned max_retries;
+	unsigned backoff_min_ms, backoff_max_ms;
+	/* every reply timeout of the client engine, ms; 0: RFC 5321 §4.5.3.2's (5 to 10 min) */
+	unsigned reply_timeout_ms;
+	/* NULL, or a bitmap of acked_nbits tokens shared by the workers: bit T set once T is acked */
+	uint64_t *acked_bits;
+	uint64_t acked_nbits;
 };
 
 /* Replies counted by code, 200..599 (others in the last slot). */
@@ -46,7 +63,10 @@ struct gen_smtp_stats {
 	uint64_t session_errors;    /* failed opens, resets, timeouts, refusals, protocol errors */
 	uint64_t msgs_started;	    /* transactions begun (tokens used) */
 	uint64_t msgs_acked;	    /* final 2xx after the end of data for every recipient */
-	uint64_t msgs_failed;	    /* any other outcome */
+	uint64_t msgs_failed;	    /* 5xx, or deferred once more than max_retries allow */
+	uint64_t retries_4xx;	    /* transactions sent again after a 4xx reply */
+	uint64_t retries_lost;	    /* ... after the connection was lost or timed out */
+	uint64_t retries_exhausted; /* messages failed because max_retries were used up */
 	uint64_t bytes_acked;	    /* content octets of the acked messages */
 	uint64_t codes[GEN_CODES];  /* final reply lines seen, by code - 200 */
 };
@@ -75,7 +95,9 @@ void gen_smtp_start(struct gen_smtp *g);
 void gen_smtp_stop(struct gen_smtp *g);
 /* From any thread: sessions open now. */
 unsigned gen_smtp_active(const struct gen_smtp *g);
-/* From any thread: true once the message limit was reached and every session ended. */
+/* From any thread: messages waiting for a retry with no session (their connection went). */
+unsigned gen_smtp_orphans(const struct gen_smtp *g);
+/* From any thread: true once the message limit was reached, no retry waits and every session ended. */
 bool gen_smtp_done(const struct gen_smtp *g);
 /* From any thread: adds G's totals to OUT (a private copy), and its histograms to H. */
 void gen_smtp_read(const struct gen_smtp *g, struct gen_smtp_stats *out,
