@@ -27,6 +27,15 @@
  * a greeting or EHLO refused, the connection lost during the handshake --
  * marks the hop down for hop_down_s and moves the job to the route's next
  * hop; when none is left the job's recipients are deferred.
+ * A hop that goes away mid-transaction -- the connection lost or timed out,
+ * or a 421, after MAIL and before the end of data was given to the client
+ * engine -- cannot have the message: the recipients it did not answer go
+ * to the route's next hop that is up, in the same attempt (Postfix's
+ * fallback); those it answered keep their outcome. After the end of data
+ * the outcome is unknown (the hop may have queued the message and lost
+ * only its reply): the recipients are deferred and no other hop is tried
+ * in that attempt, so a retry may deliver a duplicate -- RFC 1047's
+ * trade, a duplicate rather than a loss.
  *
  * Everything runs on the owning worker; nothing blocks except
  * relay_sched_free(), which may wait for the store's reads to finish.
