@@ -47,6 +47,8 @@ static const cyaml_schema_field_t top_fields[] = {
 				struct cfg_raw, control, cfg_control_fields),
 	CYAML_FIELD_MAPPING_PTR("logging", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
 				struct cfg_raw, logging, cfg_logging_fields),
+	CYAML_FIELD_MAPPING_PTR("auth", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, auth, cfg_auth_fields),
 	CYAML_FIELD_END
 };
 
@@ -58,6 +60,7 @@ static const cyaml_schema_value_t top_schema = {
 static void build_sections(struct cfg_ctx *x, const struct cfg_raw *raw, struct cfg *c)
 {
 	cfg_dp_build(x, raw != NULL ? raw->dataplane : NULL, &c->dp);
+	cfg_auth_build(x, raw != NULL ? raw->auth : NULL, &c->auth); /* the listeners ask for it */
 	cfg_listeners_build(x, raw, c);
 	cfg_policy_build(x, raw != NULL ? raw->policy : NULL, &c->policy);
 	cfg_routes_build(x, raw != NULL ? raw->routes : NULL, &c->routes);
@@ -560,6 +563,7 @@ void cfg_free(struct cfg *c)
 	cfg_spool_free(&c->spool);
 	cfg_relay_free(&c->relay);
 	cfg_control_free(&c->control, &c->logging);
+	cfg_auth_free(&c->auth);
 	free(c->path);
 	c->path = NULL;
 	free(c);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "control/config/auth.h"
 #include "control/config/control.h"
 #include "control/config/listeners.h"
 #include "control/config/relay.h"
@@ -112,6 +113,7 @@ struct cfg {
 	struct cfg_relay relay;	  /* the relay client (relay.c) */
 	struct cfg_control control; /* mxgate-control (control.c) */
 	struct cfg_logging logging;
+	struct cfg_auth auth;	  /* AUTH's password file and lockout (auth.c) */
 };
 
 /*

@@ -222,6 +222,8 @@ struct cfg_raw_listener {
 	char *hostname;
 	char *greeting_pause_ms;
 	char *normalize_bare_eol;
+	char *auth;
+	char *auth_plaintext;
 	struct cfg_raw_limits *limits;
 };
 
@@ -317,6 +319,13 @@ struct cfg_raw_logging {
 	char *destination;
 };
 
+struct cfg_raw_auth {
+	char *password_file;
+	char *max_failures;
+	char *lockout_s;
+	char *queue_depth;
+};
+
 /* The whole file: one pointer per top-level section, NULL when absent. */
 struct cfg_raw {
 	struct cfg_raw_dataplane *dataplane;
@@ -328,6 +337,7 @@ struct cfg_raw {
 	struct cfg_raw_relay *relay;
 	struct cfg_raw_control *control;
 	struct cfg_raw_logging *logging;
+	struct cfg_raw_auth *auth;
 };
 
 /*
@@ -384,5 +394,13 @@ void cfg_control_build(struct cfg_ctx *x, const struct cfg_raw_control *raw,
 void cfg_logging_build(struct cfg_ctx *x, const struct cfg_raw_logging *raw,
 		       struct cfg_logging *l);
 void cfg_control_free(struct cfg_control *c, struct cfg_logging *l);
+
+/* Section "auth" (auth.c): the password file and the lockout; built before the listeners. */
+extern const cyaml_schema_field_t cfg_auth_fields[];
+void cfg_auth_build(struct cfg_ctx *x, const struct cfg_raw_auth *raw, struct cfg_auth *a);
+void cfg_auth_free(struct cfg_auth *a);
+/* A listener's "auth:" and "auth_plaintext:" (its mode is known by then). */
+void cfg_listener_auth_build(struct cfg_ctx *x, const struct cfg_auth *a, unsigned i,
+			     const char *raw_auth, const char *raw_plaintext, struct cfg_listener *l);
 
 #endif

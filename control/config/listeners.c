@@ -42,6 +42,8 @@ static const cyaml_schema_field_t listener_fields[] = {
 	CFG_STR("hostname", struct cfg_raw_listener, hostname),
 	CFG_STR("greeting_pause_ms", struct cfg_raw_listener, greeting_pause_ms),
 	CFG_STR("normalize_bare_eol", struct cfg_raw_listener, normalize_bare_eol),
+	CFG_STR("auth", struct cfg_raw_listener, auth),
+	CFG_STR("auth_plaintext", struct cfg_raw_listener, auth_plaintext),
 	CYAML_FIELD_MAPPING_PTR("limits", CFG_OPT_NULL, struct cfg_raw_listener, limits,
 				limits_fields),
 	CYAML_FIELD_END
@@ -169,6 +171,10 @@ void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cf
 	c->n_listeners = n < CFG_MAX_LISTENERS ? n : CFG_MAX_LISTENERS;
 	for (unsigned i = 0; i < c->n_listeners; i++)
 		build_listener(x, i, &raw->listeners[i], &c->listeners[i]);
+	/* AUTH per listener: its mode decides the default (auth.c) */
+	for (unsigned i = 0; i < c->n_listeners; i++)
+		cfg_listener_auth_build(x, &c->auth, i, raw->listeners[i].auth,
+					raw->listeners[i].auth_plaintext, &c->listeners[i]);
 	/* cut-through relays at once: without a route no recipient could be taken */
 	for (unsigned i = 0; i < c->n_listeners; i++) {
 		const struct cfg_raw_routes *r = raw->routes;

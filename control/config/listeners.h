@@ -46,6 +46,8 @@ struct cfg_listener {
 	char *hostname;			/* greeting and Received:; default: the host's name */
 	unsigned greeting_pause_ms;	/* early-talker window before the 220: 0 */
 	bool normalize_bare_eol;	/* bare CR/LF in content rewritten to CRLF, not 554: false */
+	bool auth;			/* AUTH offered: default on submission with auth.password_file */
+	bool auth_plaintext;		/* AUTH also in the clear (538 otherwise): false */
 	struct cfg_listener_limits limits;
 };
 

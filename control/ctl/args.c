@@ -17,6 +17,8 @@ const char ctl_usage[] =
 	"  top [--count N] [--interval S] a live view, redrawn every second; q quits\n"
 	"  config check FILE              validate FILE: every error as FILE:LINE:COLUMN\n"
 	"  config show                    the config mxgate-control loaded\n"
+	"  user add|del|passwd USER [--file F] [--password-stdin]\n"
+	"                                 edit the AUTH password file (mxgatectl user --help)\n"
 	"  config reload | sessions | routes | log level LEVEL\n"
 	"  queue list | queue show ID | queue flush | queue delete|hold|release ID\n"
 	"                                 (not available yet: each says which issue brings it)\n"

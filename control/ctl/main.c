@@ -23,6 +23,7 @@
 #include "control/ctl/args.h"
 #include "control/ctl/client.h"
 #include "control/ctl/render.h"
+#include "control/ctl/user.h"
 
 #ifndef MXGATE_VERSION
 #define MXGATE_VERSION "unknown"
@@ -497,6 +498,9 @@ int main(int argc, char **argv)
 	char err[256];
 
 	signal(SIGPIPE, SIG_IGN);
+	/* user add|del|passwd edits a local file: no socket, options of its own */
+	if (argc >= 2 && strcmp(argv[1], "user") == 0)
+		return ctl_user_main(argc - 2, argv + 2);
 	if (ctl_args_parse(argc, argv, &a, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n%s", prog, err, ctl_usage);
 		if (a.json)
