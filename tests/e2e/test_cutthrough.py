@@ -377,3 +377,25 @@ def test_a_kept_connection_that_died_while_idle_costs_the_client_nothing(
     assert len(a.wait(3)) == 3
     assert dp.counter("smtp_ct_pool_stale") == 2
     assert dp.counter("smtp_ct_connects") == 3
+
+
+@netns
+def test_a_kept_connection_the_hop_closes_while_idle_is_dropped_and_the_next_message_goes(
+        start_dataplane, tmp_path, next_hops):
+    """The next hop restarts between two messages: its FIN reaches the idle kept
+    connection, which is closed at once; the next client transaction opens a new
+    one and never hears of it."""
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a")
+    next_hops.append(a)
+    one_message(dp, 0)
+    assert len(a.wait(1)) == 1
+    a.stop()
+    assert dp.wait_counter("smtp_ct_pool_closed", 1, timeout=5) == 1
+    dp.ns.ip("addr", "del", f"{HOP_A}/32", "dev", dp.iface)  # NextHop adds it again
+    a2 = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a2")
+    next_hops.append(a2)
+    one_message(dp, 1)
+    assert len(a2.wait(1)) == 1
+    assert dp.counter("smtp_ct_connects") == 2
+    assert dp.counter("smtp_ct_pool_stale") == 0, "it was gone before anyone took it"
