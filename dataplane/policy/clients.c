@@ -30,6 +30,9 @@ struct slot {
 	bool used;
 	uint64_t seen; /* ms of the last event, for eviction */
 	struct bucket_state conn, msg;
+	uint32_t auth_fails;   /* failed AUTHs since auth_since */
+	uint64_t auth_since;   /* ms of the first of them */
+	uint64_t locked_until; /* ms; 0: not locked out */
 };
 
 struct bucket {
@@ -219,6 +222,44 @@ enum client_verdict client_message(struct client_table *t, uint32_t addr, uint64
 out:
 	unlock(b);
 	return v;
+}
+
+bool client_auth_failed(struct client_table *t, uint32_t addr, uint64_t now_ms, unsigned max,
+			uint64_t lockout_ms)
+{
+	struct bucket *b = bucket_of(t, addr);
+	bool locked = false;
+
+	lock(b);
+	struct slot *s = find_or_take(t, b, addr, now_ms);
+	if (s == NULL)
+		goto out;
+	s->seen = now_ms;
+	if (s->auth_fails == 0 || now_ms - s->auth_since > lockout_ms) {
+		s->auth_fails = 0; /* the earlier ones are too old to count */
+		s->auth_since = now_ms;
+	}
+	if (++s->auth_fails >= max) {
+		s->locked_until = now_ms + lockout_ms;
+		s->auth_fails = 0;
+		locked = true;
+	}
+out:
+	unlock(b);
+	return locked;
+}
+
+bool client_auth_locked(struct client_table *t, uint32_t addr, uint64_t now_ms)
+{
+	struct bucket *b = bucket_of(t, addr);
+	bool locked = false;
+
+	lock(b);
+	struct slot *s = find(b, addr);
+	if (s != NULL && s->locked_until > now_ms)
+		locked = true;
+	unlock(b);
+	return locked;
 }
 
 unsigned client_connections(struct client_table *t, uint32_t addr)

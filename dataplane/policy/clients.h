@@ -16,6 +16,7 @@
 #ifndef MX_POLICY_CLIENTS_H
 #define MX_POLICY_CLIENTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "control/config/config.h"
@@ -51,6 +52,17 @@ void client_disconnect(struct client_table *t, uint32_t addr);
 
 /* A new message (MAIL) from ADDR: CLIENT_OK or CLIENT_MSG_RATE. */
 enum client_verdict client_message(struct client_table *t, uint32_t addr, uint64_t now_ms);
+
+/*
+ * Failed AUTH attempts (auth.max_failures, auth.lockout_s): a client with MAX
+ * failures within LOCKOUT_MS of its first is locked out until LOCKOUT_MS
+ * after the last one. client_auth_failed() counts one and returns true when
+ * that locks ADDR out; client_auth_locked() says whether it still is. A
+ * full bucket leaves a client untracked (never locked), as for connections.
+ */
+bool client_auth_failed(struct client_table *t, uint32_t addr, uint64_t now_ms, unsigned max,
+			uint64_t lockout_ms);
+bool client_auth_locked(struct client_table *t, uint32_t addr, uint64_t now_ms);
 
 /* ADDR's live connections as counted (0 when not in the table): for telemetry and tests. */
 unsigned client_connections(struct client_table *t, uint32_t addr);
