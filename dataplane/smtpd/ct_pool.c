@@ -33,7 +33,7 @@ struct ct_phop {
 };
 
 enum pc_state {
-	PC_RESET, /* RSET sent: replies owed, then its own */
+	PC_RESET, /* replies owed to commands sent, then RSET's own if one was sent */
 	PC_IDLE,  /* waiting for a transaction */
 };
 
@@ -45,7 +45,8 @@ struct ct_pconn {
 	struct tcp_conn *tc;
 	struct hop_pool_conn hc;
 	unsigned ext;
-	unsigned owed; /* complete replies still to read; the last is RSET's */
+	unsigned owed; /* complete replies still to read; the last is RSET's if rset */
+	bool rset;
 	struct timer timer;
 	uint16_t line_len;
 	bool in_reply;	/* a multi-line reply is being read */
@@ -200,8 +201,8 @@ static void on_reply(struct ct_pconn *pc, unsigned code)
 	if (--pc->owed > 0)
 		return; /* a reply owed to a command sent before RSET: whatever it says */
 	timer_cancel(&pc->pool->w->timers, &pc->timer);
-	if (code / 100 == 2)
-		pc_idle(pc);
+	if (code != 421 && (!pc->rset || code / 100 == 2))
+		pc_idle(pc); /* reset, or the last reply owed was read (whatever it said) */
 	else
 		pc_close(pc, code != 421);
 }
@@ -313,8 +314,10 @@ void ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16
 		pc_close(pc, false);
 		return;
 	}
-	count(p, DP_C_SMTPD_CT_POOL_RSETS);
+	if (rset)
+		count(p, DP_C_SMTPD_CT_POOL_RSETS);
 	pc->st = PC_RESET;
+	pc->rset = rset;
 	pc->owed = owed + (rset ? 1u : 0u);
 	arm_ms(pc, rc->command_timeout_s ? (uint64_t)rc->command_timeout_s * 1000 : CT_POOL_T_RSET);
 }

@@ -57,7 +57,7 @@ enum ct_state {
 	CT_GREETING,   /* waiting for its 220 */
 	CT_EHLO,       /* EHLO sent */
 	CT_HELO,       /* HELO sent (EHLO refused) */
-	CT_MAIL,       /* MAIL sent; the first RCPT waits in cmd[] */
+	CT_MAIL,       /* MAIL sent; the first RCPT waits in cmd[], or went along (rcpt_piped) */
 	CT_RCPT,       /* RCPT sent: the client's RCPT reply is pending on it */
 	CT_TX,	       /* envelope open, no command outstanding */
 	CT_DATA,       /* DATA sent, 354 awaited: content waits in the stage */
@@ -95,6 +95,7 @@ struct ct {
 	unsigned ext; /* SMTP_EXT_* of the next hop */
 	unsigned txs; /* transactions begun on this connection (MAIL sent) */
 	bool reused;  /* taken from the pool: its first MAIL may find it dead */
+	bool rcpt_piped; /* the first RCPT went with MAIL (PIPELINING): its reply follows MAIL's */
 
 	int fail;		/* sticky for the transaction: SMTP_R_* every later step gets */
 	bool data_refused;	/* the next hop refused DATA: content is dropped, end() mirrors */
@@ -399,7 +400,7 @@ static size_t put_u64(char *b, size_t at, uint64_t v)
 static int send_mail(struct ct *ct)
 {
 	const struct smtp_tx *tx = smtp_server_tx(ct->s);
-	char b[CT_CMD_MAX];
+	char b[2 * CT_CMD_MAX]; /* MAIL, and the first RCPT with PIPELINING */
 	size_t n = put(b, 0, "MAIL FROM:<", 11);
 
 	n = put(b, n, tx->sender.p, tx->sender.len);
@@ -416,6 +417,16 @@ static int send_mail(struct ct *ct)
 	n = put(b, n, "\r\n", 2);
 	if (n > CT_CMD_MAX)
 		return -E2BIG;
+	/*
+	 * RFC 2920 §3.1: MAIL and RCPT may go as one group; the RCPT's reply
+	 * follows MAIL's and is mirrored as before. Without PIPELINING the
+	 * RCPT waits for MAIL's 250 (one more round trip).
+	 */
+	ct->rcpt_piped = (ct->ext & SMTP_EXT_PIPELINING) && n + ct->cmd_len <= sizeof(b);
+	if (ct->rcpt_piped) {
+		memcpy(b + n, ct->cmd, ct->cmd_len);
+		n += ct->cmd_len;
+	}
 	int rc = send_cmd(ct, b, n, CT_MAIL, t_command(ct));
 
 	if (rc == 0)
@@ -483,6 +494,11 @@ static void on_reply(struct ct *ct)
 		hop_failed(ct);
 		return;
 	case CT_MAIL:
+		if (k == 2 && ct->rcpt_piped) {
+			ct->state = CT_RCPT; /* its reply is next */
+			arm(ct, t_command(ct));
+			return;
+		}
 		if (k == 2) {
 			if (send_cmd(ct, ct->cmd, ct->cmd_len, CT_RCPT, t_command(ct)) != 0)
 				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
@@ -500,8 +516,8 @@ static void on_reply(struct ct *ct)
 		ct->fail = -1; /* see ct_rcpt(): the saved text */
 		if (ct->code == 421)
 			release(ct);
-		else
-			park(ct, 0, false); /* no transaction began */
+		else /* no transaction began; a pipelined RCPT's reply is still due */
+			park(ct, ct->rcpt_piped ? 1 : 0, false);
 		ct->state = CT_IDLE;
 		return;
 	case CT_RCPT:
@@ -825,7 +841,10 @@ static void tx_reset(struct ct *ct)
 	switch (ct->state) {
 	case CT_IDLE:
 		break;
-	case CT_MAIL:
+	case CT_MAIL: /* MAIL's reply is due, and a pipelined RCPT's */
+		count(ct, DP_C_SMTPD_CT_ABORTED);
+		park(ct, ct->rcpt_piped ? 2 : 1, true);
+		break;
 	case CT_RCPT:
 		count(ct, DP_C_SMTPD_CT_ABORTED);
 		park(ct, 1, true);

@@ -16,6 +16,9 @@ message it accepts to a folder, one file per message, and answers as told:
 --rcpt-421: every RCPT gets 421 4.3.2 (the next hop closing mid-transaction).
 --drop-reused: a connection's second MAIL resets it (no reply): a kept
     connection that died while it was idle.
+--pipelining: offer PIPELINING (RFC 2920) in the EHLO reply; each message file
+    then says whether its first RCPT was already in the input when MAIL was
+    handled ("rcpt_with_mail": sent as one group, without waiting for MAIL's 250).
 --stall-content: not aiosmtpd but a bare server that answers the greeting,
     EHLO (PIPELINING), MAIL, RCPT and DATA (354), then never reads again, with
     a small receive buffer: its TCP window shuts and stays shut.
@@ -59,6 +62,8 @@ class Handler:
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         session.mails = getattr(session, "mails", 0) + 1
+        # what the client sent along with MAIL, not yet read: a pipelined group
+        session.rcpt_with_mail = b"RCPT" in bytes(server._reader._buffer).upper()
         if self.args.drop_reused and session.mails > 1:
             server.transport.abort()
             return "250 OK"
@@ -76,6 +81,8 @@ class Handler:
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.new_conn(session)
         session.host_name = hostname
+        if self.args.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     def new_conn(self, session):  # one line per connection, at its (first) EHLO
@@ -111,7 +118,8 @@ class Handler:
                        "rcpt_options": envelope.rcpt_options,
                        "data": data.decode("latin-1"), "sha256": content_hash(data),
                        "next_hop": self.args.name,
-                       "peer": f"{session.peer[0]}:{session.peer[1]}"}, f)
+                       "peer": f"{session.peer[0]}:{session.peer[1]}",
+                       "rcpt_with_mail": getattr(session, "rcpt_with_mail", None)}, f)
         os.rename(name + ".tmp", name)
         return "250 2.0.0 Ok: stored"
 
@@ -172,6 +180,7 @@ def main():
     p.add_argument("--drop-after-mail", action="store_true")
     p.add_argument("--rcpt-421", action="store_true")
     p.add_argument("--drop-reused", action="store_true")
+    p.add_argument("--pipelining", action="store_true")
     p.add_argument("--stall-content", action="store_true")
     args = p.parse_args()
     args.reject_rcpt = {a.lower() for a in args.reject_rcpt}

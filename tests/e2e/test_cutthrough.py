@@ -399,3 +399,31 @@ def test_a_kept_connection_the_hop_closes_while_idle_is_dropped_and_the_next_mes
     assert len(a2.wait(1)) == 1
     assert dp.counter("smtp_ct_connects") == 2
     assert dp.counter("smtp_ct_pool_stale") == 0, "it was gone before anyone took it"
+
+
+@netns
+def test_with_pipelining_the_first_rcpt_goes_with_mail_and_its_reply_is_still_mirrored(
+        start_dataplane, tmp_path, next_hops):
+    """RFC 2920: to a next hop that offers PIPELINING, MAIL and the client's first
+    RCPT leave as one group (the hop finds the RCPT already in its input when it
+    handles MAIL); without it, the RCPT waits for MAIL's 250. The client still
+    hears the hop's own RCPT reply, refusals included, in order."""
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--pipelining",
+                "--reject-rcpt", "bob@example.com")
+    b = NextHop(dp, HOP_B, HOP_PORT, tmp_path / "b", name="hop-b")  # no PIPELINING
+    next_hops.extend([a, b])
+    smtp = connect(dp)
+    smtp.mail("sender@example.org")
+    code, text = smtp.rcpt("bob@example.com")
+    assert code == 550 and text.startswith(b"5.1.1 <bob@example.com>"), (code, text)
+    assert smtp.rcpt("alice@example.com")[0] == 250
+    assert smtp.data(b"Subject: piped\r\n\r\nx\r\n")[0] == 250
+    smtp.mail("sender@example.org")
+    assert smtp.rcpt("carol@example.net")[0] == 250
+    assert smtp.data(b"Subject: not piped\r\n\r\ny\r\n")[0] == 250
+    smtp.quit()
+    got_a, got_b = a.wait(1), b.wait(1)
+    assert len(got_a) == 1 and got_a[0]["rcpt_tos"] == ["alice@example.com"]
+    assert got_a[0]["rcpt_with_mail"] is True, "MAIL and RCPT in one group"
+    assert len(got_b) == 1 and got_b[0]["rcpt_with_mail"] is False, "one at a time"
