@@ -47,6 +47,8 @@ static const cyaml_schema_field_t top_fields[] = {
 				struct cfg_raw, control, cfg_control_fields),
 	CYAML_FIELD_MAPPING_PTR("logging", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
 				struct cfg_raw, logging, cfg_logging_fields),
+	CYAML_FIELD_MAPPING_PTR("tls", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
+				struct cfg_raw, tls, cfg_tls_fields),
 	CYAML_FIELD_MAPPING_PTR("auth", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR,
 				struct cfg_raw, auth, cfg_auth_fields),
 	CYAML_FIELD_END
@@ -61,6 +63,7 @@ static void build_sections(struct cfg_ctx *x, const struct cfg_raw *raw, struct 
 {
 	cfg_dp_build(x, raw != NULL ? raw->dataplane : NULL, &c->dp);
 	cfg_auth_build(x, raw != NULL ? raw->auth : NULL, &c->auth); /* the listeners ask for it */
+	cfg_tls_build(x, raw != NULL ? raw->tls : NULL, &c->tls); /* listeners ask for it */
 	cfg_listeners_build(x, raw, c);
 	cfg_policy_build(x, raw != NULL ? raw->policy : NULL, &c->policy);
 	cfg_routes_build(x, raw != NULL ? raw->routes : NULL, &c->routes);
@@ -563,6 +566,7 @@ void cfg_free(struct cfg *c)
 	cfg_spool_free(&c->spool);
 	cfg_relay_free(&c->relay);
 	cfg_control_free(&c->control, &c->logging);
+	cfg_tls_free(&c->tls);
 	cfg_auth_free(&c->auth);
 	free(c->path);
 	c->path = NULL;

@@ -16,6 +16,7 @@
 #include "control/config/listeners.h"
 #include "control/config/relay.h"
 #include "control/config/routes.h"
+#include "control/config/tls.h"
 
 #define CFG_MAX_WORKERS 16
 #define CFG_MAX_PORTS 4
@@ -113,6 +114,7 @@ struct cfg {
 	struct cfg_relay relay;	  /* the relay client (relay.c) */
 	struct cfg_control control; /* mxgate-control (control.c) */
 	struct cfg_logging logging;
+	struct cfg_tls tls;	  /* certificates and protocol settings (tls.c) */
 	struct cfg_auth auth;	  /* AUTH's password file and lockout (auth.c) */
 };
 

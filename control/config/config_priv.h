@@ -222,6 +222,7 @@ struct cfg_raw_listener {
 	char *hostname;
 	char *greeting_pause_ms;
 	char *normalize_bare_eol;
+	char *tls;
 	char *auth;
 	char *auth_plaintext;
 	struct cfg_raw_limits *limits;
@@ -319,6 +320,23 @@ struct cfg_raw_logging {
 	char *destination;
 };
 
+struct cfg_raw_tls_cert {
+	char *cert;
+	char *key;
+};
+
+struct cfg_raw_tls {
+	struct cfg_raw_tls_cert *certificates;
+	unsigned n_certificates;
+	char *min_version;
+	char *ciphers;
+	char *ciphersuites;
+	char *groups;
+	char *session_tickets;
+	char *handshake_timeout_ms;
+	char *ca_file;
+};
+
 struct cfg_raw_auth {
 	char *password_file;
 	char *max_failures;
@@ -337,6 +355,7 @@ struct cfg_raw {
 	struct cfg_raw_relay *relay;
 	struct cfg_raw_control *control;
 	struct cfg_raw_logging *logging;
+	struct cfg_raw_tls *tls;
 	struct cfg_raw_auth *auth;
 };
 
@@ -394,6 +413,14 @@ void cfg_control_build(struct cfg_ctx *x, const struct cfg_raw_control *raw,
 void cfg_logging_build(struct cfg_ctx *x, const struct cfg_raw_logging *raw,
 		       struct cfg_logging *l);
 void cfg_control_free(struct cfg_control *c, struct cfg_logging *l);
+
+/* Section "tls" (tls.c): certificates opened and matched, lists checked by OpenSSL. */
+extern const cyaml_schema_field_t cfg_tls_fields[];
+void cfg_tls_build(struct cfg_ctx *x, const struct cfg_raw_tls *raw, struct cfg_tls *t);
+void cfg_tls_free(struct cfg_tls *t);
+/* A listener's "tls:" mode; the tls section is built first (its certificates decide). */
+void cfg_listener_tls_build(struct cfg_ctx *x, const struct cfg_tls *t, unsigned i,
+			    const char *raw, struct cfg_listener *l);
 
 /* Section "auth" (auth.c): the password file and the lockout; built before the listeners. */
 extern const cyaml_schema_field_t cfg_auth_fields[];

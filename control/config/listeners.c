@@ -42,6 +42,7 @@ static const cyaml_schema_field_t listener_fields[] = {
 	CFG_STR("hostname", struct cfg_raw_listener, hostname),
 	CFG_STR("greeting_pause_ms", struct cfg_raw_listener, greeting_pause_ms),
 	CFG_STR("normalize_bare_eol", struct cfg_raw_listener, normalize_bare_eol),
+	CFG_STR("tls", struct cfg_raw_listener, tls),
 	CFG_STR("auth", struct cfg_raw_listener, auth),
 	CFG_STR("auth_plaintext", struct cfg_raw_listener, auth_plaintext),
 	CYAML_FIELD_MAPPING_PTR("limits", CFG_OPT_NULL, struct cfg_raw_listener, limits,
@@ -169,8 +170,10 @@ void cfg_listeners_build(struct cfg_ctx *x, const struct cfg_raw *raw, struct cf
 		cfg_error(x, cfg_pos_key(x, list), list, "%u listeners; at most %d are supported", n,
 			  CFG_MAX_LISTENERS);
 	c->n_listeners = n < CFG_MAX_LISTENERS ? n : CFG_MAX_LISTENERS;
-	for (unsigned i = 0; i < c->n_listeners; i++)
+	for (unsigned i = 0; i < c->n_listeners; i++) {
 		build_listener(x, i, &raw->listeners[i], &c->listeners[i]);
+		cfg_listener_tls_build(x, &c->tls, i, raw->listeners[i].tls, &c->listeners[i]);
+	}
 	/* AUTH per listener: its mode decides the default (auth.c) */
 	for (unsigned i = 0; i < c->n_listeners; i++)
 		cfg_listener_auth_build(x, &c->auth, i, raw->listeners[i].auth,

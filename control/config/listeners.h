@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "control/config/tls.h"
+
 struct cfg_prefix;
 
 #define CFG_MAX_LISTENERS 16
@@ -46,6 +48,7 @@ struct cfg_listener {
 	char *hostname;			/* greeting and Received:; default: the host's name */
 	unsigned greeting_pause_ms;	/* early-talker window before the 220: 0 */
 	bool normalize_bare_eol;	/* bare CR/LF in content rewritten to CRLF, not 554: false */
+	enum cfg_listener_tls tls;	/* default starttls when tls.certificates has one, else none */
 	bool auth;			/* AUTH offered: default on submission with auth.password_file */
 	bool auth_plaintext;		/* AUTH also in the clear (538 otherwise): false */
 	struct cfg_listener_limits limits;

@@ -1076,12 +1076,12 @@ static void process_line(struct smtp_session *s, const uint8_t *p, size_t len, b
 	 * RFC 2920 §3.1 and Postfix smtpd_forbid_unauth_pipelining: a client
 	 * that sends more after a group-ending command, or pipelines at all
 	 * without having been told PIPELINING, is not waiting for replies and
-	 * would read our answers out of step. STARTTLS followed by plaintext
-	 * is refused always (CVE-2011-0411 class: injected pre-TLS commands).
+	 * would read our answers out of step. STARTTLS is the exception: what
+	 * follows it is discarded unread once it is accepted (smtp_server_input,
+	 * CVE-2011-0411), so the handshake goes ahead and nothing is answered.
 	 */
-	if (more &&
-	    (c.verb == SMTP_V_STARTTLS || (s->cfg->forbid_unauth_pipelining &&
-					   ((d->flags & CMD_F_LAST) || !pipelining_offered(s))))) {
+	if (more && c.verb != SMTP_V_STARTTLS && s->cfg->forbid_unauth_pipelining &&
+	    ((d->flags & CMD_F_LAST) || !pipelining_offered(s))) {
 		count(s, SMTP_C_UNAUTH_PIPELINING);
 		close_with(s, SMTP_R_PIPELINING);
 		return;
@@ -1424,8 +1424,10 @@ size_t smtp_server_input(struct smtp_session *s, const uint8_t *p, size_t n, uin
 			smtp_count(&s->ctx->stats, SMTP_C_INPUT_IGNORED, n - off);
 			return n;
 		case SMTP_ST_PENDING:
-		case SMTP_ST_STARTTLS:
 			return off;
+		case SMTP_ST_STARTTLS: /* plaintext after STARTTLS: never answered */
+			smtp_count(&s->ctx->stats, SMTP_C_STARTTLS_DISCARDED, n - off);
+			return n;
 		default:
 			break;
 		}

@@ -12,7 +12,8 @@
  *             flush; arm the timer at smtp_server_deadline(s)
  *   received: for each contiguous piece: used = smtp_server_input(s, p, n, now);
  *             on used < n: flush the output and feed the rest again; if the
- *             session is PENDING or STARTTLS keep the rest until it is not.
+ *             session is PENDING keep the rest until it is not. (Input in
+ *             STARTTLS is taken and discarded: RFC 3207 §4.2, CVE-2011-0411.)
  *             Then flush once (all replies of a pipelined group in one send)
  *             and re-arm the timer at smtp_server_deadline(s).
  *   timer:    smtp_server_timeout(s, now); flush; re-arm.
@@ -66,6 +67,7 @@
 	X(SINK_REFUSED, "smtp_sink_refused")                                                       \
 	X(POLICY_REJECTS, "smtp_policy_rejects")         /* connect/mail/rcpt hooks said no */     \
 	X(STARTTLS, "smtp_starttls")                                                               \
+	X(STARTTLS_DISCARDED, "smtp_starttls_discarded") /* octets after STARTTLS: CVE-2011-0411 */ \
 	X(AUTH_SUCCESS, "smtp_auth_success")                                                       \
 	X(AUTH_FAILURE, "smtp_auth_failure")             /* every refused AUTH, whatever the cause */ \
 	X(AUTH_CANCELLED, "smtp_auth_cancelled")         /* "*": 501 5.0.0 (RFC 4954 §4) */        \
@@ -363,7 +365,11 @@ void smtp_server_free(struct smtp_session *s);
 /*
  * Feeds N octets from the client. Returns how many were taken: all of them,
  * or fewer when the session must stop here -- the output buffer needs
- * flushing, the sink's final reply is pending, or STARTTLS was accepted.
+ * flushing, or the sink's final reply is pending. Plaintext that follows an
+ * accepted STARTTLS (same input, or any later call before
+ * smtp_server_tls_started()) is taken and discarded, never answered: a
+ * client must wait for the 220 (RFC 3207 §4.2), and commands injected there
+ * would otherwise run inside the TLS session (CVE-2011-0411).
  * The caller keeps the rest and feeds it again when that is resolved; the
  * engine never looks at an octet twice and copies only partial command
  * lines. Once the session is CLOSED, input is taken and ignored.

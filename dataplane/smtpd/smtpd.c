@@ -30,6 +30,7 @@
 #include "dataplane/smtp/smtp.h"
 #include "dataplane/smtpd/ct_pool.h"
 #include "dataplane/smtpd/cutthrough.h"
+#include "dataplane/smtpd/smtpd_tls.h"
 #include "dataplane/spool/spool.h"
 
 #define STATS_SYNC_MS 100
@@ -70,6 +71,9 @@ struct smtpd {
 	char hostname[HOSTNAME_MAX];
 	unsigned n_listeners;
 	struct smtpd_listener l[CFG_MAX_LISTENERS];
+	struct tls_ctx *tls;	       /* server (and client) TLS, or NULL: no certificate */
+	uint32_t tls_handshake_ms;     /* tls.handshake_timeout_ms */
+	struct tls_stats tls_stats;    /* this worker's TLS counters (dataplane/tls) */
 };
 
 /* One connection's glue; the engine's session follows it in the same mempool element. */
@@ -88,6 +92,9 @@ struct smtpd_sess {
 	bool counted;	      /* counted in the client table: uncount when it ends */
 	uint32_t raddr;	      /* the client, network order */
 	struct ct *ct;	      /* cut-through listeners: the next hop's side, after the engine */
+	struct tls_conn *tls;  /* under TLS: in_head holds plaintext, TCP's octets are ciphertext */
+	uint32_t tls_unacked;  /* ciphertext given to TLS, not yet read by it nor consumed in TCP */
+	uint64_t tls_deadline; /* ms: the handshake must be done by then */
 	uint8_t engine[] __attribute__((aligned(16)));
 };
 
@@ -367,13 +374,21 @@ static int sess_flush(struct smtpd_sess *ss)
 			rte_pktmbuf_free(ss->out); /* the connection is going: nobody will read it */
 		ss->out = NULL;
 	}
-	n = smtp_server_output(engine(ss), &p);
-	if (n == 0)
-		return 0;
-	struct rte_mbuf *m = dp_mbuf_chain(mp, p, n);
-	if (m == NULL)
-		return -ENOMEM;
-	smtp_server_output_done(engine(ss), n);
+	struct rte_mbuf *m;
+
+	if (ss->tls != NULL) { /* the replies encrypted, or the handshake's own records */
+		m = smtpd_tls_output(ss->tls, engine(ss), mp, &rc);
+		if (m == NULL)
+			return rc;
+	} else {
+		n = smtp_server_output(engine(ss), &p);
+		if (n == 0)
+			return 0;
+		m = dp_mbuf_chain(mp, p, n);
+		if (m == NULL)
+			return -ENOMEM;
+		smtp_server_output_done(engine(ss), n);
+	}
 	rc = tcp_send(ss->conn, m);
 	if (rc == -EAGAIN) {
 		ss->out = m;
@@ -400,8 +415,12 @@ static void in_pop(struct smtpd_sess *ss)
 /* Drops kept input (the session ended) and tells TCP it was read, so close is a FIN, not a RST. */
 static void in_drop(struct smtpd_sess *ss)
 {
-	if (ss->in_bytes)
-		tcp_consumed(ss->conn, ss->in_bytes);
+	/* TCP's octets: the kept plaintext, or under TLS the ciphertext TLS holds */
+	uint32_t n = ss->tls != NULL ? ss->tls_unacked : ss->in_bytes;
+
+	if (n)
+		tcp_consumed(ss->conn, n);
+	ss->tls_unacked = 0;
 	while (ss->in_head != NULL)
 		in_pop(ss);
 	ss->in_bytes = 0;
@@ -462,9 +481,65 @@ static int sess_feed(struct smtpd_sess *ss, uint64_t now)
 			break;
 	}
 	ss->in_bytes -= taken;
-	if (taken)
+	if (taken && ss->tls == NULL) /* under TLS, ciphertext is consumed as it is decrypted */
 		tcp_consumed(ss->conn, taken);
 	return rc == -ENOMEM ? rc : 0;
+}
+
+/* ---- TLS: STARTTLS and implicit TLS (smtpd_tls.c moves the bytes) ---- */
+
+/* SS's server side TLS, the handshake timed from now. 0, or -ENOMEM (counted). */
+static int sess_tls_new(struct smtpd_sess *ss)
+{
+	struct smtpd *d = ss->l->d;
+
+	ss->tls = tls_server_new(d->tls, &d->tls_stats);
+	if (ss->tls == NULL) {
+		d->tls_stats.c[TLS_C_TLS_FAIL_OTHER]++;
+		return -ENOMEM;
+	}
+	ss->tls_deadline = now_ms(d) + d->tls_handshake_ms;
+	return 0;
+}
+
+/*
+ * The 220 to STARTTLS is out (or waits in ss->out, in the clear, ahead of
+ * anything TLS sends): TLS starts. Plaintext still kept is client talk from
+ * before the handshake: dropped unread (RFC 3207 §4.2, CVE-2011-0411).
+ */
+static int sess_tls_start(struct smtpd_sess *ss)
+{
+	smtp_count(&ss->l->d->ctx.stats, SMTP_C_STARTTLS_DISCARDED, ss->in_bytes);
+	in_drop(ss);
+	return sess_tls_new(ss);
+}
+
+/*
+ * Runs the handshake and decrypts what the engine has room for; consumes in
+ * TCP the ciphertext TLS has read. Returns the plaintext octets added, or -1
+ * when the session ends (closing is set; an alert may wait in the output).
+ */
+static int sess_tls_in(struct smtpd_sess *ss)
+{
+	struct smtpd *d = ss->l->d;
+	bool was = tls_handshake_done(ss->tls);
+	int rc = smtpd_tls_decrypt(ss->tls, d->w->pool, &ss->in_head, &ss->in_tail, &ss->in_bytes);
+	uint32_t left = (uint32_t)tls_input_pending(ss->tls);
+
+	if (ss->tls_unacked > left) {
+		tcp_consumed(ss->conn, ss->tls_unacked - left);
+		ss->tls_unacked = left;
+	}
+	/* after STARTTLS the client starts over with EHLO (RFC 3207 §4.2); on 465 the
+	 * engine began under TLS and its 220 now goes out */
+	if (!was && tls_handshake_done(ss->tls))
+		smtp_server_tls_started(engine(ss), now_ms(d));
+	if (rc >= 0)
+		return rc;
+	if (rc == -ENOMEM)
+		count(d, DP_C_SMTPD_OUTPUT_NOMEM);
+	ss->closing = true; /* -EPIPE: the client's close_notify; -EPROTO: counted by TLS */
+	return -1;
 }
 
 /* ---- the session's course ---- */
@@ -474,6 +549,8 @@ static void sess_arm(struct smtpd_sess *ss)
 	struct smtpd *d = ss->l->d;
 	uint64_t at = smtp_server_deadline(engine(ss));
 
+	if (ss->tls != NULL && !tls_handshake_done(ss->tls))
+		at = RTE_MIN(at, ss->tls_deadline);
 	if (at == UINT64_MAX)
 		timer_cancel(&d->w->timers, &ss->timer);
 	else /* one ms late rather than early: the engine rounds the same way down */
@@ -494,6 +571,11 @@ static void sess_after(struct smtpd_sess *ss)
 		tcp_abort(c);
 		return;
 	}
+	if (rc == -EPROTO)
+		ss->closing = true; /* TLS failed: nothing more can be said */
+	if ((smtp_server_events(engine(ss)) & SMTP_EV_STARTTLS) && ss->tls == NULL &&
+	    !ss->closing && sess_tls_start(ss) != 0)
+		ss->closing = true;
 	if (smtp_server_events(engine(ss)) & SMTP_EV_CLOSE)
 		ss->closing = true;
 	if (ss->closing) {
@@ -509,11 +591,19 @@ static void sess_after(struct smtpd_sess *ss)
 
 static void sess_run(struct smtpd_sess *ss)
 {
-	if (sess_feed(ss, now_ms(ss->l->d)) != 0) {
-		count(ss->l->d, DP_C_SMTPD_OUTPUT_NOMEM);
-		tcp_abort(ss->conn);
-		return;
-	}
+	int got;
+
+	do {
+		got = ss->tls != NULL ? sess_tls_in(ss) : 0;
+		if (got < 0)
+			break; /* closing: sess_after sends the alert, then the FIN */
+		if (sess_feed(ss, now_ms(ss->l->d)) != 0) {
+			count(ss->l->d, DP_C_SMTPD_OUTPUT_NOMEM);
+			tcp_abort(ss->conn);
+			return;
+		}
+		/* more plaintext may wait in TLS while the engine took all it was given */
+	} while (got > 0 && ss->in_head == NULL && !ss->closing);
 	sess_after(ss);
 }
 
@@ -522,6 +612,13 @@ static void sess_timer(struct timer *t, void *arg)
 	struct smtpd_sess *ss = arg;
 
 	(void)t;
+	if (ss->tls != NULL && !tls_handshake_done(ss->tls) &&
+	    now_ms(ss->l->d) >= ss->tls_deadline) {
+		tls_timed_out(ss->tls); /* counted; no reply can be understood: just the FIN */
+		ss->closing = true;
+		sess_after(ss);
+		return;
+	}
 	if (smtp_server_timeout(engine(ss), now_ms(ss->l->d)))
 		sess_after(ss);
 	else
@@ -639,7 +736,12 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 	timer_init(&ss->timer, sess_timer, ss);
 	memcpy(peer.addr, &raddr, 4);
 	peer.port = rte_be_to_cpu_16(rport);
-	if (smtp_server_init(ss->engine, &l->scfg, &d->ctx, &peer, 0, now_ms(d)) == NULL) {
+	bool implicit = l->cfg->tls == CFG_LISTENER_TLS_IMPLICIT && tls_ctx_has_server(d->tls);
+
+	/* RFC 8314 §3.3: on 465 the handshake comes first; the 220 waits for it */
+	if (smtp_server_init(ss->engine, &l->scfg, &d->ctx, &peer, implicit ? SMTP_SESSION_TLS : 0,
+			     now_ms(d)) == NULL ||
+	    (implicit && sess_tls_new(ss) != 0)) {
 		uncount(d, ss);
 		rte_mempool_put(d->pool, ss);
 		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
@@ -666,6 +768,19 @@ static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
 	if (ss == NULL) { /* turned away at the door: read and drop */
 		tcp_consumed(c, len);
 		rte_pktmbuf_free(data);
+		return;
+	}
+	if (ss->tls != NULL) { /* ciphertext: into TLS, consumed in TCP once TLS read it */
+		ss->tls_unacked += len;
+		if (smtpd_tls_input(ss->tls, data) != 0) {
+			count(ss->l->d, DP_C_SMTPD_INPUT_OVERFLOW);
+			tcp_abort(c);
+			return;
+		}
+		if (ss->closing)
+			in_drop(ss);
+		else
+			sess_run(ss);
 		return;
 	}
 	/* unchain into the kept list: one segment at a time is what the engine is fed */
@@ -717,6 +832,8 @@ static void on_peer_closed(struct tcp_conn *c)
 		return;
 	}
 	/* No more commands can come: answer what came, then close. */
+	if (ss->tls != NULL)
+		tls_peer_closed(ss->tls); /* counted when it was mid-handshake */
 	ss->closing = true;
 	sess_after(ss);
 }
@@ -740,6 +857,8 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 		in_pop(ss);
 	rte_pktmbuf_free(ss->out);
 	ss->out = NULL;
+	tls_conn_free(ss->tls);
+	ss->tls = NULL;
 	tcp_set_arg(c, NULL);
 	rte_mempool_put(d->pool, ss);
 }
@@ -770,6 +889,9 @@ static void stats_sync(struct timer *t, void *arg)
 		for (unsigned i = 0; i < SPOOLD_N; i++)
 			__atomic_store_n(&d->w->stats.c[SPOOLD_DP_BASE + i], sp[i], __ATOMIC_RELAXED);
 	}
+	for (unsigned i = 0; i < TLS_C_MAX; i++)
+		__atomic_store_n(&d->w->stats.c[DP_C_TLS_HANDSHAKES + i],
+				 __atomic_load_n(&d->tls_stats.c[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 	if (d->relay != NULL) {
 		const struct relay_stats *rs = relay_stats(d->relay);
 
@@ -789,6 +911,9 @@ static void listener_config(struct smtpd *d, struct smtpd_listener *l,
 	l->d = d;
 	l->cfg = c;
 	l->hooks = (struct smtp_hooks){.mail_check = hook_mail, .rcpt_check = hook_rcpt};
+	/* RFC 3207: offered in EHLO where a certificate is configured */
+	if (c->tls == CFG_LISTENER_TLS_STARTTLS && tls_ctx_has_server(d->tls))
+		l->hooks.starttls = smtpd_tls_hook_starttls;
 	smtp_server_config_default(s);
 	s->hostname = c->hostname != NULL ? c->hostname : d->hostname;
 	s->max_message_size = c->limits.max_message_size;
@@ -922,6 +1047,15 @@ int smtpd_start(struct dp_worker *w)
 	int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	int64_t wall_offset = wall - (int64_t)now_ms(d);
 
+	char tls_err[256];
+
+	/* before the listeners: their STARTTLS hook asks whether a certificate is there */
+	d->tls = tls_ctx_new(&cfg->tls, smtpd_tls_ticket_keys(), tls_err, sizeof(tls_err));
+	if (d->tls == NULL) {
+		fprintf(stderr, "mxgate-dp: worker %u: tls: %s\n", w->id, tls_err);
+		return -EINVAL;
+	}
+	d->tls_handshake_ms = cfg->tls.handshake_timeout_ms;
 	d->n_listeners = cfg->n_listeners;
 	bool cut = false;
 
@@ -1017,6 +1151,7 @@ void smtpd_stop(struct dp_worker *w)
 	timer_cancel(&d->w->timers, &d->stats_timer);
 	spool_shard_close(d->spool); /* the sessions are gone: commits left were detached */
 	ct_pool_free(w);
+	tls_ctx_free(d->tls);
 	rte_mempool_free(d->pool);
 	rte_free(d);
 }

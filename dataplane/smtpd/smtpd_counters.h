@@ -10,6 +10,7 @@
 #include "dataplane/relay/relay_counters.h"
 #include "dataplane/smtp/smtp.h"
 #include "dataplane/spool/spool.h"
+#include "dataplane/tls/tls_counters.h"
 
 /* X(ENUM, "telemetry name"); the engine's block first, in its order. */
 #define SMTPD_COUNTERS(X)                                                                          \
@@ -51,6 +52,8 @@
 	/* the worker's spool shard (dataplane/spool/spool.h), in its order */                    \
 	SPOOL_COUNTERS(X)                                                                          \
 	/* and its relay (dataplane/relay/relay_counters.h), in its order */                      \
-	RELAY_COUNTERS(X)
+	RELAY_COUNTERS(X)                                                                          \
+	/* TLS, server and client sides (dataplane/tls/tls_counters.h), in its order */           \
+	TLS_COUNTERS(X)
 
 #endif

@@ -423,7 +423,7 @@ Test(config_structure, unknown_key_lists_the_keys_allowed_there)
 {
 	expect_errors("dataplane:\n" PORTS "queue: []\n",
 		      "t.yaml:5:1: queue: unknown key; expected one of: dataplane, listeners, policy, "
-		      "routes, spool, relay, control, logging, auth\n");
+		      "routes, spool, relay, control, logging, tls, auth\n");
 	expect_errors("dataplane:\n  memory:\n    zzz: 1\n" PORTS,
 		      "t.yaml:3:5: dataplane.memory.zzz: unknown key; expected one of: mode, "
 		      "size_mb, in_memory, file_prefix\n");

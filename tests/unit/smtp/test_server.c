@@ -1413,17 +1413,47 @@ Test(extensions, starttls_hands_over_and_the_client_starts_again)
 	cr_assert_not_null(memmem(c->msgs[0].data, c->msgs[0].len, "with ESMTPS id", 14));
 }
 
-Test(extensions, plaintext_pipelined_after_starttls_is_refused)
+/*
+ * CVE-2011-0411: commands sent in the clear behind STARTTLS must never run
+ * inside the TLS session. They are discarded unread and never answered,
+ * whether they come in the same input or later, before the handshake.
+ */
+static void injection_is_discarded(bool forbid_unauth_pipelining)
 {
+	static const char inj[] = "STARTTLS\r\nRSET\r\nMAIL FROM:<injected@example.org>\r\n";
+
 	c->hooks.starttls = hook_starttls;
-	c->cfg.forbid_unauth_pipelining = false; /* refused whatever this says */
+	c->cfg.forbid_unauth_pipelining = forbid_unauth_pipelining;
 	conv_start(c, 0);
 	conv_skip_reply(c, "220");
 	conv_ehlo(c);
-	conv_send(c, "STARTTLS\r\nMAIL FROM:<injected@example.org>\r\n");
-	conv_expect(c, "554 5.5.0 Error: SMTP protocol synchronization");
-	cr_assert(conv_closed(c));
-	cr_assert_eq(c->starttls_calls, 0);
+	conv_send(c, inj);
+	conv_expect(c, "220 2.0.0 Ready to start TLS");
+	conv_expect_nothing(c);
+	cr_assert_eq(c->kept_len, 0, "nothing kept to be fed after the handshake");
+	cr_assert(smtp_server_events(c->s) & SMTP_EV_STARTTLS);
+	conv_send(c, "NOOP\r\n"); /* still before the handshake */
+	conv_expect_nothing(c);
+	cr_assert_eq(counter(SMTP_C_STARTTLS_DISCARDED), sizeof(inj) - 1 - 10 + 6);
+	smtp_server_tls_started(c->s, c->now);
+	conv_expect_nothing(c);
+	conv_send(c, "EHLO client.example.com\r\n");
+	conv_skip_reply(c, "250");
+	conv_expect_nothing(c);
+	conv_send(c, "RCPT TO:<a@example.com>\r\n");
+	conv_expect(c, "503 5.5.1 Error: need MAIL command"); /* the injected MAIL never ran */
+	cr_assert_eq(c->starttls_calls, 1);
+	cr_assert(smtp_server_tls(c->s));
+}
+
+Test(extensions, plaintext_after_starttls_is_discarded_never_answered)
+{
+	injection_is_discarded(true);
+}
+
+Test(extensions, plaintext_after_starttls_is_discarded_with_pipelining_allowed)
+{
+	injection_is_discarded(false);
 }
 
 Test(extensions, starttls_is_required_where_the_listener_says_so)
