@@ -25,6 +25,7 @@ struct authd {
 	pthread_t thread;
 	sem_t wake;
 	bool stop;
+	bool stopped; /* the thread is joined */
 	unsigned n_workers, depth;
 	struct rte_ring *req;	    /* workers -> thread, multi-producer */
 	struct rte_ring **reply;    /* thread -> worker k, single producer and consumer */
@@ -165,13 +166,32 @@ fail:
 	return NULL;
 }
 
+void authd_stop(struct authd *a)
+{
+	void *r;
+
+	if (a == NULL)
+		return;
+	if (!a->stopped) {
+		__atomic_store_n(&a->stop, true, __ATOMIC_RELEASE);
+		sem_post(&a->wake);
+		pthread_join(a->thread, NULL);
+		a->stopped = true;
+	}
+	while (rte_ring_sc_dequeue(a->req, &r) == 0) {
+		struct authd_req *q = r;
+
+		q->verdict = AUTH_V_ERROR;
+		explicit_bzero(q->pass, sizeof(q->pass));
+		rte_ring_sp_enqueue(a->reply[q->worker], q); /* room: depth per worker */
+	}
+}
+
 void authd_free(struct authd *a)
 {
 	if (a == NULL)
 		return;
-	__atomic_store_n(&a->stop, true, __ATOMIC_RELEASE);
-	sem_post(&a->wake);
-	pthread_join(a->thread, NULL);
+	authd_stop(a);
 	sem_destroy(&a->wake);
 	for (unsigned i = 0; i < a->n_workers; i++)
 		free(a->reply[i]);

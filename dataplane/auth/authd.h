@@ -41,7 +41,15 @@ struct authd_req {
  */
 struct authd *authd_new(unsigned n_workers, unsigned depth, struct auth_db *db, FILE *log);
 
-/* Stops the thread (it finishes the request at hand) and frees everything, the table too. */
+/*
+ * Stops the thread (it finishes the request at hand). Requests it never
+ * took go to their workers' rings with AUTH_V_ERROR, so a last
+ * authd_poll() hands every request back to its owner. May be called again
+ * (it moves what was submitted since).
+ */
+void authd_stop(struct authd *a);
+
+/* authd_stop(), then frees the rings and the table; requests still in rings are lost. */
 void authd_free(struct authd *a);
 
 /*

@@ -137,3 +137,25 @@ Test(authd, bad_arguments_are_refused)
 	free(r);
 	authd_free(a);
 }
+
+Test(authd, stop_hands_back_what_the_thread_never_took)
+{
+	struct authd *a = authd_new(2, 4, db_with("alice", "pw"), NULL);
+	struct authd_req *r[2] = { req(0, "alice", "pw"), req(1, "alice", "pw") };
+	authd_stop(a);
+	/* nobody hashes any more: these stay in the request ring... */
+	cr_assert_eq(authd_submit(a, r[0]), 0);
+	cr_assert_eq(authd_submit(a, r[1]), 0);
+	struct got g0 = { 0 }, g1 = { 0 };
+	cr_assert_eq(authd_poll(a, 0, done, &g0), 0);
+	/* ...until a stop hands them back to their workers, unverified */
+	authd_stop(a);
+	cr_assert_eq(authd_poll(a, 0, done, &g0), 1);
+	cr_assert_eq(authd_poll(a, 1, done, &g1), 1);
+	cr_assert_eq(g0.r[0], r[0]);
+	cr_assert_eq(g1.r[0], r[1]);
+	cr_assert_eq(r[0]->verdict, AUTH_V_ERROR);
+	cr_assert_eq(r[1]->pass[0], 0, "wiped");
+	authd_free(a);
+	free(r[0]), free(r[1]);
+}
