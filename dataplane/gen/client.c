@@ -5,6 +5,7 @@
  * flips its state and reads its totals with relaxed atomics.
  */
 #include "client.h"
+#include "opener.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,8 +27,6 @@
  */
 #define PAYLOAD_MAX (PATTERN_PERIOD * 256u) /* 64256 bytes */
 #define CHECK_PIECE 2048  /* bytes checked per memcmp() against the pattern table */
-#define OPEN_BURST 32     /* handshakes started per loop iteration, at most */
-#define OPEN_BACKOFF_MS 1 /* after tcp_connect() failed */
 
 enum { GEN_ST_IDLE, GEN_ST_RUN, GEN_ST_STOP };
 
@@ -46,18 +45,14 @@ struct gen_conn {
 struct gen_client {
 	struct gen_params p;
 	struct dp_worker *w;
-	uint32_t src; /* our address toward p.dst, network order */
 	int state;    /* GEN_ST_* (atomic: written by the main lcore) */
 	bool stopped; /* the worker has acted on GEN_ST_STOP */
 	bool starved; /* some connection waits for mbufs: pump from poll */
-	unsigned active;  /* atomic: read by the main lcore */
-	uint64_t next_open_tsc;
+	struct gen_opener op; /* slots, active opens, the count of open connections */
 	struct gen_stats st;
 	struct rte_mempool *payload; /* pattern-filled mbufs of payload_len bytes */
 	uint32_t payload_len;
-	struct gen_conn *slots;
-	unsigned *free_slots; /* a stack of indexes into slots */
-	unsigned n_free;
+	struct gen_conn *slots; /* op's slots */
 	uint8_t pattern[PATTERN_PERIOD + CHECK_PIECE]; /* what received data is checked against */
 };
 
@@ -65,11 +60,6 @@ struct gen_client {
 static inline void stat_add(uint64_t *c, uint64_t n)
 {
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-}
-
-static void set_active(struct gen_client *g, unsigned n)
-{
-	__atomic_store_n(&g->active, n, __ATOMIC_RELAXED);
 }
 
 static void conn_error(struct gen_conn *k)
@@ -194,8 +184,7 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	if (reason != TCP_CLOSE_NORMAL)
 		conn_error(k);
 	k->c = NULL;
-	g->free_slots[g->n_free++] = (unsigned)(k - g->slots);
-	set_active(g, g->active - 1);
+	gen_opener_release(&g->op, (unsigned)(k - g->slots));
 }
 
 static const struct tcp_ops gen_ops = {
@@ -206,35 +195,18 @@ static const struct tcp_ops gen_ops = {
 	.closed = on_closed,
 };
 
-/* Accepts only source ports whose flow hash makes this worker the owner, as steering sees it. */
-static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t raddr,
-			 uint16_t rport)
+static void open_one(struct gen_client *g, uint64_t now)
 {
-	struct gen_client *g = arg;
-
-	return port_reply_owner(laddr, lport, raddr, rport, g->w->dp->n_workers) == g->w->id;
-}
-
-static int open_one(struct gen_client *g)
-{
-	unsigned i = g->free_slots[--g->n_free];
-	struct gen_conn *k = &g->slots[i];
-	int rc;
+	struct gen_conn *k = &g->slots[gen_opener_next(&g->op)];
 
 	*k = (struct gen_conn){
 		.g = g,
 		.limit = g->p.mode == GEN_MODE_RR ? g->p.size : UINT64_MAX,
 	};
-	rc = tcp_connect(g->w->tcp, g->src, g->p.dst, g->p.port, &gen_ops, k, port_is_ours, g,
-			 &k->c);
-	if (rc != 0) {
-		g->n_free++; /* slot i is still on top of the stack */
+	if (gen_opener_connect(&g->op, &gen_ops, k, &k->c, now) != 0)
 		stat_add(&g->st.errors, 1);
-		return rc;
-	}
-	set_active(g, g->active + 1);
-	stat_add(&g->st.opened, 1);
-	return 0;
+	else
+		stat_add(&g->st.opened, 1);
 }
 
 /* Half-closes every established stream: FIN after what is queued; reading goes on. */
@@ -253,9 +225,8 @@ static void gen_poll(struct dp_worker *w, uint64_t now)
 	int st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
 
 	if (st == GEN_ST_RUN) {
-		for (unsigned n = 0; n < OPEN_BURST && g->n_free && now >= g->next_open_tsc; n++)
-			if (open_one(g) != 0)
-				g->next_open_tsc = now + OPEN_BACKOFF_MS * (w->dp->hz / 1000);
+		for (unsigned n = 0; n < GEN_OPEN_BURST && gen_opener_ready(&g->op, now); n++)
+			open_one(g, now);
 	} else if (st == GEN_ST_STOP && !g->stopped) {
 		g->stopped = true;
 		if (g->p.mode != GEN_MODE_RR)
@@ -317,16 +288,13 @@ struct gen_client *gen_client_new(const struct gen_params *p, struct dp_worker *
 	g->payload_len = p->mode == GEN_MODE_RR ? RTE_MIN(p->size, PAYLOAD_MAX) : PAYLOAD_MAX;
 	for (unsigned i = 0; i < sizeof(g->pattern); i++)
 		g->pattern[i] = (uint8_t)('a' + (i % PATTERN_PERIOD) % 26);
-	g->src = net_source_for(&w->net, p->dst);
 	g->slots = rte_zmalloc_socket("gen_slots", sizeof(*g->slots) * n_slots, RTE_CACHE_LINE_SIZE,
 				      socket);
-	g->free_slots = rte_malloc_socket("gen_free", sizeof(unsigned) * n_slots, 0, socket);
-	if (!g->src || !g->slots || !g->free_slots || payload_pool_new(g, socket) != 0) {
+	if (gen_opener_init(&g->op, w, p->dst, p->port, p->conns) != 0 || !g->slots ||
+	    payload_pool_new(g, socket) != 0) {
 		gen_client_free(g);
 		return NULL;
 	}
-	for (unsigned i = 0; i < p->conns; i++)
-		g->free_slots[g->n_free++] = p->conns - 1 - i;
 	w->app = g;
 	w->app_poll = gen_poll;
 	return g;
@@ -337,7 +305,7 @@ void gen_client_free(struct gen_client *g)
 	if (!g)
 		return;
 	rte_mempool_free(g->payload); /* every mbuf is back: the stack is gone */
-	rte_free(g->free_slots);
+	gen_opener_fini(&g->op);
 	rte_free(g->slots);
 	rte_free(g);
 }
@@ -354,7 +322,7 @@ void gen_client_stop(struct gen_client *g)
 
 unsigned gen_client_active(const struct gen_client *g)
 {
-	return __atomic_load_n(&g->active, __ATOMIC_RELAXED);
+	return gen_opener_active(&g->op);
 }
 
 void gen_client_read(const struct gen_client *g, struct gen_stats *out)

@@ -32,10 +32,9 @@
 #include "dataplane/core/tbucket.h"
 #include "dataplane/gen/content.h"
 #include "dataplane/gen/link.h"
+#include "dataplane/gen/opener.h"
 #include "dataplane/smtp/client.h"
 
-#define OPEN_BURST 32	  /* handshakes started per loop iteration, at most */
-#define OPEN_BACKOFF_MS 1 /* after tcp_connect() failed */
 #define TX_MBUF_DATA 8192 /* payload octets per output mbuf */
 #define ADDR_MAX 256
 
@@ -76,11 +75,9 @@ struct gs_sess {
 struct gen_smtp {
 	struct gen_smtp_params p;
 	struct dp_worker *w;
-	uint32_t src;
 	int state;	     /* GS_* (atomic: written by the main lcore) */
-	unsigned active;     /* atomic: read by the main lcore */
 	bool starved;
-	uint64_t next_open_tsc;
+	struct gen_opener op; /* slots, active opens, the count of open sessions */
 	uint64_t tsc_per_us, tsc_per_ms;
 	uint64_t started;    /* messages begun (the next token's index) */
 	struct gs_orphan { uint64_t token, wake_tsc; unsigned attempts; } *orphans;
@@ -98,9 +95,7 @@ struct gen_smtp {
 	struct gen_body body;
 	struct rte_mempool *txpool;
 	size_t sess_size;
-	uint8_t *slots;		       /* p.sessions slots of sess_size octets */
-	unsigned *free_slots;
-	unsigned n_free;
+	uint8_t *slots;		       /* op's p.sessions slots of sess_size octets */
 };
 
 static inline void stat_add(uint64_t *c, uint64_t n)
@@ -581,8 +576,7 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	rte_pktmbuf_free(s->pending);
 	s->pending = NULL;
 	s->c = NULL;
-	g->free_slots[g->n_free++] = (unsigned)(((uint8_t *)s - g->slots) / g->sess_size);
-	__atomic_store_n(&g->active, g->active - 1, __ATOMIC_RELAXED);
+	gen_opener_release(&g->op, (unsigned)(((uint8_t *)s - g->slots) / g->sess_size));
 }
 
 static const struct tcp_ops gs_ops = {
@@ -595,41 +589,25 @@ static const struct tcp_ops gs_ops = {
 
 /* ---- the worker's side ---- */
 
-static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t raddr,
-			 uint16_t rport)
-{
-	struct gen_smtp *g = arg;
-
-	return port_reply_owner(laddr, lport, raddr, rport, g->w->dp->n_workers) == g->w->id;
-}
-
 /* True while the run may want another session. */
 static bool want_sessions(const struct gen_smtp *g)
 {
 	return g->started < g->p.messages || g->orph_n > 0;
 }
 
-static int open_one(struct gen_smtp *g, uint64_t now)
+static void open_one(struct gen_smtp *g, uint64_t now)
 {
-	unsigned i = g->free_slots[--g->n_free];
-	struct gs_sess *s = slot(g, i);
-	int rc;
+	struct gs_sess *s = slot(g, gen_opener_next(&g->op));
 
 	memset(s, 0, sizeof(*s));
 	s->g = g;
 	timer_init(&s->timer, sess_timer, s);
 	timer_init(&s->wake, sess_wake, s);
 	s->t_open = now;
-	rc = tcp_connect(g->w->tcp, g->src, g->p.dst, g->p.port, &gs_ops, s, port_is_ours, g,
-			 &s->c);
-	if (rc != 0) {
-		g->n_free++;
+	if (gen_opener_connect(&g->op, &gs_ops, s, &s->c, now) != 0)
 		stat_add(&g->st.session_errors, 1);
-		return rc;
-	}
-	__atomic_store_n(&g->active, g->active + 1, __ATOMIC_RELAXED);
-	stat_add(&g->st.sessions_opened, 1);
-	return 0;
+	else
+		stat_add(&g->st.sessions_opened, 1);
 }
 
 static void gen_smtp_poll(struct dp_worker *w, uint64_t now)
@@ -639,13 +617,12 @@ static void gen_smtp_poll(struct dp_worker *w, uint64_t now)
 	gen_relink_poll(&g->relink, w, now);
 	if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) == GS_RUN && want_sessions(g)) {
 		/* Sessions still owed by a bounded run: no more than its messages need. */
-		for (unsigned n = 0; n < OPEN_BURST && g->n_free && now >= g->next_open_tsc; n++) {
-			if (g->p.sessions - g->n_free >= g->p.messages - g->started + g->orph_n)
+		for (unsigned n = 0; n < GEN_OPEN_BURST && gen_opener_ready(&g->op, now); n++) {
+			if (gen_opener_used(&g->op) >= g->p.messages - g->started + g->orph_n)
 				break; /* the sessions open can send what is left */
 			if (!tbucket_take(&g->rate, now))
 				break;
-			if (open_one(g, now) != 0)
-				g->next_open_tsc = now + OPEN_BACKOFF_MS * (w->dp->hz / 1000);
+			open_one(g, now);
 		}
 	}
 	if (g->starved) {
@@ -699,8 +676,7 @@ struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker 
 	g->tsc_per_us = RTE_MAX(w->dp->hz / 1000000, (uint64_t)1);
 	g->tsc_per_ms = RTE_MAX(w->dp->hz / 1000, (uint64_t)1);
 	tbucket_init(&g->rate, p->rate, RTE_MAX(p->rate / 100, 1u), w->dp->hz, rte_rdtsc());
-	g->src = net_source_for(&w->net, p->dst);
-	if (!g->src)
+	if (gen_opener_init(&g->op, w, p->dst, p->port, p->sessions) != 0)
 		goto fail;
 
 	smtp_client_config_default(&g->ccfg);
@@ -732,12 +708,9 @@ struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker 
 	g->sess_size = RTE_ALIGN_CEIL(sizeof(struct gs_sess) + smtp_client_size(&g->ccfg), 64);
 	g->slots = rte_zmalloc_socket("gen_smtp_slots", g->sess_size * n_slots, RTE_CACHE_LINE_SIZE,
 				      socket);
-	g->free_slots = rte_malloc_socket("gen_smtp_free", sizeof(unsigned) * n_slots, 0, socket);
 	g->orphans = rte_malloc_socket("gen_smtp_orphans", sizeof(*g->orphans) * n_slots, 0, socket);
-	if (!g->slots || !g->free_slots || !g->orphans)
+	if (!g->slots || !g->orphans)
 		goto fail;
-	for (unsigned i = 0; i < p->sessions; i++)
-		g->free_slots[g->n_free++] = p->sessions - 1 - i;
 
 	/* A session holds at most its send buffer and one engine output in mbufs. */
 	unsigned per_sess = (snd_buf + g->ccfg.output_size) / TX_MBUF_DATA + 2;
@@ -762,7 +735,7 @@ void gen_smtp_free(struct gen_smtp *g)
 	rte_mempool_free(g->txpool);
 	gen_body_free(&g->body);
 	rte_free(g->orphans);
-	rte_free(g->free_slots);
+	gen_opener_fini(&g->op);
 	rte_free(g->slots);
 	rte_free(g->rcpt_addr);
 	rte_free(g->rcpt);
@@ -781,7 +754,7 @@ void gen_smtp_stop(struct gen_smtp *g)
 
 unsigned gen_smtp_active(const struct gen_smtp *g)
 {
-	return __atomic_load_n(&g->active, __ATOMIC_RELAXED);
+	return gen_opener_active(&g->op);
 }
 
 unsigned gen_smtp_orphans(const struct gen_smtp *g)

@@ -296,11 +296,15 @@ def test_gateway_killed_mid_run_loses_no_acked_message(procs):
     with open(acked_file) as f:
         acked = [int(x) for x in f.read().split()]
 
-    # the client: everything it began ended acked or failed, and the kill cut something
+    # the client: everything it began ended acked or failed
     assert r["acked"] == len(acked) == len(set(acked)) > acked_at_kill
     assert r["acked"] + r["failed"] + r["unfinished"] == r["started"] == n
     assert r["unfinished"] == 0
-    assert r["retries_lost"] + r["session_errors"] > 0, "no connection was cut by the kill"
+    # the rest went through the restarted gateway (the kill may find every session between
+    # transactions, so a cut transaction, retries_lost, is likely but not certain)
+    with Telemetry(prefix) as tel:
+        accepted_after = tel.stats_row("total")["smtp_messages_accepted"]
+    assert 0 < accepted_after <= n  # (the live line's count lags the kill by up to 1 s)
     # the sink: it read the client's list, saw every token in it, and counted the rest
     assert s["run_id"] == r["run_id"]
     assert s["acked_listed"] == r["acked"]
@@ -311,6 +315,7 @@ def test_gateway_killed_mid_run_loses_no_acked_message(procs):
     assert s["body_bad"] == 0 and s["other_run"] == 0 and s["out_of_range"] == 0
     print(f"killed at {acked_at_kill} acked; client: acked {r['acked']}, failed {r['failed']}, "
           f"retries after a lost connection {r['retries_lost']}, after 4xx {r['retries_4xx']}; "
+          f"the restarted gateway accepted {accepted_after}; "
           f"sink: unique {s['unique']}, duplicates {s['duplicates']}, lost {s['lost']}")
 
 
