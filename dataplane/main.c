@@ -225,6 +225,7 @@ int main(int argc, char **argv)
 	dp.svc_poll = smtpd_poll;
 	dp.svc_drain = smtpd_drain;
 	dp.svc_sessions = smtpd_sessions_open;
+	dp.svc_cmd = smtpd_svc_cmd; /* mxgatectl sessions and queue */
 	dp.cfg = cfg;
 	if (smtpd_init(&dp) != 0) {
 		snprintf(err, sizeof(err), "out of memory for the client table (policy.client_limits)");

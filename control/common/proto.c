@@ -7,11 +7,10 @@
 #include <string.h>
 
 #include "control/common/proto.h"
+#include "control/common/qid.h"
 
-#define WAIT_RELAY  "issue 5 (store-and-forward relay: the spool and its queue)"
 #define WAIT_RELOAD                                                                                \
 	"issue 6, hitless reload (the dataplane has no /mxgate/reload telemetry command yet)"
-#define WAIT_SESSIONS "issue 6 (the dataplane has no /mxgate/sessions telemetry command yet)"
 #define WAIT_LOGLEVEL                                                                              \
 	"issue 6, run-time log levels (the dataplane has no /mxgate/log_level telemetry command "  \
 	"yet)"
@@ -23,13 +22,13 @@ static const struct ctl_cmd_info cmds[] = {
 	{ CTL_CMD_PORTS, "ports", NULL },
 	{ CTL_CMD_CONFIG_SHOW, "config.show", NULL },
 	{ CTL_CMD_CONFIG_RELOAD, "config.reload", WAIT_RELOAD },
-	{ CTL_CMD_SESSIONS, "sessions", WAIT_SESSIONS },
-	{ CTL_CMD_QUEUE, "queue.list", WAIT_RELAY },
-	{ CTL_CMD_QUEUE, "queue.show", WAIT_RELAY },
-	{ CTL_CMD_QUEUE, "queue.flush", WAIT_RELAY },
-	{ CTL_CMD_QUEUE, "queue.delete", WAIT_RELAY },
-	{ CTL_CMD_QUEUE, "queue.hold", WAIT_RELAY },
-	{ CTL_CMD_QUEUE, "queue.release", WAIT_RELAY },
+	{ CTL_CMD_SESSIONS, "sessions", NULL },
+	{ CTL_CMD_QUEUE, "queue.list", NULL },
+	{ CTL_CMD_QUEUE, "queue.show", NULL },
+	{ CTL_CMD_QUEUE, "queue.flush", NULL },
+	{ CTL_CMD_QUEUE, "queue.delete", NULL },
+	{ CTL_CMD_QUEUE, "queue.hold", NULL },
+	{ CTL_CMD_QUEUE, "queue.release", NULL },
 	{ CTL_CMD_ROUTES, "routes", NULL },
 	{ CTL_CMD_LOG_LEVEL, "log.level", WAIT_LOGLEVEL },
 };
@@ -127,13 +126,27 @@ static int parse_id(json_t *id, struct ctl_request *req, struct ctl_error *err)
 			     json_type_words(id));
 }
 
+static int parse_args_obj(json_t *args, struct ctl_request *req, struct ctl_error *err);
+
 static int parse_args(json_t *args, struct ctl_request *req, struct ctl_error *err)
+{
+	if (req->cmd->missing != NULL)
+		return 0; /* a command of a later issue is answered without looking */
+	if (args == NULL)
+		args = json_object(); /* what must be there is checked below */
+	else
+		json_incref(args);
+	int rc = parse_args_obj(args, req, err);
+
+	json_decref(args);
+	return rc;
+}
+
+static int parse_args_obj(json_t *args, struct ctl_request *req, struct ctl_error *err)
 {
 	const char *key;
 	json_t *v;
 
-	if (args == NULL || req->cmd->missing != NULL)
-		return 0; /* a command of a later issue is answered without looking */
 	if (!json_is_object(args))
 		return ctl_error_set(err, CTL_E_BAD_REQUEST, "\"args\" is %s; it must be an object",
 				     json_type_words(args));
@@ -148,10 +161,29 @@ static int parse_args(json_t *args, struct ctl_request *req, struct ctl_error *e
 			req->span_s = (unsigned)s;
 			continue;
 		}
+		if (ctl_queue_takes_id(req->cmd) && strcmp(key, "id") == 0) {
+			char id[CTL_QID_LEN + 1];
+
+			if (!json_is_string(v) || ctl_qid_parse(json_string_value(v), id) < 0)
+				return ctl_error_set(err, CTL_E_BAD_REQUEST,
+						     "\"id\" must be a queue ID: 20 characters of "
+						     "base32, as in \"queued as ...\"");
+			snprintf(req->qid, sizeof(req->qid), "%s", id);
+			continue;
+		}
 		return ctl_error_set(err, CTL_E_BAD_REQUEST, "%s takes no argument \"%.64s\"",
 				     req->cmd->name, key);
 	}
+	if (ctl_queue_takes_id(req->cmd) && req->qid[0] == '\0')
+		return ctl_error_set(err, CTL_E_BAD_REQUEST,
+				     "%s needs \"id\": the message's queue ID", req->cmd->name);
 	return 0;
+}
+
+bool ctl_queue_takes_id(const struct ctl_cmd_info *c)
+{
+	return c != NULL && c->cmd == CTL_CMD_QUEUE && strcmp(c->name, "queue.list") != 0 &&
+	       strcmp(c->name, "queue.flush") != 0;
 }
 
 int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, struct ctl_error *err)

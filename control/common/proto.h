@@ -52,6 +52,9 @@ const struct ctl_cmd_info *ctl_cmd_info(enum ctl_cmd cmd);
 /* The entry named NAME (a wire name, e.g. "queue.list" finds CTL_CMD_QUEUE), or NULL. */
 const struct ctl_cmd_info *ctl_cmd_find(const char *name);
 
+/* True for the queue commands that name a message ("id"): show, hold, release, delete. */
+bool ctl_queue_takes_id(const struct ctl_cmd_info *c);
+
 /* Error codes of a reply; the strings are part of the protocol. */
 #define CTL_E_BAD_JSON	      "bad_json"    /* the line is not JSON */
 #define CTL_E_BAD_REQUEST     "bad_request" /* JSON, but not a request */
@@ -61,6 +64,9 @@ const struct ctl_cmd_info *ctl_cmd_find(const char *name);
 #define CTL_E_BUSY	      "busy"	       /* too many clients at once */
 #define CTL_E_DATAPLANE_DOWN  "dataplane_down" /* no telemetry connection */
 #define CTL_E_INTERNAL	      "internal"       /* out of memory, or a bug */
+#define CTL_E_NOT_FOUND	      "not_found"      /* no such message (queue show/hold/...) */
+#define CTL_E_INVALID	      "invalid"	       /* nothing to do: not held, held already, bad ID */
+#define CTL_E_TRY_AGAIN	      "try_again"      /* the message is busy now: try again */
 
 struct ctl_error {
 	const char *code; /* one of CTL_E_* */
@@ -82,6 +88,7 @@ struct ctl_request {
 	const struct ctl_cmd_info *cmd;
 	json_t *id;	 /* a reference, or NULL; ctl_request_fini() drops it */
 	unsigned span_s; /* stats: rate window in seconds; 0 = the daemon's default */
+	char qid[32];	 /* queue.show/hold/release/delete: "id", checked (control/common/qid.h) */
 };
 
 /*

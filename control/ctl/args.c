@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "control/ctl/args.h"
+#include "control/common/qid.h"
 
 const char ctl_usage[] =
 	"usage: mxgatectl [--json] [-s SOCKET | -c CONFIG] COMMAND\n"
@@ -19,9 +20,14 @@ const char ctl_usage[] =
 	"  config show                    the config mxgate-control loaded\n"
 	"  user add|del|passwd USER [--file F] [--password-stdin]\n"
 	"                                 edit the AUTH password file (mxgatectl user --help)\n"
-	"  config reload | sessions | routes | log level LEVEL\n"
-	"  queue list | queue show ID | queue flush | queue delete|hold|release ID\n"
-	"                                 (not available yet: each says which issue brings it)\n"
+	"  routes                         the mail routes: each domain's next hops\n"
+	"  sessions                       the SMTP sessions open now: client, state, age, bytes\n"
+	"  queue list                     the messages waiting for delivery\n"
+	"  queue show ID                  one message: envelope, recipients, last replies\n"
+	"  queue flush                    retry every deferred message now\n"
+	"  queue hold|release ID          stop and resume delivery attempts of one message\n"
+	"  queue delete ID                drop a message: no delivery, no bounce\n"
+	"  config reload | log level LEVEL (not available yet: each says which issue brings it)\n"
 	"options:\n"
 	"  --json                         JSON output, one object per line\n"
 	"  -s, --socket PATH              mxgate-control's socket (default " CTL_DEFAULT_SOCKET
@@ -114,8 +120,7 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 	} else if (strcmp(w, "routes") == 0) {
 		a->verb = VERB_ROUTES;
 	} else if (strcmp(w, "sessions") == 0) {
-		a->verb = VERB_LATER;
-		a->later = ctl_cmd_find(w);
+		a->verb = VERB_SESSIONS;
 	} else if (strcmp(w, "config") == 0) {
 		const char *sub = n > 1 ? pos[1] : NULL;
 
@@ -152,6 +157,11 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 				if (n < 3)
 					return fail(err, errlen, "queue %s needs a message ID",
 						    sub);
+				if (ctl_qid_parse(pos[2], a->qid) < 0)
+					return fail(err, errlen,
+						    "'%.40s' is not a message ID (20 characters "
+						    "of base32, as in \"queued as ...\")",
+						    pos[2]);
 				want = 3;
 			}
 		name[0] = '\0';
@@ -163,7 +173,7 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 				    "unknown queue command '%s' (list, show, flush, delete, hold, "
 				    "release)",
 				    sub);
-		a->verb = VERB_LATER;
+		a->verb = VERB_QUEUE;
 	} else if (strcmp(w, "log") == 0) {
 		want = 3;
 		if (n < 2 || strcmp(pos[1], "level") != 0)

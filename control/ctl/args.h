@@ -26,6 +26,8 @@ enum ctl_verb {
 	VERB_CONFIG_CHECK,
 	VERB_CONFIG_SHOW,
 	VERB_ROUTES,
+	VERB_SESSIONS,
+	VERB_QUEUE, /* args.later is the queue.* command; args.qid its message, if it takes one */
 	VERB_LATER, /* a command of a later issue: args.later says which */
 };
 
@@ -41,6 +43,7 @@ struct ctl_args {
 	const char *config;  /* -c/--config FILE: where control.socket is written */
 	const char *file;    /* config check FILE */
 	const struct ctl_cmd_info *later;
+	char qid[32]; /* queue show|hold|release|delete: the ID, checked and upper-cased */
 };
 
 /*

@@ -23,6 +23,7 @@
 #include "control/ctl/args.h"
 #include "control/ctl/client.h"
 #include "control/ctl/render.h"
+#include "control/ctl/render_ops.h"
 #include "control/ctl/user.h"
 
 #ifndef MXGATE_VERSION
@@ -377,6 +378,35 @@ static int top(const struct ctl_args *a, struct ctl_conn *c)
 
 /* ---- commands ---- */
 
+/* sessions and queue ...: one call, a table or the JSON result. */
+static int ops(const struct ctl_args *a, struct ctl_conn *c)
+{
+	const char *cmd = a->verb == VERB_SESSIONS ? "sessions" : a->later->name;
+	json_t *args = a->qid[0] != '\0' ? json_pack("{s:s}", "id", a->qid) : NULL;
+	struct sbuf b = { 0 };
+	int rc = 0;
+	json_t *res = call(a, c, cmd, args, &rc);
+
+	json_decref(args);
+	if (res == NULL)
+		return rc;
+	if (a->json) {
+		print_json(res);
+		return 0;
+	}
+	if (a->verb == VERB_SESSIONS)
+		render_sessions(&b, res);
+	else if (strcmp(cmd, "queue.list") == 0)
+		render_queue_list(&b, res);
+	else if (strcmp(cmd, "queue.show") == 0)
+		render_queue_show(&b, res);
+	else
+		render_queue_done(&b, res);
+	put(&b);
+	json_decref(res);
+	return 0;
+}
+
 static int run(const struct ctl_args *a)
 {
 	struct ctl_conn *c;
@@ -481,6 +511,10 @@ static int run(const struct ctl_args *a)
 		break;
 	case VERB_TOP:
 		rc = top(a, c);
+		break;
+	case VERB_SESSIONS:
+	case VERB_QUEUE:
+		rc = ops(a, c);
 		break;
 	default:
 		rc = failure(a, CTL_E_INTERNAL, "command without a handler");

@@ -16,6 +16,7 @@
 #include "control/common/proto.h"
 #include "control/daemon/ctld.h"
 #include "control/daemon/http.h"
+#include "control/daemon/ops.h"
 #include "control/daemon/prom.h"
 #include "control/daemon/server.h"
 #include "control/daemon/store.h"
@@ -137,15 +138,6 @@ static json_t *rates_json(const struct ctld *d, enum ctl_table_kind k, unsigned 
 	return o;
 }
 
-/* "not available yet: <the issue that brings it>" for a command of a later issue. */
-static json_t *not_yet(enum ctl_cmd cmd)
-{
-	char msg[256];
-
-	snprintf(msg, sizeof(msg), "not available yet: %s", ctl_cmd_info(cmd)->missing);
-	return json_string(msg);
-}
-
 static json_t *lcores_json(const struct cfg *c)
 {
 	json_t *w = json_array();
@@ -222,6 +214,29 @@ static json_t *sessions_json(const struct ctld *d)
 	return o;
 }
 
+/* The delivery queue from the latest counters: its size, the deferred part, a note. */
+static json_t *queue_json(const struct ctld *d)
+{
+	const struct ctl_layout *l = ctl_store_layout(d->store, CTL_T_STATS);
+	const uint64_t *v = ctl_store_latest(d->store, CTL_T_STATS);
+	int row = ctl_layout_row(l, "total");
+	int tracked = ctl_layout_col(l, "relay_queue_tracked");
+	int ovf = ctl_layout_col(l, "relay_queue_overflow");
+	int def = ctl_layout_col(l, "relay_queue_deferred");
+	char note[160];
+
+	if (v == NULL || row < 0 || tracked < 0 || ovf < 0 || def < 0)
+		return json_pack("{s:n, s:n, s:s}", "size", "deferred", "note",
+				 "unknown: the dataplane reports no relay queue counters");
+	const uint64_t *t = v + (size_t)row * l->n_cols;
+	uint64_t size = t[tracked] + t[ovf];
+
+	snprintf(note, sizeof(note), "%llu message%s waiting, %llu deferred (mxgatectl queue list)",
+		 (unsigned long long)size, size == 1 ? "" : "s", (unsigned long long)t[def]);
+	return json_pack("{s:I, s:I, s:s}", "size", (json_int_t)size, "deferred",
+			 (json_int_t)t[def], "note", note);
+}
+
 static json_t *do_status(struct ctld *d)
 {
 	uint64_t now = now_ms();
@@ -270,9 +285,7 @@ static json_t *do_status(struct ctld *d)
 			json_integer((json_int_t)(now - ctl_store_latest_ms(d->store))));
 		json_object_set_new(dp, "ports", status_ports(ctl_store_ports(d->store)));
 		json_object_set_new(dp, "sessions", sessions_json(d));
-		json_object_set_new(
-			dp, "queue",
-			json_pack("{s:n, s:o}", "size", "note", not_yet(CTL_CMD_QUEUE)));
+		json_object_set_new(dp, "queue", queue_json(d));
 	}
 	return json_pack("{s:o, s:o}", "control", control, "dataplane", dp);
 }
@@ -338,6 +351,25 @@ static json_t *do_config_show(struct ctld *d)
 			 cfg_to_json(d->cfg));
 }
 
+/* sessions and queue.*: asked of the dataplane now, page by page (ops.h). */
+static char *do_ops(struct ctld *d, const struct ctl_request *req)
+{
+	json_t *w = json_object_get(ctl_store_info(d->store), "workers");
+	unsigned workers = json_is_integer(w) ? (unsigned)json_integer_value(w) : 0;
+	struct ops_error e = { 0 };
+	json_t *r;
+
+	if (req->cmd->cmd == CTL_CMD_SESSIONS)
+		r = ops_sessions(d->cfg->control.telemetry_socket, workers, &e);
+	else
+		r = ops_queue(d->cfg->control.telemetry_socket, workers,
+			      req->cmd->name + sizeof("queue.") - 1, req->qid, &e);
+	if (r == NULL)
+		return ctl_reply_error(req->id, e.code != NULL ? e.code : CTL_E_INTERNAL,
+				       e.message);
+	return ctl_reply_ok(req->id, r);
+}
+
 static char *handle(void *ctx, const struct ctl_request *req)
 {
 	struct ctld *d = ctx;
@@ -369,6 +401,11 @@ static char *handle(void *ctx, const struct ctl_request *req)
 	case CTL_CMD_ROUTES:
 		result = cfg_routes_json(&d->cfg->routes);
 		break;
+	case CTL_CMD_SESSIONS:
+	case CTL_CMD_QUEUE:
+		if (!dp_up(d))
+			return need_dataplane(d, req);
+		return do_ops(d, req);
 	default:
 		return ctl_reply_error(req->id, CTL_E_INTERNAL, "command without a handler");
 	}

@@ -21,6 +21,7 @@
 #include "dataplane/core/timer.h"
 #include "dataplane/net/net.h"
 #include "dataplane/port/port.h"
+#include "dataplane/core/svc.h"
 #include "dataplane/tcp/tcp.h"
 
 #define DP_MAX_WORKERS CFG_MAX_WORKERS
@@ -38,6 +39,7 @@ enum dp_cmd_type {
 	DP_CMD_PING,     /* send echo requests, wait for replies */
 	DP_CMD_ARP_DUMP, /* copy the worker's ARP table */
 	DP_CMD_TCP_ECHO, /* active open to an echo server: send, read back, compare */
+	DP_CMD_SVC,	 /* a page of the mail service's sessions or queue: dp->svc_cmd */
 };
 
 #define DP_CMD_ARP_MAX 256
@@ -71,6 +73,8 @@ struct dp_cmd {
 			int error; /* -errno */
 		} echo;
 	} u;
+	/* DP_CMD_SVC only: one page, allocated with the command (dp_svc_cmd_new()) */
+	struct dp_svc_page svc[];
 };
 enum { DP_CMD_ST_PENDING, DP_CMD_ST_DONE, DP_CMD_ST_ABANDONED };
 
@@ -136,6 +140,9 @@ struct dp {
 	unsigned (*svc_poll)(struct dp_worker *w, uint64_t now);
 	/* Sessions the mail service has open on W now (a gauge for telemetry); NULL: none. */
 	unsigned (*svc_sessions)(const struct dp_worker *w);
+	/* Runs a DP_CMD_SVC command on W (its page says what) and, now or later on W,
+	 * finishes it with dp_cmd_finish(); NULL: such commands fail with -ENOTSUP. */
+	void (*svc_cmd)(struct dp_worker *w, struct dp_cmd *cmd);
 	/* Per-client-address limits every worker's mail service shares (policy/clients.h);
 	 * made before the workers start, freed after they stop. NULL: no limits. */
 	struct client_table *clients;
@@ -205,6 +212,12 @@ void dp_echo_step(struct dp_worker *w, uint64_t now);
 
 /* Registers the /mxgate/... telemetry commands over dp. */
 int dp_telemetry_register(struct dp *dp);
+/* Registers /mxgate/sessions and /mxgate/queue (tel_svc.c). */
+int dp_telemetry_register_svc(void);
+/* For tel_svc.c: the workers there are (0 while shutting down), and running CMD on worker W
+ * as telemetry's own commands do (freed on a submit error; the worker's after -ETIMEDOUT). */
+unsigned dp_telemetry_workers(void);
+int dp_telemetry_run(unsigned w, struct dp_cmd *cmd, unsigned timeout_ms);
 /* Makes telemetry commands answer "shutting down" from now on (before ports close). */
 void dp_telemetry_shutdown(void);
 

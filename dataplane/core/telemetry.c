@@ -453,6 +453,23 @@ static int run_on_worker(unsigned wid, struct dp_cmd *cmd, unsigned timeout_ms)
 	return dp_cmd_wait(cmd, timeout_ms);
 }
 
+int dp_telemetry_run(unsigned wid, struct dp_cmd *cmd, unsigned timeout_ms)
+{
+	return run_on_worker(wid, cmd, timeout_ms);
+}
+
+unsigned dp_telemetry_workers(void)
+{
+	struct dp *dp = tel_enter();
+	unsigned n;
+
+	if (!dp)
+		return 0;
+	n = dp->n_workers;
+	tel_leave();
+	return n;
+}
+
 /* The operator's name of an ethdev port; the ports never change while telemetry runs. */
 static const char *port_name(uint16_t port_id)
 {
@@ -646,6 +663,7 @@ int dp_telemetry_register(struct dp *dp)
 					 "Ping from the dataplane. Parameters: ADDRESS[,COUNT<=20]");
 	rc |= rte_telemetry_register_cmd("/mxgate/tcp_echo_test", cmd_tcp_echo,
 					 "Active TCP open to an echo server. Parameters: ADDRESS,PORT,BYTES");
+	rc |= dp_telemetry_register_svc(); /* tel_svc.c: sessions and the queue */
 	return rc ? -EINVAL : 0;
 }
 

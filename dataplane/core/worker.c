@@ -403,6 +403,13 @@ static void cmd_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now)
 		cmd->u.arp.n = net_arp_dump(&w->net, cmd->u.arp.e, DP_CMD_ARP_MAX, now);
 		dp_cmd_finish(cmd, 0);
 		return;
+	case DP_CMD_SVC:
+		if (w->dp->svc_cmd == NULL) {
+			dp_cmd_finish(cmd, -ENOTSUP);
+			return;
+		}
+		w->dp->svc_cmd(w, cmd);
+		return;
 	}
 	dp_cmd_finish(cmd, -EINVAL);
 }

@@ -354,6 +354,11 @@ void relay_free(struct relay *r)
 	free(r);
 }
 
+struct relay_sched *relay_engine(struct relay *r)
+{
+	return r->s;
+}
+
 void relay_submit(struct relay *r, struct spool_shard *sh, struct spool_msg *m)
 {
 	if (r->store.sh == NULL)

@@ -65,6 +65,9 @@ void relay_submit(struct relay *r, struct spool_shard *sh, struct spool_msg *m);
  */
 unsigned relay_poll(struct relay *r, uint64_t now_tsc);
 
+/* R's delivery engine, for the operator's queue commands (relay_admin.h). */
+struct relay_sched *relay_engine(struct relay *r);
+
 /* True while new transactions should be told 451 4.3.2 (the outbound queue is at queue_max). */
 bool relay_congested(const struct relay *r);
 

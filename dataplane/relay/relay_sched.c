@@ -57,6 +57,7 @@ enum msg_st {
 };
 
 struct rload;
+struct rnote;
 
 struct rmsg {
 	struct spool_msg *sm; /* NULL once final (the spool freed it) */
@@ -73,6 +74,7 @@ struct rmsg {
 	bool final;
 	bool on_settle;
 	struct rload *ld;
+	struct rnote *note; /* what the operator sees of it (relay_admin.h); NULL: not read yet */
 	TAILQ_ENTRY(rmsg) q;  /* ready list or free list */
 	TAILQ_ENTRY(rmsg) sq; /* settle retry list */
 };
@@ -469,6 +471,9 @@ static void log_rcpt(struct relay_sched *s, struct rload *ld, unsigned ri, const
 
 /* ---- forward declarations ----------------------------------------------------------------- */
 
+static void note_load(struct rmsg *m, const struct rload *ld);
+static void note_outcome(const struct rload *ld, unsigned ri, const char *line, size_t n);
+
 static void conn_run(struct relay_conn *c);
 static void job_start(struct rjob *j);
 static void job_finish(struct rjob *j);
@@ -553,6 +558,7 @@ static int write_state(struct rload *ld, unsigned ri)
 	if (rc != 0)
 		cnt(s, RELAY_STATE_ERRORS); /* kept in memory; the next start redoes it */
 	r->written = true;
+	note_outcome(ld, ri, line, n);
 	switch (r->st) {
 	case RS_DELIVERED:
 		log_rcpt(s, ld, ri, "delivered");
@@ -1843,6 +1849,7 @@ static void read_done(void *cookie, int status, const uint8_t *payload, size_t l
 		return;
 	}
 	m->arrival = ld->env.received;
+	note_load(m, ld);
 	if (m->failures == 0 && s->cfg.store->next_attempt(s->cfg.store_arg, m->sm) != 0)
 		m->failures = failures_for_age(&s->cfg.retry, wall_now(s) - m->arrival);
 	ld->attempt = m->failures + 1;
@@ -1944,6 +1951,8 @@ static void read_failed(struct relay_sched *s, struct rmsg *m, int err)
 
 static void msg_free(struct relay_sched *s, struct rmsg *m)
 {
+	free(m->note);
+	m->note = NULL;
 	m->st = MS_FREE;
 	m->sm = NULL;
 	TAILQ_INSERT_HEAD(&s->free_msgs, m, q);
@@ -2296,9 +2305,11 @@ void relay_sched_free(struct relay_sched *s)
 	for (unsigned i = 0; s->dsns && i < s->cfg.max_dsn_pending; i++)
 		if (s->dsns[i].used && s->dsns[i].tx != NULL && s->cfg.store->detach != NULL)
 			s->cfg.store->detach(s->cfg.store_arg, s->dsns[i].tx);
-	for (unsigned i = 0; s->msgs && i < s->nmsgs; i++)
+	for (unsigned i = 0; s->msgs && i < s->nmsgs; i++) {
 		if (s->msgs[i].ld != NULL && s->msgs[i].st != MS_READING)
 			unload(s->msgs[i].ld);
+		free(s->msgs[i].note);
+	}
 	while ((c = TAILQ_FIRST(&s->conns_all)) != NULL) {
 		TAILQ_REMOVE(&s->conns_all, c, all);
 		free(c);
@@ -2428,4 +2439,390 @@ unsigned relay_sched_n_hops(const struct relay_sched *s)
 const struct relay_hop_stats *relay_sched_hop_stats(const struct relay_sched *s, unsigned i)
 {
 	return i < s->nhops ? &s->hops[i].st : NULL;
+}
+/* ---- the operator's view of the queue (relay_admin.h) ------------------------------------- */
+
+#include "dataplane/relay/relay_admin.h"
+
+const char *const relay_qstate_names[RELAY_Q_STATE_MAX] = {
+	[RELAY_Q_STATE_READY] = "ready",       [RELAY_Q_STATE_DELIVERING] = "delivering",
+	[RELAY_Q_STATE_SETTLING] = "settling", [RELAY_Q_STATE_DEFERRED] = "deferred",
+	[RELAY_Q_STATE_HELD] = "held",	       [RELAY_Q_STATE_WAITING] = "waiting",
+};
+
+/* Per recipient: its latest outcome in this run. */
+struct rnote_rcpt {
+	uint8_t st; /* enum rcpt_st: RS_SKIP (none yet), DELIVERED, DEFERRED, FAILED */
+	uint16_t code;
+	char *addr;
+	char reply[RELAY_NOTE_REPLY_MAX];
+};
+
+/* What a read back taught about a message; made at its first read in this run. */
+struct rnote {
+	unsigned nrcpt;
+	char sender[RELAY_NOTE_ADDR_MAX];
+	char last[RELAY_NOTE_REPLY_MAX]; /* the latest deferral's reply */
+	struct rnote_rcpt r[];		 /* then the addresses */
+};
+
+/* Printable ASCII only, cut to CAP - 1: the note ends up in telemetry's JSON strings. */
+static void note_copy(char *out, size_t cap, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k + 1 < cap; i++)
+		out[k++] = b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\' ? (char)b[i] :
+										      '?';
+	out[k] = '\0';
+}
+
+static size_t note_len(size_t n)
+{
+	return n < RELAY_NOTE_ADDR_MAX - 1 ? n : RELAY_NOTE_ADDR_MAX - 1;
+}
+
+static void note_load(struct rmsg *m, const struct rload *ld)
+{
+	size_t addrs = 0;
+
+	if (m->note != NULL && m->note->nrcpt == ld->nrcpt)
+		return; /* a retry: the outcomes so far stay */
+	free(m->note);
+	for (unsigned i = 0; i < ld->nrcpt; i++)
+		addrs += note_len(ld->rcpts[i].addr.len) + 1;
+	m->note = calloc(1, sizeof(*m->note) + ld->nrcpt * sizeof(m->note->r[0]) + addrs);
+	if (m->note == NULL)
+		return; /* the listing shows the envelope as unknown: nothing else depends on it */
+	m->note->nrcpt = ld->nrcpt;
+	note_copy(m->note->sender, sizeof(m->note->sender), ld->env.sender.p, ld->env.sender.len);
+	char *a = (char *)&m->note->r[ld->nrcpt];
+	for (unsigned i = 0; i < ld->nrcpt; i++) {
+		size_t n = note_len(ld->rcpts[i].addr.len) + 1;
+
+		note_copy(a, n, ld->rcpts[i].addr.p, ld->rcpts[i].addr.len);
+		m->note->r[i].addr = a;
+		a += n;
+	}
+}
+
+static void note_outcome(const struct rload *ld, unsigned ri, const char *line, size_t n)
+{
+	struct rnote *nt = ld->m->note;
+	const struct rres *r = &ld->res[ri];
+
+	if (nt == NULL || ri >= nt->nrcpt)
+		return;
+	nt->r[ri].st = r->st;
+	nt->r[ri].code = r->code;
+	note_copy(nt->r[ri].reply, sizeof(nt->r[ri].reply), line, n);
+	if (r->st == RS_DEFERRED)
+		note_copy(nt->last, sizeof(nt->last), line, n);
+}
+
+static bool msg_held(const struct rmsg *m)
+{
+	return m->st == MS_DEFERRED && m->next_at == RELAY_HOLD_NEXT;
+}
+
+static void qinfo_fill(const struct relay_sched *s, const struct rmsg *m,
+		       const struct spool_msg *sm, struct relay_qinfo *qi)
+{
+	const struct relay_store_ops *st = s->cfg.store;
+	void *arg = s->cfg.store_arg;
+
+	memset(qi, 0, sizeof(*qi));
+	snprintf(qi->qid, sizeof(qi->qid), "%s", m != NULL ? m->qid : st->queue_id(arg, sm));
+	qi->size = st->record_size(arg, sm);
+	qi->nrcpt = st->nrcpt(arg, sm);
+	for (unsigned i = 0; i < qi->nrcpt; i++)
+		qi->pending += !st->rcpt_final(arg, sm, i);
+	if (m == NULL) {
+		qi->state = RELAY_Q_STATE_WAITING;
+		qi->arrival = qid_time(qi->qid);
+		qi->next_attempt = st->next_attempt(arg, sm);
+		return;
+	}
+	qi->arrival = m->arrival;
+	qi->failures = m->failures;
+	switch (m->st) {
+	case MS_READY:
+		qi->state = RELAY_Q_STATE_READY;
+		break;
+	case MS_READING:
+	case MS_ACTIVE:
+		qi->state = RELAY_Q_STATE_DELIVERING;
+		break;
+	case MS_SETTLING:
+		qi->state = RELAY_Q_STATE_SETTLING;
+		break;
+	default:
+		qi->state = msg_held(m) ? RELAY_Q_STATE_HELD : RELAY_Q_STATE_DEFERRED;
+		qi->next_attempt = m->next_at;
+		break;
+	}
+	if (m->note != NULL) {
+		qi->envelope_known = true;
+		snprintf(qi->sender, sizeof(qi->sender), "%s", m->note->sender);
+		snprintf(qi->last_reply, sizeof(qi->last_reply), "%s", m->note->last);
+	}
+}
+
+/* A tracked message the spool still holds (a final one on its way out is not queued). */
+static bool msg_listed(const struct rmsg *m)
+{
+	return m->st != MS_FREE && m->sm != NULL && !m->final;
+}
+
+bool relay_sched_q_next(const struct relay_sched *s, uint64_t *pos, struct relay_qinfo *qi)
+{
+	for (uint64_t p = *pos; p < (uint64_t)s->nmsgs + s->ovf_n; p++) {
+		if (p < s->nmsgs) {
+			const struct rmsg *m = &s->msgs[p];
+
+			if (!msg_listed(m))
+				continue;
+			qinfo_fill(s, m, m->sm, qi);
+		} else {
+			qinfo_fill(s, NULL, s->ovf[(s->ovf_head + (p - s->nmsgs)) % s->ovf_cap], qi);
+		}
+		*pos = p + 1;
+		return true;
+	}
+	*pos = (uint64_t)s->nmsgs + s->ovf_n;
+	return false;
+}
+
+/* The tracked message QID, or NULL; *OVF is the overflow entry when it waits there. */
+static struct rmsg *q_lookup(const struct relay_sched *s, const char *qid, struct spool_msg **ovf)
+{
+	*ovf = NULL;
+	if (qid == NULL || strlen(qid) != SMTP_QID_LEN)
+		return NULL;
+	for (unsigned i = 0; i < s->nmsgs; i++)
+		if (msg_listed(&s->msgs[i]) && strcmp(s->msgs[i].qid, qid) == 0)
+			return &s->msgs[i];
+	for (unsigned k = 0; k < s->ovf_n; k++) {
+		struct spool_msg *sm = s->ovf[(s->ovf_head + k) % s->ovf_cap];
+
+		if (strcmp(s->cfg.store->queue_id(s->cfg.store_arg, sm), qid) == 0) {
+			*ovf = sm;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+int relay_sched_q_find(const struct relay_sched *s, const char *qid, struct relay_qinfo *qi)
+{
+	struct spool_msg *ovf;
+	struct rmsg *m = q_lookup(s, qid, &ovf);
+
+	if (m == NULL && ovf == NULL)
+		return -ENOENT;
+	qinfo_fill(s, m, m != NULL ? m->sm : ovf, qi);
+	return 0;
+}
+
+int relay_sched_q_rcpt(const struct relay_sched *s, const char *qid, unsigned i,
+		       struct relay_qrcpt *r)
+{
+	struct spool_msg *ovf;
+	struct rmsg *m = q_lookup(s, qid, &ovf);
+	struct spool_msg *sm = m != NULL ? m->sm : ovf;
+
+	if (sm == NULL)
+		return -ENOENT;
+	if (i >= s->cfg.store->nrcpt(s->cfg.store_arg, sm))
+		return -ERANGE;
+	memset(r, 0, sizeof(*r));
+	bool final = s->cfg.store->rcpt_final(s->cfg.store_arg, sm, i);
+	const struct rnote_rcpt *nr = m != NULL && m->note != NULL && i < m->note->nrcpt ?
+					      &m->note->r[i] : NULL;
+	if (nr != NULL) {
+		snprintf(r->addr, sizeof(r->addr), "%s", nr->addr);
+		r->code = nr->code;
+		snprintf(r->reply, sizeof(r->reply), "%s", nr->reply);
+	}
+	if (nr != NULL && nr->st == RS_DELIVERED)
+		r->state = "delivered";
+	else if (nr != NULL && nr->st == RS_FAILED && final)
+		r->state = "failed";
+	else if (final)
+		r->state = "final";
+	else if (nr != NULL && nr->st == RS_DEFERRED)
+		r->state = "deferred";
+	else
+		r->state = "pending";
+	return 0;
+}
+
+/* Takes M off the ready list or the deferred heap (it is READY or DEFERRED). */
+static void q_unlink(struct relay_sched *s, struct rmsg *m)
+{
+	if (m->st == MS_READY) {
+		TAILQ_REMOVE(&s->ready, m, q);
+		s->nready--;
+		return;
+	}
+	unsigned i = m->heap_i;
+
+	if (i != --s->nheap) {
+		s->heap[i] = s->heap[s->nheap];
+		s->heap[i]->heap_i = i;
+		heap_down(s, i);
+		heap_up(s, i);
+	}
+}
+
+/* A message hold, release or delete may touch now, or the reason why not. */
+static int q_editable(const struct relay_sched *s, const char *qid, struct rmsg **out)
+{
+	struct spool_msg *ovf;
+	struct rmsg *m = q_lookup(s, qid, &ovf);
+
+	if (m == NULL)
+		return ovf != NULL ? -EBUSY : -ENOENT;
+	if (m->st != MS_READY && m->st != MS_DEFERRED)
+		return -EBUSY;
+	*out = m;
+	return 0;
+}
+
+/* The first recipient of M not final: the one a hold or release record names. */
+static unsigned q_first_pending(const struct relay_sched *s, const struct rmsg *m)
+{
+	unsigned n = s->cfg.store->nrcpt(s->cfg.store_arg, m->sm), i = 0;
+
+	while (i < n && s->cfg.store->rcpt_final(s->cfg.store_arg, m->sm, i))
+		i++;
+	return i;
+}
+
+/* One DEFERRED record for M: NEXT is what recovery will find as its next attempt. */
+static int q_defer_record(struct relay_sched *s, struct rmsg *m, int64_t next, const char *reply)
+{
+	return s->cfg.store->state(s->cfg.store_arg, m->sm, q_first_pending(s, m),
+				   SPOOL_RCPT_DEFERRED, wall_now(s), next,
+				   (struct smtp_str){ (const uint8_t *)reply, strlen(reply) });
+}
+
+int relay_sched_q_hold(struct relay_sched *s, const char *qid)
+{
+	struct rmsg *m;
+	int rc = q_editable(s, qid, &m);
+
+	if (rc != 0)
+		return rc;
+	if (msg_held(m))
+		return -EALREADY;
+	rc = q_defer_record(s, m, RELAY_HOLD_NEXT, RELAY_HELD_REPLY);
+	if (rc != 0)
+		return rc == -ENOBUFS ? rc : -EIO;
+	q_unlink(s, m);
+	m->st = MS_DEFERRED;
+	m->next_at = RELAY_HOLD_NEXT;
+	heap_push(s, m);
+	relay_log_printf(&s->log, clock_now(s), "qid=%s status=held by=operator", m->qid);
+	return 0;
+}
+
+int relay_sched_q_release(struct relay_sched *s, const char *qid)
+{
+	struct rmsg *m;
+	int rc = q_editable(s, qid, &m);
+
+	if (rc == -EBUSY)
+		return -EINVAL; /* only a deferred message can be held */
+	if (rc != 0)
+		return rc;
+	if (!msg_held(m))
+		return -EINVAL;
+	rc = q_defer_record(s, m, wall_now(s), RELAY_RELEASED_REPLY);
+	if (rc != 0)
+		return rc == -ENOBUFS ? rc : -EIO;
+	q_unlink(s, m);
+	ready_push(s, m);
+	relay_log_printf(&s->log, clock_now(s), "qid=%s status=released by=operator", m->qid);
+	return 0;
+}
+
+int relay_sched_q_delete(struct relay_sched *s, const char *qid, unsigned *left)
+{
+	static const char reply[] = RELAY_DELETED_REPLY;
+	struct rmsg *m;
+	int rc = q_editable(s, qid, &m);
+	unsigned n, pending = 0, done = 0;
+
+	*left = 0;
+	if (rc != 0)
+		return rc;
+	n = s->cfg.store->nrcpt(s->cfg.store_arg, m->sm);
+	for (unsigned i = 0; i < n; i++)
+		pending += !s->cfg.store->rcpt_final(s->cfg.store_arg, m->sm, i);
+	/* off its list first: the last record frees the spool's handle */
+	bool was_ready = m->st == MS_READY;
+	q_unlink(s, m);
+	for (unsigned i = 0; i < n && done < pending; i++) {
+		if (s->cfg.store->rcpt_final(s->cfg.store_arg, m->sm, i))
+			continue;
+		rc = s->cfg.store->state(s->cfg.store_arg, m->sm, i, SPOOL_RCPT_FAILED, wall_now(s),
+					 0, (struct smtp_str){ (const uint8_t *)reply,
+							       sizeof(reply) - 1 });
+		if (rc == -ENOBUFS)
+			break;
+		if (rc != 0)
+			cnt(s, RELAY_STATE_ERRORS);
+		done++;
+	}
+	if (done < pending) {
+		/* the rest another time: the message stays where it was */
+		*left = pending - done;
+		if (was_ready)
+			ready_push(s, m);
+		else
+			heap_push(s, m);
+		relay_log_printf(&s->log, clock_now(s),
+				 "qid=%s status=delete-incomplete by=operator deleted=%u left=%u",
+				 m->qid, done, *left);
+		return -ENOBUFS;
+	}
+	relay_log_printf(&s->log, clock_now(s), "qid=%s status=deleted by=operator nrcpt=%u dsn=none",
+			 m->qid, done);
+	m->final = true;
+	m->sm = NULL;
+	m->st = MS_SETTLING;
+	msg_maybe_free(s, m);
+	return 0;
+}
+
+unsigned relay_sched_q_flush(struct relay_sched *s)
+{
+	unsigned moved = 0, k = 0;
+
+	for (unsigned i = 0; i < s->nhops; i++)
+		s->hops[i].down_until = 0;
+	/* what stays (held: all the same key) is a heap in any order */
+	for (unsigned i = 0; i < s->nheap; i++) {
+		struct rmsg *m = s->heap[i];
+
+		if (m->next_at == RELAY_HOLD_NEXT) {
+			m->heap_i = k;
+			s->heap[k++] = m;
+		} else {
+			ready_push(s, m);
+			moved++;
+		}
+	}
+	s->nheap = k;
+	if (moved > 0)
+		relay_log_printf(&s->log, clock_now(s), "status=flush by=operator messages=%u",
+				 moved);
+	return moved;
+}
+
+int64_t relay_sched_wall(const struct relay_sched *s)
+{
+	return wall_now(s);
 }

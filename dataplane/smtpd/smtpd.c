@@ -24,6 +24,7 @@
 
 #include "dataplane/policy/clients.h"
 #include "dataplane/relay/relay.h"
+#include "dataplane/relay/relay_admin.h"
 #include "dataplane/relay/route.h"
 #include "dataplane/policy/policy.h"
 #include "dataplane/smtp/received.h"
@@ -71,6 +72,8 @@ struct smtpd {
 	char hostname[HOSTNAME_MAX];
 	unsigned n_listeners;
 	struct smtpd_listener l[CFG_MAX_LISTENERS];
+	struct smtpd_sess *live; /* every session, newest first */
+	uint64_t next_id;
 	struct tls_ctx *tls;	       /* server (and client) TLS, or NULL: no certificate */
 	uint32_t tls_handshake_ms;     /* tls.handshake_timeout_ms */
 	struct tls_stats tls_stats;    /* this worker's TLS counters (dataplane/tls) */
@@ -92,6 +95,12 @@ struct smtpd_sess {
 	bool counted;	      /* counted in the client table: uncount when it ends */
 	uint32_t raddr;	      /* the client, network order */
 	struct ct *ct;	      /* cut-through listeners: the next hop's side, after the engine */
+	/* for mxgatectl sessions (smtpd_svc_cmd()): the worker's live list, and figures */
+	struct smtpd_sess *live_prev, *live_next;
+	uint64_t start_tsc, bytes_in, bytes_out;
+	uint32_t msgs;	       /* messages whose content ended (store and cut-through) */
+	uint16_t rport;	       /* host order */
+	uint64_t id;	       /* 1, 2, ... per worker: the session list's cursor */
 	struct tls_conn *tls;  /* under TLS: in_head holds plaintext, TCP's octets are ciphertext */
 	uint32_t tls_unacked;  /* ciphertext given to TLS, not yet read by it nor consumed in TCP */
 	uint64_t tls_deadline; /* ms: the handshake must be done by then */
@@ -279,6 +288,7 @@ static int store_end(void *arg, struct smtp_tx *tx)
 	struct smtpd_sess *ss = sess_of_tx(tx);
 
 	ss->committed = true;
+	ss->msgs++;
 	ss->commit_tsc = rte_rdtsc();
 	spool_commit(l->d->spool, ss->stx, rte_rdtsc() / l->d->tsc_per_us, store_committed, ss);
 	return SMTP_SINK_PENDING;
@@ -335,6 +345,7 @@ static int cut_chunk(void *arg, struct smtp_tx *tx, const uint8_t *p, size_t n)
 static int cut_end(void *arg, struct smtp_tx *tx)
 {
 	(void)arg;
+	sess_of_tx(tx)->msgs++;
 	return ct_end(sess_of_tx(tx)->ct, tx);
 }
 
@@ -380,6 +391,7 @@ static int sess_flush(struct smtpd_sess *ss)
 		m = smtpd_tls_output(ss->tls, engine(ss), mp, &rc);
 		if (m == NULL)
 			return rc;
+		ss->bytes_out += m->pkt_len;
 	} else {
 		n = smtp_server_output(engine(ss), &p);
 		if (n == 0)
@@ -388,6 +400,7 @@ static int sess_flush(struct smtpd_sess *ss)
 		if (m == NULL)
 			return -ENOMEM;
 		smtp_server_output_done(engine(ss), n);
+		ss->bytes_out += n;
 	}
 	rc = tcp_send(ss->conn, m);
 	if (rc == -EAGAIN) {
@@ -696,6 +709,17 @@ static enum smtp_reply_id admit(struct smtpd_listener *l, struct smtpd_sess *pro
 	return SMTP_R_CLIENT_CONN_RATE;
 }
 
+static void live_unlink(struct smtpd *d, struct smtpd_sess *ss)
+{
+	if (ss->live_prev != NULL)
+		ss->live_prev->live_next = ss->live_next;
+	else
+		d->live = ss->live_next;
+	if (ss->live_next != NULL)
+		ss->live_next->live_prev = ss->live_prev;
+	ss->live_prev = ss->live_next = NULL;
+}
+
 static void uncount(struct smtpd *d, const struct smtpd_sess *ss)
 {
 	if (ss->counted)
@@ -733,6 +757,13 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 	ss->raddr = raddr;
 	ss->limited = door.limited;
 	ss->counted = door.counted;
+	ss->start_tsc = rte_rdtsc();
+	ss->id = ++d->next_id;
+	ss->rport = rte_be_to_cpu_16(rport);
+	ss->live_next = d->live;
+	if (d->live != NULL)
+		d->live->live_prev = ss;
+	d->live = ss;
 	timer_init(&ss->timer, sess_timer, ss);
 	memcpy(peer.addr, &raddr, 4);
 	peer.port = rte_be_to_cpu_16(rport);
@@ -742,6 +773,7 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 	if (smtp_server_init(ss->engine, &l->scfg, &d->ctx, &peer, implicit ? SMTP_SESSION_TLS : 0,
 			     now_ms(d)) == NULL ||
 	    (implicit && sess_tls_new(ss) != 0)) {
+		live_unlink(d, ss);
 		uncount(d, ss);
 		rte_mempool_put(d->pool, ss);
 		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
@@ -771,6 +803,7 @@ static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
 		return;
 	}
 	if (ss->tls != NULL) { /* ciphertext: into TLS, consumed in TCP once TLS read it */
+		ss->bytes_in += len;
 		ss->tls_unacked += len;
 		if (smtpd_tls_input(ss->tls, data) != 0) {
 			count(ss->l->d, DP_C_SMTPD_INPUT_OVERFLOW);
@@ -798,6 +831,7 @@ static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
 		data = next;
 	}
 	ss->in_bytes += len;
+	ss->bytes_in += len;
 	if (ss->in_bytes > KEPT_INPUT_MAX) {
 		count(ss->l->d, DP_C_SMTPD_INPUT_OVERFLOW);
 		tcp_abort(c);
@@ -849,6 +883,7 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	if (reason != TCP_CLOSE_NORMAL && !ss->closing)
 		count(d, DP_C_SMTPD_SESSIONS_ABORTED);
 	timer_cancel(&d->w->timers, &ss->timer);
+	live_unlink(d, ss);
 	uncount(d, ss);
 	smtp_server_fini(engine(ss)); /* its tx_end() lets the next hop go (cut-through) */
 	if (ss->ct != NULL)
@@ -1154,4 +1189,68 @@ void smtpd_stop(struct dp_worker *w)
 	tls_ctx_free(d->tls);
 	rte_mempool_free(d->pool);
 	rte_free(d);
+}
+
+/* ---- mxgatectl sessions and queue (dp->svc_cmd) ---- */
+
+/*
+ * A page of W's sessions, newest first: those with an id below the cursor
+ * (0: from the newest). The next page starts below the last id sent.
+ */
+static int sessions_page(struct smtpd *d, struct dp_svc_page *p)
+{
+	uint64_t now = rte_rdtsc();
+	char buf[64];
+
+	for (struct smtpd_sess *ss = d->live; ss != NULL; ss = ss->live_next) {
+		const struct smtp_session *e = engine(ss);
+		const uint8_t *a = (const uint8_t *)&ss->raddr;
+		struct smtp_str helo = smtp_server_helo(e);
+		enum smtp_state st = smtp_server_state(e);
+
+		if (p->cursor != 0 && ss->id >= p->cursor)
+			continue;
+		dp_svc_int(p, "id", (int64_t)ss->id);
+		snprintf(buf, sizeof(buf), "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3], ss->rport);
+		dp_svc_str(p, "client", buf);
+		dp_svc_str(p, "listener", ss->l->cfg->name);
+		dp_svc_int(p, "port", ss->l->cfg->port);
+		dp_svc_str(p, "state", st < SMTP_ST_MAX ? smtp_state_names[st] : "?");
+		dp_svc_int(p, "age_ms", (int64_t)((now - ss->start_tsc) / d->tsc_per_ms));
+		dp_svc_int(p, "bytes_in", (int64_t)ss->bytes_in);
+		dp_svc_int(p, "bytes_out", (int64_t)ss->bytes_out);
+		dp_svc_int(p, "messages", ss->msgs);
+		snprintf(buf, sizeof(buf), "%.*s", (int)RTE_MIN(helo.len, sizeof(buf) - 1),
+			 helo.len ? (const char *)helo.p : "");
+		dp_svc_str(p, "helo", buf);
+		dp_svc_int(p, "tls", smtp_server_tls(e));
+		dp_svc_int(p, "auth", smtp_server_authenticated(e));
+		bool more = ss->live_next != NULL;
+		if (!dp_svc_row_end(p, more ? ss->id : DP_SVC_END))
+			break;
+	}
+	return 0;
+}
+
+void smtpd_svc_cmd(struct dp_worker *w, struct dp_cmd *cmd)
+{
+	struct smtpd *d = w->smtpd;
+	struct dp_svc_page *p = &cmd->svc[0];
+	int rc;
+
+	if (d == NULL) {
+		snprintf(p->error, sizeof(p->error), "worker %u runs no SMTP listeners", w->id);
+		dp_cmd_finish(cmd, -ENOTSUP);
+		return;
+	}
+	if (p->op == DP_SVC_SESSIONS) {
+		rc = sessions_page(d, p);
+	} else if (d->relay == NULL) {
+		snprintf(p->error, sizeof(p->error),
+			 "no delivery queue: no listener stores mail (ack: store)");
+		rc = -ENOTSUP;
+	} else {
+		rc = relay_admin_page(relay_engine(d->relay), p);
+	}
+	dp_cmd_finish(cmd, rc);
 }

@@ -43,6 +43,12 @@ void smtpd_drain(struct dp_worker *w);
 /* Per loop iteration (dp->svc_poll): the spool's completions and submissions. */
 unsigned smtpd_poll(struct dp_worker *w, uint64_t now);
 
+/*
+ * dp->svc_cmd: a page of W's sessions or delivery queue for telemetry
+ * (core/svc.h); finishes CMD before it returns.
+ */
+void smtpd_svc_cmd(struct dp_worker *w, struct dp_cmd *cmd);
+
 /* Frees w->smtpd once W's TCP stack is gone (its sessions closed with it); NULL is fine. */
 void smtpd_stop(struct dp_worker *w);
 

@@ -141,11 +141,6 @@ Test(ctl_request, commands_of_later_issues_parse_as_not_available)
 	struct ctl_request req;
 	struct ctl_error err;
 
-	/* their arguments are not looked at: the answer is "not yet" whatever they are */
-	cr_assert_eq(parse("{\"cmd\":\"queue.delete\",\"args\":{\"id\":\"4Fz9\"}}", &req, &err), 0);
-	cr_assert_eq(req.cmd->cmd, CTL_CMD_QUEUE);
-	cr_assert_not_null(strstr(req.cmd->missing, "issue 5"));
-	ctl_request_fini(&req);
 	cr_assert_eq(parse("{\"cmd\":\"config.reload\"}", &req, &err), 0);
 	cr_assert_not_null(strstr(req.cmd->missing, "/mxgate/reload"));
 	ctl_request_fini(&req);
