@@ -451,6 +451,11 @@ static void hop_ready(struct ct *ct)
 	}
 	if (send_mail(ct) == 0)
 		return;
+	if (ct->reused) { /* the kept one would not take MAIL: a fresh one to the same hop */
+		ct->state = CT_MAIL;
+		hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+		return;
+	}
 	hop_failed(ct);
 }
 
