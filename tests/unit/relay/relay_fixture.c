@@ -312,6 +312,8 @@ static void server_line(struct fconn *fc, const char *l, size_t n)
 		}
 		reply(fc, r);
 	} else if (!strcmp(cmd, "DATA")) {
+		if (h->mute_at_data)
+			return;
 		if (h->reset_at_data) {
 			server_end(fc);
 			push(EV_LOST, fc, -ECONNRESET, NULL, 0);

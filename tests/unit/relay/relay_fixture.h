@@ -59,6 +59,7 @@ struct rx_hop {
 	bool mute_at_dot; /* the end of data is never answered */
 	bool reset_at_data; /* DATA resets the connection */
 	bool reset_at_dot; /* the end of data is taken (counted in msgs), then a reset, no reply */
+	bool mute_at_data; /* DATA is never answered */
 	/* what it saw */
 	unsigned conns, conns_now, conns_max; /* connections accepted; open now; most at once */
 	unsigned connects;		      /* connection attempts, refused and silent ones too */

@@ -446,6 +446,23 @@ Test(relay, a_hop_lost_mid_transaction_with_no_hop_left_defers_with_its_reason)
 	assert_clean();
 }
 
+Test(relay, a_hop_that_stops_answering_before_the_end_of_data_times_out_into_the_next_hop)
+{
+	rx_relay.command_timeout_s = 20; /* the 354's wait: min(command, 2 minutes) */
+	rx_hop(HOP_B1)->mute_at_data = true;
+	start();
+	struct spool_msg *m = submit1("x@failover.example");
+	run_s(19);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_PENDING, "still waiting for B1's 354");
+	cr_assert_eq(rx_hop(HOP_B2)->connects, 0);
+	run_s(2);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DELIVERED, "B1 never had the content: B2 now");
+	cr_assert_eq(rx_hop(HOP_B2)->msgs, 1);
+	cr_assert_eq(C(RELAY_HOP_FAILOVERS), 1);
+	cr_assert_eq(C(RELAY_RCPTS_DEFERRED), 0);
+	assert_clean();
+}
+
 Test(relay, the_configured_timeouts_replace_rfc_5321s_minimums)
 {
 	rx_relay.data_end_timeout_s = 30;
