@@ -201,6 +201,22 @@ def test_queue_list_show_hold_flush_release_delete_across_a_restart(queue_env):
 
 
 @netns
+def test_a_queue_longer_than_one_telemetry_page_is_listed_whole(queue_env):
+    """A worker fills 32 rows a page: 40 messages take two pages, walked by mxgate-control."""
+    dp, ctl, start_hop = queue_env
+    start_hop(tempfail=True)
+    ids = send_each(dp, [f"m{i}" for i in range(40)])
+    assert dp.wait_counter("relay_rcpts_deferred", 40, timeout=30) >= 40
+    q = wait_queue(ctl, lambda q: q["count"] == 40 and
+                   all(m["state"] == "deferred" for m in q["messages"]))
+    assert sorted(m["id"] for m in q["messages"]) == sorted(ids)
+    assert q["truncated"] is False
+    r = ctl.ctl("queue", "list")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1].startswith("40 messages"), r.stdout
+    assert sum(1 for ln in r.stdout.splitlines() if QID.match(ln.split()[0])) == 40
+
+
+@netns
 def test_sessions_lists_each_client_with_its_state(queue_env):
     dp, ctl, _ = queue_env
     with dp.netns():

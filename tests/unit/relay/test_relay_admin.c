@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 
+#include "dataplane/core/svc.h"
 #include "dataplane/relay/relay_admin.h"
 #include "fake_store.h"
 #include "relay_fixture.h"
@@ -320,4 +321,97 @@ Test(relay_admin, the_list_cursor_walks_every_message_once)
 	}
 	cr_assert_eq(n, 5);
 	cr_assert_not(relay_sched_q_next(s, &pos, &qi), "past the end stays at the end");
+}
+
+/* ---- the pages telemetry sends (relay_admin_page) ---- */
+
+static const struct dp_svc_val *col(const struct dp_svc_page *p, unsigned r, const char *key)
+{
+	for (unsigned c = 0; c < p->ncols[r]; c++)
+		if (strcmp(p->rows[r][c].key, key) == 0)
+			return &p->rows[r][c];
+	cr_assert_fail("row %u has no '%s'", r, key);
+	return NULL;
+}
+
+Test(relay_admin, a_long_queue_is_listed_in_pages_that_name_the_next_cursor)
+{
+	static struct dp_svc_page p;
+	static char seen[40][DP_SVC_STR_MAX];
+	unsigned n = 0, pages = 0;
+
+	tempfail("bob@example.com", NULL);
+	start();
+	for (unsigned i = 0; i < 40; i++)
+		queue1(NULL, "bob@example.com");
+	run_ms(1000);
+	uint64_t cursor = 0;
+	do {
+		memset(&p, 0, sizeof(p));
+		p.op = DP_SVC_QUEUE_LIST;
+		p.cursor = cursor;
+		cr_assert_eq(relay_admin_page(s, &p), 0);
+		cr_assert_gt(p.nrows, 0);
+		for (unsigned r = 0; r < p.nrows; r++) {
+			cr_assert_lt(n, 40);
+			snprintf(seen[n], sizeof(seen[n]), "%s", col(&p, r, "id")->s);
+			for (unsigned k = 0; k < n; k++)
+				cr_assert_str_neq(seen[k], seen[n], "listed twice");
+			n++;
+			cr_assert_str_eq(col(&p, r, "state")->s, "deferred");
+			cr_assert_str_eq(col(&p, r, "last_reply")->s, "451 4.3.0 try again later");
+		}
+		cursor = p.next[p.nrows - 1];
+		pages++;
+	} while (cursor != DP_SVC_END);
+	cr_assert_eq(n, 40, "every message once: %u", n);
+	cr_assert_eq(pages, 2, "32 rows, then 8");
+}
+
+Test(relay_admin, show_pages_the_message_then_its_recipients_and_refusals_say_why)
+{
+	static struct dp_svc_page p;
+
+	tempfail("bob@example.com", NULL);
+	start();
+	struct spool_msg *m = fs_add(&(struct fs_msg){
+		.sender = "alice@sender.example", .rcpt = { "bob@example.com", "carol@example.com" } });
+	relay_sched_submit(s, m);
+	run_ms(500);
+	memset(&p, 0, sizeof(p));
+	p.op = DP_SVC_QUEUE_SHOW;
+	snprintf(p.arg, sizeof(p.arg), "%s", m->qid);
+	cr_assert_eq(relay_admin_page(s, &p), 0);
+	cr_assert_eq(p.nrows, 3);
+	cr_assert_str_eq(col(&p, 0, "kind")->s, "message");
+	cr_assert_str_eq(col(&p, 0, "sender")->s, "alice@sender.example");
+	cr_assert_eq(col(&p, 0, "pending")->i, 1, "carol was delivered");
+	cr_assert_str_eq(col(&p, 1, "addr")->s, "bob@example.com");
+	cr_assert_str_eq(col(&p, 1, "state")->s, "deferred");
+	cr_assert_str_eq(col(&p, 2, "addr")->s, "carol@example.com");
+	cr_assert_str_eq(col(&p, 2, "state")->s, "delivered");
+	cr_assert_eq(col(&p, 2, "code")->i, 250);
+	cr_assert_eq(p.next[0], 1);
+	cr_assert_eq(p.next[2], DP_SVC_END);
+	/* a later page starts at the recipient the cursor names */
+	memset(&p, 0, sizeof(p));
+	p.op = DP_SVC_QUEUE_SHOW;
+	p.cursor = 2;
+	snprintf(p.arg, sizeof(p.arg), "%s", m->qid);
+	cr_assert_eq(relay_admin_page(s, &p), 0);
+	cr_assert_eq(p.nrows, 1);
+	cr_assert_str_eq(col(&p, 0, "addr")->s, "carol@example.com");
+
+	memset(&p, 0, sizeof(p));
+	p.op = DP_SVC_QUEUE_RELEASE;
+	snprintf(p.arg, sizeof(p.arg), "%s", m->qid);
+	cr_assert_eq(relay_admin_page(s, &p), -EINVAL);
+	char want[128];
+	snprintf(want, sizeof(want), "message %s is not held", m->qid);
+	cr_assert_str_eq(p.error, want);
+	memset(&p, 0, sizeof(p));
+	p.op = DP_SVC_QUEUE_HOLD;
+	snprintf(p.arg, sizeof(p.arg), "00000000000000000000");
+	cr_assert_eq(relay_admin_page(s, &p), -ENOENT);
+	cr_assert_str_eq(p.error, "no message 00000000000000000000 in this worker's queue");
 }
