@@ -1215,7 +1215,9 @@ int main(int argc, char **argv)
 		run(&dp, apps, &o, &first, &last);
 	if (got_signal) {
 		fprintf(stderr, "mxgate-gen: %s, stopping\n", strsignal(got_signal));
-		goto stop;
+		/* a sink is usually ended this way: what it counted is still its result */
+		if (o.mode != MODE_SINK || o.acked_from)
+			goto stop;
 	}
 	if (o.mode == MODE_SMTP) {
 		for (unsigned i = 0; i < dp.n_workers; i++)
