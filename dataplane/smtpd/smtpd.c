@@ -31,6 +31,7 @@
 #include "dataplane/smtp/smtp.h"
 #include "dataplane/smtpd/ct_pool.h"
 #include "dataplane/smtpd/cutthrough.h"
+#include "dataplane/smtpd/smtpd_auth.h"
 #include "dataplane/smtpd/smtpd_tls.h"
 #include "dataplane/spool/spool.h"
 
@@ -104,6 +105,7 @@ struct smtpd_sess {
 	struct tls_conn *tls;  /* under TLS: in_head holds plaintext, TCP's octets are ciphertext */
 	uint32_t tls_unacked;  /* ciphertext given to TLS, not yet read by it nor consumed in TCP */
 	uint64_t tls_deadline; /* ms: the handshake must be done by then */
+	struct smtpd_auth *auth; /* AUTH's state from the first AUTH command (smtpd_auth.h) */
 	uint8_t engine[] __attribute__((aligned(16)));
 };
 
@@ -149,6 +151,12 @@ static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 
 	(void)tx;
 	(void)sender; /* syntax was checked by the engine; the null sender is fine */
+	/* RFC 6409 §4.3: submission takes mail from authenticated clients (or our networks) */
+	if (l->cfg->auth && l->cfg->mode == CFG_MODE_SUBMISSION && !smtp_server_authenticated(s) &&
+	    !policy_relay_network(&l->d->w->dp->cfg->policy, ss->raddr)) {
+		count(l->d, DP_C_SMTPD_AUTH_REQUIRED);
+		return SMTP_R_AUTH_REQUIRED;
+	}
 	if (l->cfg->ack == CFG_ACK_STORE && store_congested(l->d)) {
 		count(l->d, DP_C_SMTPD_CONGESTED);
 		return SMTP_R_CONGESTED;
@@ -198,6 +206,39 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 		return SMTP_R_UNROUTABLE;
 	}
 	return SMTP_R_NONE;
+}
+
+/* ---- AUTH (smtpd_auth.h) ---- */
+
+static void auth_env(struct smtpd_listener *l, const struct smtp_session *s,
+		     struct smtpd_auth_env *e)
+{
+	*e = (struct smtpd_auth_env){
+		.w = l->d->w,
+		.clients = l->d->w->dp->clients,
+		.cfg = &l->d->w->dp->cfg->auth,
+		.now_ms = now_ms(l->d),
+	};
+	memcpy(&e->raddr, smtp_server_peer(s)->addr, 4);
+}
+
+/* A client locked out for its failed AUTHs hears 421 4.7.0 instead of the greeting. */
+static int hook_connect(void *arg, struct smtp_session *s)
+{
+	struct smtpd_auth_env e;
+
+	auth_env(arg, s, &e);
+	return smtpd_auth_locked(&e) ? SMTP_R_AUTH_LOCKED : SMTP_R_NONE;
+}
+
+static int hook_auth(void *arg, struct smtp_session *s, const struct smtp_cmd *cmd,
+		     const struct smtp_str *line, struct smtp_str *challenge)
+{
+	struct smtpd_sess *ss = smtp_server_udata(s);
+	struct smtpd_auth_env e;
+
+	auth_env(arg, s, &e);
+	return smtpd_auth_hook(&ss->auth, &e, s, cmd, line, challenge);
 }
 
 /* ---- store mode: the spool (DESIGN.md §3.4) ---- */
@@ -886,6 +927,7 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	live_unlink(d, ss);
 	uncount(d, ss);
 	smtp_server_fini(engine(ss)); /* its tx_end() lets the next hop go (cut-through) */
+	smtpd_auth_release(&ss->auth); /* after fini: its hook call may still use it */
 	if (ss->ct != NULL)
 		ct_fini(ss->ct);
 	while (ss->in_head != NULL)
@@ -949,7 +991,13 @@ static void listener_config(struct smtpd *d, struct smtpd_listener *l,
 	/* RFC 3207: offered in EHLO where a certificate is configured */
 	if (c->tls == CFG_LISTENER_TLS_STARTTLS && tls_ctx_has_server(d->tls))
 		l->hooks.starttls = smtpd_tls_hook_starttls;
+	if (c->auth) { /* RFC 4954; offered under TLS only unless auth_plaintext */
+		l->hooks.auth = hook_auth;
+		l->hooks.auth_mechs = SMTP_AUTH_MECHS;
+		l->hooks.connect_check = hook_connect;
+	}
 	smtp_server_config_default(s);
+	s->auth_requires_tls = !c->auth_plaintext;
 	s->hostname = c->hostname != NULL ? c->hostname : d->hostname;
 	s->max_message_size = c->limits.max_message_size;
 	s->max_rcpts = c->limits.max_recipients;
@@ -1134,13 +1182,23 @@ unsigned smtpd_sessions_open(const struct dp_worker *w)
 	return d != NULL && d->pool != NULL ? rte_mempool_in_use_count(d->pool) : 0;
 }
 
+static void auth_resume(struct smtp_session *s)
+{
+	sess_wake(smtp_server_udata(s)); /* may close and free the session */
+}
+
 unsigned smtpd_poll(struct dp_worker *w, uint64_t now)
 {
 	struct smtpd *d = w->smtpd;
 
-	if (d == NULL || d->spool == NULL)
+	if (d == NULL)
 		return 0;
-	unsigned work = spool_poll(d->spool, now / d->tsc_per_us);
+	/* AUTH answers from the authentication thread: each resumes its session */
+	unsigned work = smtpd_auth_poll(w, now / d->tsc_per_ms, auth_resume);
+
+	if (d->spool == NULL)
+		return work;
+	work += spool_poll(d->spool, now / d->tsc_per_us);
 
 	if (d->relay != NULL)
 		work += relay_poll(d->relay, now);
@@ -1151,9 +1209,18 @@ int smtpd_init(struct dp *dp)
 {
 	const struct cfg_client_limits *lim = &dp->cfg->policy.client_limits;
 
+	bool auth = false;
+	int rc;
+
 	dp->clients = NULL;
-	if (dp->cfg->n_listeners == 0 ||
-	    (lim->connections == 0 && lim->connection_rate == 0 && lim->message_rate == 0))
+	for (unsigned i = 0; i < dp->cfg->n_listeners; i++)
+		auth |= dp->cfg->listeners[i].auth;
+	rc = smtpd_auth_init(dp->cfg, dp->cfg->dp.n_workers); /* dp_setup() comes later */
+	if (rc != 0)
+		return rc;
+	/* AUTH failures are counted per address there too (auth.max_failures) */
+	if (dp->cfg->n_listeners == 0 || (!auth && lim->connections == 0 &&
+					  lim->connection_rate == 0 && lim->message_rate == 0))
 		return 0;
 	dp->clients = client_table_new(lim, rte_rand());
 	return dp->clients != NULL ? 0 : -ENOMEM;
@@ -1161,6 +1228,7 @@ int smtpd_init(struct dp *dp)
 
 void smtpd_fini(struct dp *dp)
 {
+	smtpd_auth_fini(dp->cfg->dp.n_workers);
 	client_table_free(dp->clients);
 	dp->clients = NULL;
 }

@@ -31,6 +31,11 @@
 	X(SMTPD_STORE_FAILED, "smtp_store_failed")         /* commit failed: 451, nothing promised */ \
 	X(SMTPD_CONGESTED, "smtp_congested")               /* backpressure: 451 4.3.2 */          \
 	X(SMTPD_UNROUTABLE, "smtp_unroutable")             /* store mode, no route: 550 5.4.4 */  \
+	/* AUTH (smtpd_auth.h); the engine counts successes and failures itself */              \
+	X(SMTPD_AUTH_REQUIRED, "smtp_auth_required")       /* submission MAIL before AUTH: 530 */ \
+	X(SMTPD_AUTH_LOCKOUTS, "smtp_auth_lockouts")       /* Nth failure: 421, address locked */ \
+	X(SMTPD_AUTH_LOCKED_OUT, "smtp_auth_locked_out")   /* locked address at the greeting: 421 */ \
+	X(SMTPD_AUTH_BUSY, "smtp_auth_busy")               /* hash thread's queue full: 454 */    \
 	/* cut-through (cutthrough.h): the next hop's transaction alongside the client's */        \
 	X(SMTPD_CT_CONNECTS, "smtp_ct_connects")           /* next-hop connections opened */      \
 	X(SMTPD_CT_HOP_FAILURES, "smtp_ct_hop_failures")   /* a hop refused or timed out: next */ \
