@@ -20,7 +20,10 @@
 
 #include "control/config/config.h"
 #include "dataplane/core/dp.h"
+#include "control/common/log.h"
 #include "dataplane/core/eal.h"
+#include "dataplane/core/reload.h"
+#include "dataplane/core/snap.h"
 #include "dataplane/smtpd/smtpd.h"
 
 #define EXIT_USAGE 2 /* bad command line or invalid config */
@@ -140,6 +143,14 @@ static int apply_overrides(struct cfg *cfg, const struct overrides *o)
 	return 0;
 }
 
+/* The command line's overrides, kept for the configs a reload loads (dp->cfg_fixup). */
+static struct overrides saved_ov;
+
+static int reload_fixup(struct cfg *cfg)
+{
+	return apply_overrides(cfg, &saved_ov);
+}
+
 static void print_ready(const struct dp *dp)
 {
 	printf("mxgate-dp: %u worker%s, telemetry at /var/run/dpdk/%s/dpdk_telemetry.v2\n",
@@ -196,6 +207,7 @@ int main(int argc, char **argv)
 	struct cfg *cfg = cfg_load(path, stderr);
 	if (!cfg)
 		return EXIT_USAGE;
+	saved_ov = ov;
 	if (apply_overrides(cfg, &ov) != 0) {
 		cfg_free(cfg);
 		return EXIT_USAGE;
@@ -219,12 +231,19 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (mx_log_open("mxgate-dp", &cfg->logging) != 0)
+		fprintf(stderr, "mxgate-dp: warning: cannot open the log file %s; logging to stderr\n",
+			cfg->logging.file);
+	dp_log_set_level(cfg->logging.level);
 
 	dp.svc_start = smtpd_start;
 	dp.svc_stop = smtpd_stop;
 	dp.svc_poll = smtpd_poll;
 	dp.svc_drain = smtpd_drain;
 	dp.svc_sessions = smtpd_sessions_open;
+	dp.svc_snap_new = smtpd_snap_new;
+	dp.svc_snap_free = smtpd_snap_free;
+	dp.cfg_fixup = reload_fixup;
 	dp.svc_cmd = smtpd_svc_cmd; /* mxgatectl sessions and queue */
 	dp.cfg = cfg;
 	if (smtpd_init(&dp) != 0) {
@@ -233,14 +252,20 @@ int main(int argc, char **argv)
 	}
 	if (dp_setup(&dp, cfg, err, sizeof(err)) != 0)
 		goto fail_msg;
+	if (dp_snap_init(&dp) != 0) {
+		snprintf(err, sizeof(err), "out of memory for config snapshots");
+		goto fail_msg;
+	}
 	if (dp_telemetry_register(&dp) != 0)
 		fprintf(stderr, "mxgate-dp: warning: some telemetry commands did not register\n");
 
 	dp_launch(&dp);
 	print_ready(&dp);
 
-	while (!got_signal)
+	while (!got_signal) {
 		sleep_ms(20);
+		dp_snap_reclaim(&dp); /* config snapshots of reloads that no session uses any more */
+	}
 	printf("mxgate-dp: %s, stopping\n", strsignal(got_signal));
 	fflush(stdout);
 	status = EXIT_SUCCESS;
@@ -251,6 +276,7 @@ fail_msg:
 	status = EXIT_FAILURE;
 stop:
 	dp_teardown(&dp);
+	dp_snap_fini(&dp); /* after the sessions closed with the workers */
 	smtpd_fini(&dp);
 	rte_eal_cleanup();
 	cfg_free(cfg);

@@ -79,6 +79,9 @@ struct dp_cmd {
 enum { DP_CMD_ST_PENDING, DP_CMD_ST_DONE, DP_CMD_ST_ABANDONED };
 
 struct dp;
+struct dp_snap;
+struct dp_snaps;
+struct rte_rcu_qsbr;
 
 struct dp_worker {
 	unsigned id; /* 0..n_workers-1; also the RX/TX queue index on every port */
@@ -146,6 +149,18 @@ struct dp {
 	/* Per-client-address limits every worker's mail service shares (policy/clients.h);
 	 * made before the workers start, freed after they stop. NULL: no limits. */
 	struct client_table *clients;
+	/* Config snapshots (snap.h): the one new sessions take, the workers' quiescent-state
+	 * variable, the retired ones; all NULL in programs without reloads (mxgate-gen). */
+	struct dp_snap *snap;
+	struct rte_rcu_qsbr *qsv;
+	struct dp_snaps *snaps;
+	/* The mail service's view of CFG for a new snapshot (smtpd: listener settings per
+	 * worker), or NULL with a reason in ERR and errno E2BIG when only a restart can serve
+	 * CFG; freed by svc_snap_free. NULL hooks: snapshots carry the config alone. */
+	void *(*svc_snap_new)(struct dp *dp, const struct cfg *cfg, char *err, size_t errlen);
+	void (*svc_snap_free)(struct dp *dp, void *view);
+	/* Applies the command line's overrides to a config loaded for a reload; 0 or -1. */
+	int (*cfg_fixup)(struct cfg *cfg);
 };
 
 /*
@@ -209,6 +224,15 @@ void dp_cmd_finish(struct dp_cmd *cmd, int result);
 /* The echo-test client (echo_client.c): starts CMD on worker W; checks its deadline. */
 void dp_echo_start(struct dp_worker *w, struct dp_cmd *cmd, uint64_t now);
 void dp_echo_step(struct dp_worker *w, uint64_t now);
+
+/* The dataplane's log level (an enum cfg_log_level; reload.c sets it at run time). */
+extern int dp_log_level;
+
+/* True when lines of LEVEL are to be written. Any thread. */
+static inline bool dp_log_on(enum cfg_log_level level)
+{
+	return (int)level <= __atomic_load_n(&dp_log_level, __ATOMIC_RELAXED);
+}
 
 /* Registers the /mxgate/... telemetry commands over dp. */
 int dp_telemetry_register(struct dp *dp);

@@ -7,6 +7,7 @@
  * may outgrow what DPDK sends in one message: see /mxgate/stats below.
  */
 #include "dp.h"
+#include "reload.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -364,8 +365,34 @@ static int cmd_info(const char *cmd __rte_unused, const char *params __rte_unuse
 		rte_tel_data_free(lcores);
 		rte_tel_data_free(cpus);
 	}
+	dp_reload_info(dp, d);
 	tel_leave();
 	return 0;
+}
+
+/* /mxgate/reload[,PATH] and /mxgate/log_level[,LEVEL] (reload.c), one at a time. */
+static int cmd_reload(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	struct dp *dp = tel_enter();
+	int rc;
+
+	if (!dp)
+		return -ESHUTDOWN;
+	rc = dp_reload_tel(dp, params, d);
+	tel_leave();
+	return rc;
+}
+
+static int cmd_log_level(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	struct dp *dp = tel_enter();
+	int rc;
+
+	if (!dp)
+		return -ESHUTDOWN;
+	rc = dp_log_level_tel(dp, params, d);
+	tel_leave();
+	return rc;
 }
 
 static struct rte_tel_data *port_dict(const struct dp *dp, unsigned slot)
@@ -661,6 +688,10 @@ int dp_telemetry_register(struct dp *dp)
 					 "ARP table of every worker. No parameters");
 	rc |= rte_telemetry_register_cmd("/mxgate/ping", cmd_ping,
 					 "Ping from the dataplane. Parameters: ADDRESS[,COUNT<=20]");
+	rc |= rte_telemetry_register_cmd("/mxgate/reload", cmd_reload,
+					 "Load, check and apply a config file. Parameters: [PATH]");
+	rc |= rte_telemetry_register_cmd("/mxgate/log_level", cmd_log_level,
+					 "Show or set the log level. Parameters: [error|warning|info|debug]");
 	rc |= rte_telemetry_register_cmd("/mxgate/tcp_echo_test", cmd_tcp_echo,
 					 "Active TCP open to an echo server. Parameters: ADDRESS,PORT,BYTES");
 	rc |= dp_telemetry_register_svc(); /* tel_svc.c: sessions and the queue */

@@ -18,6 +18,7 @@
 #include <rte_pause.h>
 #include <rte_random.h>
 
+#include "dataplane/core/snap.h"
 #include "dataplane/tcp/testsvc.h"
 
 #define LEARN_RING_SIZE 1024
@@ -431,6 +432,7 @@ int dp_worker_main(void *arg)
 
 	if (w->id == 0)
 		net_announce(&w->net, now);
+	dp_snap_online(w);
 
 	while (!__atomic_load_n(&dp->quit, __ATOMIC_RELAXED)) {
 		now = rte_rdtsc();
@@ -474,7 +476,10 @@ int dp_worker_main(void *arg)
 		} else {
 			rte_pause();
 		}
+		/* between iterations no session callback runs: old config snapshots may go */
+		dp_snap_quiescent(w);
 	}
+	dp_snap_offline(w);
 	dp_tx_flush(w);
 	return 0;
 }

@@ -111,6 +111,8 @@ static bool tb_take(struct bucket_state *s, unsigned rate, unsigned burst, uint6
 {
 	uint64_t cap = (uint64_t)burst * UNIT;
 
+	if (s->units > cap) /* the burst was lowered by a reload */
+		s->units = cap;
 	if (now > s->last) {
 		uint64_t add = (now - s->last) * rate;
 
@@ -123,14 +125,15 @@ static bool tb_take(struct bucket_state *s, unsigned rate, unsigned burst, uint6
 	return true;
 }
 
-static void slot_reset(const struct client_table *t, struct slot *s, uint32_t addr, uint64_t now)
+static void slot_reset(const struct cfg_client_limits *lim, struct slot *s, uint32_t addr,
+		       uint64_t now)
 {
 	memset(s, 0, sizeof(*s));
 	s->used = true;
 	s->addr = addr;
 	s->seen = now;
-	tb_init(&s->conn, t->lim.connection_burst, now);
-	tb_init(&s->msg, t->lim.message_burst, now);
+	tb_init(&s->conn, lim->connection_burst, now);
+	tb_init(&s->msg, lim->message_burst, now);
 }
 
 static struct slot *find(struct bucket *b, uint32_t addr)
@@ -142,8 +145,8 @@ static struct slot *find(struct bucket *b, uint32_t addr)
 }
 
 /* ADDR's slot, or a new one: a free slot, else the oldest without live connections. */
-static struct slot *find_or_take(const struct client_table *t, struct bucket *b, uint32_t addr,
-				 uint64_t now)
+static struct slot *find_or_take(const struct cfg_client_limits *lim, struct bucket *b,
+				 uint32_t addr, uint64_t now)
 {
 	struct slot *s = find(b, addr), *victim = NULL;
 
@@ -160,28 +163,34 @@ static struct slot *find_or_take(const struct client_table *t, struct bucket *b,
 			victim = c;
 	}
 	if (victim != NULL)
-		slot_reset(t, victim, addr, now);
+		slot_reset(lim, victim, addr, now);
 	return victim;
 }
 
 enum client_verdict client_connect(struct client_table *t, uint32_t addr, uint64_t now_ms)
 {
+	return client_connect_lim(t, &t->lim, addr, now_ms);
+}
+
+enum client_verdict client_connect_lim(struct client_table *t, const struct cfg_client_limits *lim,
+				       uint32_t addr, uint64_t now_ms)
+{
 	struct bucket *b = bucket_of(t, addr);
 	enum client_verdict v = CLIENT_OK;
 
 	lock(b);
-	struct slot *s = find_or_take(t, b, addr, now_ms);
+	struct slot *s = find_or_take(lim, b, addr, now_ms);
 	if (s == NULL) {
 		v = CLIENT_UNTRACKED;
 		goto out;
 	}
 	s->seen = now_ms;
-	if (t->lim.connections != 0 && s->conns >= t->lim.connections) {
+	if (lim->connections != 0 && s->conns >= lim->connections) {
 		v = CLIENT_TOO_MANY_CONNS;
 		goto out;
 	}
-	if (t->lim.connection_rate != 0 &&
-	    !tb_take(&s->conn, t->lim.connection_rate, t->lim.connection_burst, now_ms)) {
+	if (lim->connection_rate != 0 &&
+	    !tb_take(&s->conn, lim->connection_rate, lim->connection_burst, now_ms)) {
 		v = CLIENT_CONN_RATE;
 		goto out;
 	}
@@ -205,19 +214,25 @@ void client_disconnect(struct client_table *t, uint32_t addr)
 
 enum client_verdict client_message(struct client_table *t, uint32_t addr, uint64_t now_ms)
 {
+	return client_message_lim(t, &t->lim, addr, now_ms);
+}
+
+enum client_verdict client_message_lim(struct client_table *t, const struct cfg_client_limits *lim,
+				       uint32_t addr, uint64_t now_ms)
+{
 	struct bucket *b = bucket_of(t, addr);
 	enum client_verdict v = CLIENT_OK;
 
-	if (t->lim.message_rate == 0)
+	if (lim->message_rate == 0)
 		return CLIENT_OK;
 	lock(b);
-	struct slot *s = find_or_take(t, b, addr, now_ms);
+	struct slot *s = find_or_take(lim, b, addr, now_ms);
 	if (s == NULL) {
 		v = CLIENT_UNTRACKED;
 		goto out;
 	}
 	s->seen = now_ms;
-	if (!tb_take(&s->msg, t->lim.message_rate, t->lim.message_burst, now_ms))
+	if (!tb_take(&s->msg, lim->message_rate, lim->message_burst, now_ms))
 		v = CLIENT_MSG_RATE;
 out:
 	unlock(b);
@@ -231,7 +246,7 @@ bool client_auth_failed(struct client_table *t, uint32_t addr, uint64_t now_ms, 
 	bool locked = false;
 
 	lock(b);
-	struct slot *s = find_or_take(t, b, addr, now_ms);
+	struct slot *s = find_or_take(&t->lim, b, addr, now_ms);
 	if (s == NULL)
 		goto out;
 	s->seen = now_ms;

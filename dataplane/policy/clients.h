@@ -47,6 +47,16 @@ void client_table_free(struct client_table *t);
  */
 enum client_verdict client_connect(struct client_table *t, uint32_t addr, uint64_t now_ms);
 
+/*
+ * client_connect() and client_message() under limits LIM instead of the
+ * table's own: the rates and counts of a reloaded config (its table_size
+ * stays the table's). LIM must outlive the call only.
+ */
+enum client_verdict client_connect_lim(struct client_table *t, const struct cfg_client_limits *lim,
+				       uint32_t addr, uint64_t now_ms);
+enum client_verdict client_message_lim(struct client_table *t, const struct cfg_client_limits *lim,
+				       uint32_t addr, uint64_t now_ms);
+
 /* A connection counted by client_connect() (CLIENT_OK) has ended. */
 void client_disconnect(struct client_table *t, uint32_t addr);
 

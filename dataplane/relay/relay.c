@@ -67,6 +67,8 @@ static void log_stdout(void *arg, const char *line, size_t n)
 {
 	struct relay *r = arg;
 
+	if (!dp_log_on(CFG_LOG_INFO)) /* message events are info lines (mxgatectl log level) */
+		return;
 	if (write(STDOUT_FILENO, line, n) != (ssize_t)n)
 		r->log_write_errors++;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <rte_mempool.h>
 #include <rte_random.h>
 
+#include "dataplane/core/snap.h"
 #include "dataplane/policy/clients.h"
 #include "dataplane/relay/relay.h"
 #include "dataplane/relay/relay_admin.h"
@@ -53,6 +55,7 @@ _Static_assert(DP_C_INPUT_IGNORED - DP_C_SESSIONS + 1 == SMTP_C_MAX,
 struct smtpd_listener {
 	struct smtpd *d;
 	const struct cfg_listener *cfg;
+	const struct cfg *root; /* the whole config CFG is part of: a snapshot's (snap.h) */
 	struct smtp_server_config scfg;
 	struct smtp_hooks hooks;
 };
@@ -67,6 +70,7 @@ struct smtpd {
 	uint64_t slow_until_tsc;   /* ...makes new mail wait until then */
 	uint64_t tsc_per_ms;
 	uint64_t tsc_per_us;
+	int64_t wall_offset_ms;	   /* wall clock = session clock + this */
 	size_t engine_size;	   /* the largest engine session of the listeners */
 	struct smtp_server_ctx ctx;
 	struct timer stats_timer;
@@ -78,6 +82,12 @@ struct smtpd {
 	struct tls_ctx *tls;	       /* server (and client) TLS, or NULL: no certificate */
 	uint32_t tls_handshake_ms;     /* tls.handshake_timeout_ms */
 	struct tls_stats tls_stats;    /* this worker's TLS counters (dataplane/tls) */
+};
+
+/* A config snapshot's listener settings on every worker (smtpd_snap_new()). */
+struct smtpd_view {
+	/* n_listeners per worker, in config order; NULL: the worker's own d->l (start-up) */
+	struct smtpd_listener *l[DP_MAX_WORKERS];
 };
 
 /* One connection's glue; the engine's session follows it in the same mempool element. */
@@ -96,6 +106,7 @@ struct smtpd_sess {
 	bool counted;	      /* counted in the client table: uncount when it ends */
 	uint32_t raddr;	      /* the client, network order */
 	struct ct *ct;	      /* cut-through listeners: the next hop's side, after the engine */
+	struct dp_snap *snap; /* the config snapshot it started with, held until it ends */
 	/* for mxgatectl sessions (smtpd_svc_cmd()): the worker's live list, and figures */
 	struct smtpd_sess *live_prev, *live_next;
 	uint64_t start_tsc, bytes_in, bytes_out;
@@ -162,7 +173,8 @@ static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 		return SMTP_R_CONGESTED;
 	}
 	if (clients != NULL && ss->limited &&
-	    client_message(clients, ss->raddr, now_ms(l->d)) == CLIENT_MSG_RATE) {
+	    client_message_lim(clients, &l->root->policy.client_limits, ss->raddr,
+			       now_ms(l->d)) == CLIENT_MSG_RATE) {
 		count(l->d, DP_C_SMTPD_CLIENT_MSG_RATE);
 		return SMTP_R_CLIENT_MSG_RATE; /* 421: the engine ends the session */
 	}
@@ -180,7 +192,7 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 	(void)tx;
 	if (peer->family == 4)
 		memcpy(&c.addr, peer->addr, 4);
-	switch (policy_rcpt(&l->d->w->dp->cfg->policy, l->cfg->mode, &c,
+	switch (policy_rcpt(&l->root->policy, l->cfg->mode, &c,
 			    (const char *)rcpt->local.p, rcpt->local.len,
 			    (const char *)rcpt->domain.p, rcpt->domain.len)) {
 	case POLICY_OK:
@@ -197,7 +209,8 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 	/* cut-through: the next hop answers (or we say why there is none) */
 	if (l->cfg->ack == CFG_ACK_CUT_THROUGH)
 		return ct_rcpt(((struct smtpd_sess *)smtp_server_udata(s))->ct, tx, rcpt);
-	/* mail we keep must have somewhere to go (RFC 3463 5.4.4: unable to route) */
+	/* mail we keep must have somewhere to go (RFC 3463 5.4.4: unable to route), by the
+	 * routes the relay delivers with: those of the start-up config (restart.h) */
 	struct route rt;
 	if (l->cfg->ack == CFG_ACK_STORE &&
 	    route_lookup(&l->d->w->dp->cfg->routes, (const char *)rcpt->domain.p,
@@ -723,16 +736,19 @@ static enum smtp_reply_id admit(struct smtpd_listener *l, struct smtpd_sess *pro
 				uint32_t raddr)
 {
 	struct smtpd *d = l->d;
-	const struct cfg_policy *pol = &d->w->dp->cfg->policy;
+	const struct cfg_policy *pol = &l->root->policy;
+	const struct cfg_client_limits *lim = &pol->client_limits;
 	struct client_table *clients = d->w->dp->clients;
 
 	probe->raddr = raddr;
-	probe->limited = clients != NULL && !(pol->client_limits.exempt_relay_networks &&
-					      policy_relay_network(pol, raddr));
+	probe->limited = clients != NULL &&
+			 (lim->connections != 0 || lim->connection_rate != 0 ||
+			  lim->message_rate != 0) &&
+			 !(lim->exempt_relay_networks && policy_relay_network(pol, raddr));
 	probe->counted = false;
 	if (!probe->limited)
 		return SMTP_R_NONE;
-	switch (client_connect(clients, raddr, now_ms(d))) {
+	switch (client_connect_lim(clients, lim, raddr, now_ms(d))) {
 	case CLIENT_OK:
 		probe->counted = true;
 		return SMTP_R_NONE;
@@ -767,10 +783,27 @@ static void uncount(struct smtpd *d, const struct smtpd_sess *ss)
 		client_disconnect(d->w->dp->clients, ss->raddr);
 }
 
+/*
+ * The listener settings of SNAP for the port DOOR listens on: a reload's
+ * own copy, or the worker's start-up listener (the first snapshot's, and
+ * the only one without snapshots).
+ */
+static struct smtpd_listener *snap_listener(struct smtpd *d, const struct dp_snap *snap,
+					    struct smtpd_listener *door)
+{
+	const struct smtpd_view *v = snap != NULL ? snap->svc : NULL;
+
+	if (v == NULL || v->l[d->w->id] == NULL)
+		return door;
+	return &v->l[d->w->id][door - d->l];
+}
+
 static void on_accepted(struct tcp_conn *c, void *arg)
 {
-	struct smtpd_listener *l = arg;
-	struct smtpd *d = l->d;
+	struct smtpd *d = ((struct smtpd_listener *)arg)->d;
+	/* the session keeps the settings of now for its whole life, whatever reloads come */
+	struct dp_snap *snap = dp_snap_take(d->w);
+	struct smtpd_listener *l = snap_listener(d, snap, arg);
 	struct smtpd_sess *ss, door;
 	struct smtp_peer peer = {.family = 4};
 	uint32_t laddr, raddr;
@@ -783,12 +816,14 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 	r = admit(l, &door, raddr);
 	if (r != SMTP_R_NONE) {
 		refuse_conn(l, c, r);
+		dp_snap_drop(d->w, snap);
 		return;
 	}
 	if (rte_mempool_get(d->pool, &mem) != 0) {
 		uncount(d, &door);
 		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
 		refuse_conn(l, c, SMTP_R_BUSY);
+		dp_snap_drop(d->w, snap);
 		return;
 	}
 	ss = mem;
@@ -798,6 +833,7 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 	ss->raddr = raddr;
 	ss->limited = door.limited;
 	ss->counted = door.counted;
+	ss->snap = snap;
 	ss->start_tsc = rte_rdtsc();
 	ss->id = ++d->next_id;
 	ss->rport = rte_be_to_cpu_16(rport);
@@ -819,6 +855,7 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 		rte_mempool_put(d->pool, ss);
 		count(d, DP_C_SMTPD_SESSIONS_REFUSED);
 		refuse_conn(l, c, SMTP_R_BUSY);
+		dp_snap_drop(d->w, snap);
 		return;
 	}
 	smtp_server_set_udata(engine(ss), ss);
@@ -937,6 +974,8 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	tls_conn_free(ss->tls);
 	ss->tls = NULL;
 	tcp_set_arg(c, NULL);
+	dp_snap_drop(d->w, ss->snap); /* last: the hooks above may still read its settings */
+	ss->snap = NULL;
 	rte_mempool_put(d->pool, ss);
 }
 
@@ -1130,6 +1169,8 @@ int smtpd_start(struct dp_worker *w)
 	int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	int64_t wall_offset = wall - (int64_t)now_ms(d);
 
+	d->wall_offset_ms = wall_offset;
+
 	char tls_err[256];
 
 	/* before the listeners: their STARTTLS hook asks whether a certificate is there */
@@ -1144,6 +1185,7 @@ int smtpd_start(struct dp_worker *w)
 
 	for (unsigned i = 0; i < cfg->n_listeners; i++) {
 		listener_config(d, &d->l[i], &cfg->listeners[i], wall_offset);
+		d->l[i].root = cfg;
 		size = RTE_MAX(size, smtp_server_size(&d->l[i].scfg));
 		n += cfg->listeners[i].limits.sessions;
 		cut |= cfg->listeners[i].ack == CFG_ACK_CUT_THROUGH;
@@ -1173,6 +1215,69 @@ int smtpd_start(struct dp_worker *w)
 	timer_init(&d->stats_timer, stats_sync, d);
 	timer_arm_ms(&w->timers, &d->stats_timer, rte_rdtsc(), STATS_SYNC_MS);
 	return 0;
+}
+
+void smtpd_snap_free(struct dp *dp, void *view)
+{
+	struct smtpd_view *v = view;
+
+	if (v == NULL)
+		return;
+	for (unsigned i = 0; i < dp->n_workers; i++)
+		free(v->l[i]);
+	free(v);
+}
+
+void *smtpd_snap_new(struct dp *dp, const struct cfg *cfg, char *err, size_t errlen)
+{
+	struct smtpd_view *v = calloc(1, sizeof(*v));
+
+	if (v == NULL)
+		goto nomem;
+	if (cfg == dp->cfg)
+		return v; /* the start-up config: every worker's own listeners */
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		struct smtpd *d = dp->workers[w]->smtpd;
+
+		if (d == NULL)
+			continue; /* no listeners on this worker: no sessions either */
+		if (cfg->n_listeners != d->n_listeners) {
+			snprintf(err, errlen, "listeners: %u, started with %u", cfg->n_listeners,
+				 d->n_listeners);
+			goto restart;
+		}
+		v->l[w] = calloc(d->n_listeners, sizeof(*v->l[w]));
+		if (v->l[w] == NULL)
+			goto nomem;
+		for (unsigned i = 0; i < d->n_listeners; i++) {
+			struct smtpd_listener *l = &v->l[w][i];
+			size_t need;
+
+			listener_config(d, l, &cfg->listeners[i], d->wall_offset_ms);
+			l->root = cfg;
+			/* the session pool's elements were sized at start (smtpd_start) */
+			need = smtp_server_size(&l->scfg);
+			if (need > d->engine_size) {
+				snprintf(err, errlen,
+					 "listeners[%u].limits: max_recipients %u and command_line "
+					 "%u need %zu octets a session, %zu were reserved at start",
+					 i, cfg->listeners[i].limits.max_recipients,
+					 cfg->listeners[i].limits.command_line, need,
+					 d->engine_size);
+				goto restart;
+			}
+		}
+	}
+	return v;
+restart:
+	smtpd_snap_free(dp, v);
+	errno = E2BIG;
+	return NULL;
+nomem:
+	smtpd_snap_free(dp, v);
+	snprintf(err, errlen, "out of memory for the listeners of a config snapshot");
+	errno = ENOMEM;
+	return NULL;
 }
 
 unsigned smtpd_sessions_open(const struct dp_worker *w)

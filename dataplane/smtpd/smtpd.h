@@ -49,6 +49,20 @@ unsigned smtpd_poll(struct dp_worker *w, uint64_t now);
  */
 void smtpd_svc_cmd(struct dp_worker *w, struct dp_cmd *cmd);
 
+/*
+ * dp->svc_snap_new: every worker's listener settings for a config snapshot
+ * of CFG (core/snap.h), which must keep the listener set of the start-up
+ * config (control/config/restart.h checks). For the start-up config itself,
+ * the workers' own listeners serve. Returns the view, or NULL with a reason
+ * in ERR and errno E2BIG when a listener's sessions would outgrow the memory
+ * reserved for them at start, ENOMEM when out of memory. Any thread, after
+ * smtpd_start() on every worker and before smtpd_stop().
+ */
+void *smtpd_snap_new(struct dp *dp, const struct cfg *cfg, char *err, size_t errlen);
+
+/* dp->svc_snap_free: frees a view of smtpd_snap_new(); no session may use it any more. */
+void smtpd_snap_free(struct dp *dp, void *view);
+
 /* Frees w->smtpd once W's TCP stack is gone (its sessions closed with it); NULL is fine. */
 void smtpd_stop(struct dp_worker *w);
 

@@ -225,3 +225,35 @@ Test(clients, a_limit_of_n_holds_when_threads_race_for_the_last_place)
 	cr_assert_eq(client_connections(t, ip("203.0.113.78")), 1000);
 	client_table_free(t);
 }
+
+Test(clients, a_reloaded_config_limits_the_same_table_with_its_own_numbers)
+{
+	struct cfg_client_limits boot = limits(5, 0, 1, 0, 1), next = limits(2, 0, 1, 60, 1);
+	struct client_table *t = client_table_new(&boot, 7);
+	uint32_t a = ip("203.0.113.5");
+
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(client_connect(t, a, 1000), CLIENT_OK);
+	/* the counts made under the old limits stay; the new limit judges the next one */
+	cr_assert_eq(client_connect_lim(t, &next, a, 1000), CLIENT_TOO_MANY_CONNS);
+	cr_assert_eq(client_connect(t, a, 1000), CLIENT_OK, "sessions of the old config go on");
+	/* a message rate the table started without: one a minute, burst 1 */
+	cr_assert_eq(client_message(t, a, 1000), CLIENT_OK, "off in the start-up limits");
+	cr_assert_eq(client_message_lim(t, &next, a, 1000), CLIENT_OK);
+	cr_assert_eq(client_message_lim(t, &next, a, 1001), CLIENT_MSG_RATE);
+	client_table_free(t);
+}
+
+Test(clients, a_burst_lowered_by_a_reload_is_not_exceeded)
+{
+	struct cfg_client_limits boot = limits(0, 60, 10, 0, 1), next = limits(0, 60, 2, 0, 1);
+	struct client_table *t = client_table_new(&boot, 9);
+	uint32_t a = ip("203.0.113.7");
+
+	cr_assert_eq(client_connect(t, a, 1000), CLIENT_OK); /* a full bucket of 10, 9 left */
+	cr_assert_eq(client_connect_lim(t, &next, a, 1000), CLIENT_OK);
+	cr_assert_eq(client_connect_lim(t, &next, a, 1000), CLIENT_OK);
+	cr_assert_eq(client_connect_lim(t, &next, a, 1000), CLIENT_CONN_RATE,
+		     "what was left of the old burst is cut to the new one");
+	client_table_free(t);
+}
