@@ -71,6 +71,21 @@ struct smtp_session {
 	enum smtp_verb pend_cmd; /* SMTP_V_UNKNOWN: none (a PENDING state is the sink's end) */
 	bool pend_full;		 /* the pending RCPT did not fit the envelope: 452 whatever comes */
 
+	/*
+	 * RCPTs of a pipelined group whose hook replies are pending at once
+	 * (cfg->rcpt_pending_max > 1), in command order. Each one's reply goes
+	 * into out[] at OFF when it comes; what lies after the first one's OFF
+	 * (replies to later commands) is held back until then (RFC 2920 §3.1:
+	 * replies in command order).
+	 */
+	struct {
+		uint32_t off; /* where its reply goes in out[] */
+		uint32_t id;  /* tx.rcpt_attempts when the hook was asked */
+		int32_t ri;   /* its place in tx.rcpt; -1: it did not fit the envelope */
+	} grp[SMTP_RCPT_PENDING_MAX];
+	unsigned grp_n;
+	bool grp_wait; /* a command after the group waits for its replies (state PENDING) */
+
 	/* replies not sent yet */
 	uint32_t out_len, out_size;
 
@@ -120,7 +135,7 @@ static uint32_t state_timeout(const struct smtp_session *s, enum smtp_state st)
 		return t->data_block;
 	case SMTP_ST_PENDING:
 		return s->pend_cmd == SMTP_V_MAIL ? t->mail :
-		       s->pend_cmd == SMTP_V_RCPT ? t->rcpt :
+		       s->pend_cmd == SMTP_V_RCPT || s->grp_wait ? t->rcpt :
 		       s->pend_cmd == SMTP_V_AUTH ? t->command : t->data_term;
 	default:
 		return t->command;
@@ -177,6 +192,19 @@ static void tx_abort(struct smtp_session *s)
 	s->fail = 0;
 }
 
+/*
+ * The session ends while RCPTs of a group are pending: replies after the
+ * first one still unanswered can never go out in order, so they are
+ * dropped; what ends the session comes right after the last one in order.
+ */
+static void grp_drop(struct smtp_session *s)
+{
+	if (s->grp_n)
+		s->out_len = s->grp[0].off;
+	s->grp_n = 0;
+	s->grp_wait = false;
+}
+
 static void session_close(struct smtp_session *s)
 {
 	if ((s->state == SMTP_ST_AUTH ||
@@ -185,12 +213,14 @@ static void session_close(struct smtp_session *s)
 		hooks(s)->auth(s->cfg->hooks_arg, s, NULL, NULL, NULL);
 	s->pend_cmd = SMTP_V_UNKNOWN; /* a pending hook reply is moot: tx_end() says so */
 	s->pend_full = false;
+	grp_drop(s);
 	tx_abort(s);
 	set_state(s, SMTP_ST_CLOSED);
 }
 
 static void close_with(struct smtp_session *s, int id)
 {
+	grp_drop(s);
 	reply(s, id);
 	session_close(s);
 }
@@ -699,6 +729,15 @@ static void proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 {
 	if (hooks(s)->rcpt_check) {
 		int r = hooks(s)->rcpt_check(s->cfg->hooks_arg, s, &s->tx, &c->path);
+		if (r == SMTP_HOOK_PENDING && s->cfg->rcpt_pending_max > 1) {
+			/* one of a pipelined group: the next command is read at once
+			 * (grp_hold() caps the group); the reply takes its place later */
+			unsigned i = s->grp_n++;
+			s->grp[i].off = s->out_len;
+			s->grp[i].id = s->tx.rcpt_attempts;
+			s->grp[i].ri = smtp_tx_add_rcpt(&s->tx, c) == 0 ? (int32_t)s->tx.nrcpt - 1 : -1;
+			return;
+		}
 		if (r == SMTP_HOOK_PENDING) {
 			/* C's slices are gone by the time the reply comes: copy RCPT now,
 			 * and take it back out if the reply refuses it */
@@ -1220,6 +1259,28 @@ static bool auth_line_ahead(const struct smtp_session *s, const uint8_t *p, size
 	return true;
 }
 
+/*
+ * RCPTs of a group are pending and the complete line P[0..LEN) comes next:
+ * only another RCPT, while the group has room, goes on now (RFC 2920 §3.1:
+ * DATA, BDAT and the commands that end a group, as anything else, need the
+ * replies before them first -- DATA needs the number of recipients, RFC 5321
+ * §3.3). Otherwise the session waits in PENDING and the line stays unread
+ * (it is parsed again when the group is answered).
+ */
+static bool grp_hold(struct smtp_session *s, const uint8_t *p, size_t len)
+{
+	struct smtp_cmd c;
+
+	if (s->grp_n == 0)
+		return false;
+	smtp_parse_cmd(p, len, s->tx.smtputf8 ? SMTP_PARSE_F_UTF8 : 0, &c);
+	if (c.verb == SMTP_V_RCPT && s->grp_n < s->cfg->rcpt_pending_max)
+		return false;
+	s->grp_wait = true;
+	set_state(s, SMTP_ST_PENDING);
+	return true;
+}
+
 /* Frames command lines: whole lines are parsed in place, partial ones are held in line[]. */
 static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 {
@@ -1233,6 +1294,8 @@ static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 		ssize_t k = smtp_find_crlf(p, n < max ? n : max);
 		if (k >= 0) {
 			end = (size_t)k + 2;
+			if (grp_hold(s, p, end))
+				return 0;
 			process_line(s, p, end, end < n);
 			goto done;
 		}
@@ -1263,6 +1326,8 @@ static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 	}
 	memcpy(s->line + s->line_len, p, end);
 	size_t total = s->line_len + end;
+	if (grp_hold(s, s->line, total))
+		return 0; /* line[0..line_len) stays: the same octets complete it again */
 	s->line_len = 0;
 	process_line(s, s->line, total, end < n);
 done:
@@ -1300,7 +1365,8 @@ static bool config_usable(const struct smtp_server_config *cfg)
 	       k->begin && k->chunk && k->end && k->abort && cfg->max_cmd_line >= 512 &&
 	       cfg->max_cmd_line <= 65536 && cfg->max_input_no_crlf >= cfg->max_cmd_line &&
 	       cfg->max_rcpts >= 1 && cfg->envelope_size >= 2048 && cfg->max_errors >= 1 &&
-	       cfg->envelope_size <= UINT32_MAX / 2;
+	       cfg->envelope_size <= UINT32_MAX / 2 &&
+	       cfg->rcpt_pending_max <= SMTP_RCPT_PENDING_MAX;
 }
 
 void smtp_server_config_default(struct smtp_server_config *c)
@@ -1431,7 +1497,8 @@ size_t smtp_server_input(struct smtp_session *s, const uint8_t *p, size_t n, uin
 		default:
 			break;
 		}
-		if (out_free(s) < OUT_RESERVE)
+		/* each pending RCPT of a group keeps room for its reply line */
+		if (out_free(s) < OUT_RESERVE + (size_t)s->grp_n * SMTP_REPLY_LINE_MAX)
 			return off;
 		if (s->state == SMTP_ST_DATA)
 			off += data_input(s, p + off, n - off);
@@ -1446,11 +1513,15 @@ size_t smtp_server_input(struct smtp_session *s, const uint8_t *p, size_t n, uin
 size_t smtp_server_output(const struct smtp_session *s, const uint8_t **p)
 {
 	*p = s->out;
-	return s->out_len;
+	return s->grp_n ? s->grp[0].off : s->out_len; /* later replies wait for the group's */
 }
 
 void smtp_server_output_done(struct smtp_session *s, size_t n)
 {
+	for (unsigned i = 0; i < s->grp_n; i++) {
+		uint32_t o = s->grp[i].off;
+		s->grp[i].off = n < o ? o - (uint32_t)n : 0;
+	}
 	if (n >= s->out_len) {
 		s->out_len = 0;
 		return;
@@ -1494,7 +1565,7 @@ unsigned smtp_server_events(const struct smtp_session *s)
 	case SMTP_ST_PENDING:
 		return SMTP_EV_PENDING;
 	default:
-		return 0;
+		return s->grp_n ? SMTP_EV_PENDING : 0;
 	}
 }
 
@@ -1512,7 +1583,7 @@ void smtp_server_tls_started(struct smtp_session *s, uint64_t now)
 
 void smtp_server_tx_done(struct smtp_session *s, int r, uint64_t now)
 {
-	if (s->state != SMTP_ST_PENDING || s->pend_cmd != SMTP_V_UNKNOWN)
+	if (s->state != SMTP_ST_PENDING || s->pend_cmd != SMTP_V_UNKNOWN || s->grp_wait)
 		return;
 	s->now = now;
 	complete(s, r, NULL);
@@ -1521,7 +1592,7 @@ void smtp_server_tx_done(struct smtp_session *s, int r, uint64_t now)
 void smtp_server_tx_done_text(struct smtp_session *s, const struct smtp_reply_text *r,
 			      uint64_t now)
 {
-	if (s->state != SMTP_ST_PENDING || s->pend_cmd != SMTP_V_UNKNOWN)
+	if (s->state != SMTP_ST_PENDING || s->pend_cmd != SMTP_V_UNKNOWN || s->grp_wait)
 		return;
 	s->now = now;
 	complete(s, SMTP_R_LOCAL_ERROR, r);
@@ -1534,6 +1605,10 @@ void smtp_server_cmd_done(struct smtp_session *s, int r, const struct smtp_reply
 	bool full = s->pend_full;
 	bool ok;
 
+	if (s->grp_n) {
+		smtp_server_rcpt_done(s, s->grp[0].id, r, mirror, now);
+		return;
+	}
 	if (s->state != SMTP_ST_PENDING || v == SMTP_V_UNKNOWN || v == SMTP_V_AUTH)
 		return;
 	s->now = now;
@@ -1591,8 +1666,103 @@ void smtp_server_auth_done(struct smtp_session *s, int r, const struct smtp_str 
 	auth_result(s, r, challenge ? challenge : &none);
 }
 
+/*
+ * Writes a group RCPT's reply at OFF, in front of the replies held behind
+ * it; returns its length. The held ones are parked at the end of out[]
+ * meanwhile (the room grp_n reply lines kept, smtp_server_input()).
+ */
+static uint32_t grp_insert(struct smtp_session *s, uint32_t off, int r,
+			   const struct smtp_reply_text *mirror)
+{
+	uint32_t tail = s->out_len - off, size = s->out_size;
+
+	memmove(s->out + size - tail, s->out + off, tail);
+	s->out_size = size - tail;
+	s->out_len = off;
+	if (mirror != NULL)
+		reply_text(s, mirror, NULL);
+	else
+		reply(s, r);
+	s->out_size = size;
+	memmove(s->out + s->out_len, s->out + size - tail, tail);
+	uint32_t added = s->out_len - off;
+	s->out_len += tail;
+	return added;
+}
+
+void smtp_server_rcpt_done(struct smtp_session *s, unsigned id, int r,
+			   const struct smtp_reply_text *mirror, uint64_t now)
+{
+	unsigned i = 0;
+
+	while (i < s->grp_n && s->grp[i].id != id)
+		i++;
+	if (i == s->grp_n || s->state == SMTP_ST_CLOSED)
+		return;
+	s->now = now;
+	uint32_t off = s->grp[i].off;
+	int32_t ri = s->grp[i].ri;
+
+	memmove(&s->grp[i], &s->grp[i + 1], (s->grp_n - i - 1) * sizeof(s->grp[0]));
+	s->grp_n--;
+	if (mirror != NULL && !text_usable(mirror))
+		mirror = NULL, r = SMTP_R_LOCAL_ERROR;
+	bool ok = mirror != NULL ? mirror->code / 100 == 2 : r == SMTP_R_NONE;
+	if (!ok)
+		count(s, SMTP_C_POLICY_REJECTS);
+	if (ok && ri < 0) {
+		count(s, SMTP_C_ENVELOPE_FULL);
+		ok = false, mirror = NULL, r = SMTP_R_STORAGE;
+	} else if (ok) {
+		count(s, SMTP_C_RCPTS_ACCEPTED);
+	}
+	if (!ok && ri >= 0) { /* out of the envelope; its strings stay in the arena */
+		struct smtp_tx *tx = &s->tx;
+		memmove(&tx->rcpt[ri], &tx->rcpt[ri + 1],
+			(tx->nrcpt - (unsigned)ri - 1) * sizeof(tx->rcpt[0]));
+		tx->nrcpt--;
+		for (unsigned j = 0; j < s->grp_n; j++)
+			if (s->grp[j].ri > ri)
+				s->grp[j].ri--;
+	}
+	if (!ok && (mirror != NULL ? mirror->code : smtp_reply_code(r)) == 421) {
+		/* RFC 5321 §3.8: it ends the session, at the first reply still owed */
+		s->out_len = i == 0 ? off : s->grp[0].off;
+		s->grp_n = 0;
+		s->grp_wait = false;
+		if (mirror != NULL) {
+			reply_text(s, mirror, NULL);
+			session_close(s);
+		} else {
+			close_with(s, r);
+		}
+		return;
+	}
+	uint32_t added = grp_insert(s, off, ok ? SMTP_R_RCPT_OK : r, mirror);
+	for (unsigned j = i; j < s->grp_n; j++)
+		s->grp[j].off += added;
+	if (!ok && ++s->errors >= s->cfg->max_errors) {
+		count(s, SMTP_C_TOO_MANY_ERRORS);
+		close_with(s, SMTP_R_TOO_MANY_ERRORS);
+		return;
+	}
+	/* decided recipients so far; a command held behind the group is read again */
+	unsigned undecided = 0;
+	for (unsigned j = 0; j < s->grp_n; j++)
+		undecided += s->grp[j].ri >= 0;
+	s->grp_wait = false;
+	set_state(s, s->tx.nrcpt > undecided ? SMTP_ST_RCPT : SMTP_ST_MAIL);
+}
+
+unsigned smtp_server_rcpts_pending(const struct smtp_session *s)
+{
+	return s->grp_n;
+}
+
 enum smtp_verb smtp_server_pending_cmd(const struct smtp_session *s)
 {
+	if (s->grp_n)
+		return SMTP_V_RCPT;
 	return s->state == SMTP_ST_PENDING ? s->pend_cmd : SMTP_V_UNKNOWN;
 }
 

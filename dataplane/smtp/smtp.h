@@ -215,7 +215,13 @@ struct smtp_hooks {
 	/*
 	 * RCPT passed syntax and limits (the relay check lives here); TX does
 	 * not hold RCPT yet. SMTP_HOOK_PENDING as for mail_check(): RCPT joins
-	 * the envelope only if smtp_server_cmd_done() accepts it.
+	 * the envelope only if smtp_server_cmd_done() accepts it. With the
+	 * config's rcpt_pending_max > 1 the session does not wait: later RCPTs
+	 * of the client's pipelined group (RFC 2920 §3.1) are checked and
+	 * handed to this hook while earlier ones are pending, and their replies
+	 * go out in command order as each is decided (smtp_server_cmd_done()
+	 * answers the oldest, smtp_server_rcpt_done() any by its id, which is
+	 * TX->rcpt_attempts during this call).
 	 */
 	int (*rcpt_check)(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
 			  const struct smtp_path *rcpt);
@@ -300,11 +306,21 @@ struct smtp_server_config {
 	bool require_tls;	       /* 530 until STARTTLS (submission ports) */
 	bool auth_requires_tls;	       /* offer and accept AUTH only under TLS */
 	int64_t wall_offset_ms;	       /* wall clock = session clock + this */
+	/*
+	 * RCPTs of one pipelined group whose rcpt_check() replies may be
+	 * pending at once (at most SMTP_RCPT_PENDING_MAX); 0 or 1: one at a
+	 * time, the session waits in PENDING for each (the store and sink
+	 * modes). A command other than RCPT after pending ones waits for all
+	 * of their replies (state PENDING, its input kept).
+	 */
+	unsigned rcpt_pending_max;
 	const struct smtp_sink_ops *sink;
 	void *sink_arg;
 	const struct smtp_hooks *hooks; /* NULL: none */
 	void *hooks_arg;
 };
+
+#define SMTP_RCPT_PENDING_MAX 32
 
 /* Fills C with the defaults above (hostname "localhost", discard sink: set your own). */
 void smtp_server_config_default(struct smtp_server_config *c);
@@ -332,6 +348,7 @@ extern const char *const smtp_state_names[SMTP_ST_MAX];
 #define SMTP_EV_CLOSE	 0x1 /* flush the output, then close the connection */
 #define SMTP_EV_STARTTLS 0x2 /* flush the 220, start TLS, then smtp_server_tls_started() */
 #define SMTP_EV_PENDING	 0x4 /* waiting for smtp_server_tx_done()/cmd_done(); keep input */
+				     /* (also while a pipelined group's RCPTs are pending) */
 
 /* smtp_server_init() flags */
 #define SMTP_SESSION_TLS 0x1 /* implicit TLS (port 465): the session starts under TLS */
@@ -423,7 +440,10 @@ void smtp_server_tx_done_text(struct smtp_session *s, const struct smtp_reply_te
  * MIRROR given: its code decides (2xx accepts) and the client gets its code,
  * enhanced code and text, sanitised (smtp_reply_format_text()); a code
  * outside 200..599 or of class 3 refuses with 451 4.3.0. The session takes
- * input again. Ignored unless a MAIL/RCPT reply is pending.
+ * input again. Ignored unless a MAIL/RCPT reply is pending. With RCPTs of a
+ * pipelined group pending (rcpt_pending_max > 1), it decides the oldest. A
+ * 421 there ends the session at the oldest RCPT still unanswered: replies
+ * to later commands are dropped, the 421 is the last line.
  */
 void smtp_server_cmd_done(struct smtp_session *s, int reply, const struct smtp_reply_text *mirror,
 			  uint64_t now);
@@ -436,6 +456,18 @@ void smtp_server_cmd_done(struct smtp_session *s, int reply, const struct smtp_r
  */
 void smtp_server_auth_done(struct smtp_session *s, int reply, const struct smtp_str *challenge,
 			   uint64_t now);
+
+/*
+ * rcpt_pending_max > 1: the pending RCPT whose id (TX->rcpt_attempts during
+ * its rcpt_check()) is ID is decided, as smtp_server_cmd_done() decides.
+ * Its reply goes out in its place: after every earlier command's, before
+ * every later one's. Ignored when no pending RCPT has that id.
+ */
+void smtp_server_rcpt_done(struct smtp_session *s, unsigned id, int reply,
+			   const struct smtp_reply_text *mirror, uint64_t now);
+
+/* RCPTs of the pipelined group whose hook replies are pending (rcpt_pending_max > 1). */
+unsigned smtp_server_rcpts_pending(const struct smtp_session *s);
 
 /* The verb whose reply is pending (SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_AUTH), SMTP_V_UNKNOWN for none. */
 enum smtp_verb smtp_server_pending_cmd(const struct smtp_session *s);

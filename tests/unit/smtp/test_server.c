@@ -1812,3 +1812,245 @@ Test(pending_cmd, a_mirrored_final_reply_carries_our_queue_id_or_their_refusal)
 	cr_assert_eq(counter(SMTP_C_MESSAGES_REJECTED), 1);
 	cr_assert_eq(c->aborts, 0, "end() answered: no abort");
 }
+
+/* ==== helper CT2: a pipelined group's RCPTs pending at once (rcpt_pending_max > 1) ==== */
+
+TestSuite(rcpt_group, .init = setup, .fini = teardown);
+
+/* What the group's hook saw: each RCPT's id (tx->rcpt_attempts) and mailbox. */
+static struct {
+	unsigned id[8];
+	char rcpt[8][64];
+	unsigned n;
+} grp_seen;
+
+static int group_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx,
+		      const struct smtp_path *rcpt)
+{
+	(void)arg, (void)s;
+	cr_assert_lt(grp_seen.n, 8);
+	grp_seen.id[grp_seen.n] = tx->rcpt_attempts;
+	snprintf(grp_seen.rcpt[grp_seen.n++], 64, "%.*s", (int)rcpt->mailbox.len,
+		 (const char *)rcpt->mailbox.p);
+	return SMTP_HOOK_PENDING;
+}
+
+static void group_hooks(unsigned max)
+{
+	pending_hooks(false);
+	memset(&grp_seen, 0, sizeof(grp_seen));
+	c->hooks.rcpt_check = group_rcpt;
+	c->cfg.rcpt_pending_max = max;
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+}
+
+Test(rcpt_group, three_rcpts_pending_at_once_answered_out_of_order_are_replied_in_order)
+{
+	group_hooks(8);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_expect_nothing(c);
+	cr_assert_eq(grp_seen.n, 3, "every RCPT of the group reached the hook at once");
+	cr_assert_str_eq(grp_seen.rcpt[2], "c@example.com");
+	cr_assert_eq(c->kept_len, 0, "nothing was held back");
+	cr_assert_eq(smtp_server_rcpts_pending(c->s), 3);
+	cr_assert_eq(smtp_server_pending_cmd(c->s), SMTP_V_RCPT);
+	cr_assert(smtp_server_events(c->s) & SMTP_EV_PENDING);
+
+	struct smtp_reply_text okc = text(250, "2.1.5", "c ok");
+	struct smtp_reply_text nob = text(550, "5.1.1", "<b@example.com>: User unknown");
+	struct smtp_reply_text oka = text(250, "2.1.5", "a ok");
+	smtp_server_rcpt_done(c->s, grp_seen.id[2], SMTP_R_NONE, &okc, c->now);
+	conv_flush(c);
+	conv_expect_nothing(c); /* c's reply waits for a's and b's */
+	smtp_server_rcpt_done(c->s, grp_seen.id[1], SMTP_R_NONE, &nob, c->now);
+	smtp_server_rcpt_done(c->s, grp_seen.id[1], SMTP_R_NONE, &oka, c->now); /* twice: ignored */
+	conv_flush(c);
+	conv_expect_nothing(c);
+	smtp_server_rcpt_done(c->s, grp_seen.id[0], SMTP_R_NONE, &oka, c->now);
+	conv_flush(c);
+	conv_expect(c, "250 2.1.5 a ok");
+	conv_expect(c, "550 5.1.1 <b@example.com>: User unknown");
+	conv_expect(c, "250 2.1.5 c ok");
+	conv_expect_nothing(c);
+	cr_assert_eq(smtp_server_rcpts_pending(c->s), 0);
+	cr_assert_eq(smtp_server_state(c->s), SMTP_ST_RCPT);
+
+	conv_send(c, "DATA\r\n");
+	conv_expect(c, "354 End data with <CR><LF>.<CR><LF>");
+	conv_send(c, "x\r\n.\r\n");
+	expect_queued(0);
+	cr_assert_eq(c->msgs[0].nrcpt, 2, "the refused one left the envelope, order kept");
+	cr_assert_str_eq(c->msgs[0].rcpt[0], "a@example.com");
+	cr_assert_str_eq(c->msgs[0].rcpt[1], "c@example.com");
+	cr_assert_eq(counter(SMTP_C_RCPTS_ACCEPTED), 2);
+	cr_assert_eq(counter(SMTP_C_POLICY_REJECTS), 1);
+	cr_assert_eq(smtp_server_errors(c->s), 1);
+}
+
+Test(rcpt_group, an_rcpt_we_refuse_ourselves_mid_group_keeps_its_place_and_skips_the_hook)
+{
+	group_hooks(8);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<no spaces@example.com>\r\nRCPT TO:<c@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_expect_nothing(c); /* the 501 is decided but waits behind a's reply */
+	cr_assert_eq(grp_seen.n, 2, "the hook never saw the refused RCPT");
+	cr_assert_str_eq(grp_seen.rcpt[0], "a@example.com");
+	cr_assert_str_eq(grp_seen.rcpt[1], "c@example.com");
+	cr_assert_eq(grp_seen.id[1], 3, "ids count every RCPT, refused ones too");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now); /* the oldest: a */
+	conv_flush(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect(c, "501 5.1.3 Bad recipient address syntax");
+	conv_expect_nothing(c);
+	smtp_server_cmd_done(c->s, SMTP_R_RELAY_DENIED, NULL, c->now);
+	conv_flush(c);
+	conv_skip_reply(c, "554");
+	conv_expect_nothing(c);
+	cr_assert_eq(smtp_server_tx(c->s)->nrcpt, 1);
+	cr_assert_eq(counter(SMTP_C_SYNTAX_ERRORS), 1);
+}
+
+Test(rcpt_group, data_after_pending_rcpts_waits_for_them_and_counts_only_accepted_ones)
+{
+	group_hooks(8);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nDATA\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_expect_nothing(c);
+	cr_assert_eq(grp_seen.n, 2);
+	cr_assert_gt(c->kept_len, 0, "DATA is held until the group is answered");
+	cr_assert_eq(c->begins, 0);
+	struct smtp_reply_text no = text(550, "5.1.1", "no such user");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &no, c->now);
+	conv_resume(c);
+	conv_expect(c, "550 5.1.1 no such user");
+	conv_expect_nothing(c);
+	cr_assert_gt(c->kept_len, 0);
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, &no, c->now);
+	conv_resume(c);
+	conv_expect(c, "550 5.1.1 no such user");
+	conv_expect(c, "554 5.5.1 Error: no valid recipients"); /* RFC 5321 §3.3 */
+	conv_expect_nothing(c);
+	cr_assert_eq(c->begins, 0);
+
+	/* the same with one accepted: DATA goes on with one recipient */
+	memset(&grp_seen, 0, sizeof(grp_seen));
+	conv_send(c, "RSET\r\nMAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nDATA\r\n");
+	conv_expect(c, "250 2.0.0 Ok");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_expect_nothing(c);
+	smtp_server_rcpt_done(c->s, grp_seen.id[1], SMTP_R_NONE, NULL, c->now);
+	conv_resume(c);
+	conv_expect_nothing(c);
+	smtp_server_rcpt_done(c->s, grp_seen.id[0], SMTP_R_NONE, &no, c->now);
+	conv_resume(c);
+	conv_expect(c, "550 5.1.1 no such user");
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect(c, "354 End data with <CR><LF>.<CR><LF>");
+	conv_send(c, "x\r\n.\r\n");
+	expect_queued(0);
+	cr_assert_eq(c->msgs[0].nrcpt, 1);
+	cr_assert_str_eq(c->msgs[0].rcpt[0], "b@example.com");
+}
+
+Test(rcpt_group, the_session_ending_while_rcpts_are_pending_ends_the_transaction_once)
+{
+	group_hooks(8);
+	c->cfg.timeout_ms.rcpt = 1000;
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	smtp_server_rcpt_done(c->s, grp_seen.id[2], SMTP_R_NONE, NULL, c->now); /* c: held */
+	smtp_server_rcpt_done(c->s, grp_seen.id[0], SMTP_R_NONE, NULL, c->now); /* a: out */
+	conv_flush(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect_nothing(c);
+	conv_advance(c, 1001); /* b never answered */
+	conv_expect(c, "421 4.4.2 mx.example.com Error: timeout exceeded");
+	conv_expect_nothing(c); /* c's reply would be out of order: dropped */
+	cr_assert(conv_closed(c));
+	cr_assert_eq(asked.tx_ends, 1, "tx_end: no cmd_done may follow");
+	cr_assert_eq(smtp_server_rcpts_pending(c->s), 0);
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now); /* too late: ignored */
+	smtp_server_rcpt_done(c->s, grp_seen.id[1], SMTP_R_NONE, NULL, c->now);
+	conv_flush(c);
+	conv_expect_nothing(c);
+	cr_assert_eq(asked.tx_ends, 1);
+}
+
+Test(rcpt_group, a_421_mid_group_ends_the_session_at_the_first_reply_still_owed)
+{
+	group_hooks(8);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now);
+	struct smtp_reply_text bye = text(421, "4.3.0", "closing");
+	smtp_server_rcpt_done(c->s, grp_seen.id[2], SMTP_R_NONE, &bye, c->now); /* b still owed */
+	conv_flush(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect(c, "421 4.3.0 closing");
+	conv_expect_nothing(c);
+	cr_assert(conv_closed(c));
+	cr_assert_eq(asked.tx_ends, 1);
+}
+
+Test(rcpt_group, max_recipients_reached_inside_a_group_is_refused_in_its_place)
+{
+	c->cfg.max_rcpts = 2;
+	group_hooks(8);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n"
+		     "RCPT TO:<d@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	conv_expect_nothing(c);
+	cr_assert_eq(grp_seen.n, 2, "pending RCPTs count toward the limit: c and d never asked");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now);
+	conv_flush(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect_nothing(c);
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now);
+	conv_flush(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect(c, "452 4.5.3 Error: too many recipients");
+	conv_expect(c, "452 4.5.3 Error: too many recipients");
+	conv_expect_nothing(c);
+	cr_assert_eq(counter(SMTP_C_TOO_MANY_RCPTS), 2);
+	cr_assert_eq(smtp_server_tx(c->s)->nrcpt, 2);
+}
+
+Test(rcpt_group, a_group_larger_than_rcpt_pending_max_waits_for_room)
+{
+	group_hooks(2);
+	conv_send(c, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		     "RCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	cr_assert_eq(grp_seen.n, 2);
+	cr_assert_gt(c->kept_len, 0, "the third RCPT waits");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now);
+	conv_resume(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	cr_assert_eq(grp_seen.n, 3, "room for one more: c is asked");
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now);
+	smtp_server_cmd_done(c->s, SMTP_R_NONE, NULL, c->now);
+	conv_flush(c);
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect(c, "250 2.1.5 Ok");
+	conv_expect_nothing(c);
+	cr_assert_eq(smtp_server_tx(c->s)->nrcpt, 3);
+}
+
+Test(rcpt_group, a_config_over_the_cap_is_unusable)
+{
+	struct smtp_peer peer = { .family = 4 };
+	c->cfg.rcpt_pending_max = SMTP_RCPT_PENDING_MAX + 1;
+	cr_assert_null(smtp_server_new(&c->cfg, &c->ctx, &peer, 0, 0));
+}
+
+/* ==== end of helper CT2's block ==== */
