@@ -7,13 +7,9 @@
 #include <string.h>
 
 #include "control/common/proto.h"
+#include "control/config/control.h"
 #include "control/common/qid.h"
 
-#define WAIT_RELOAD                                                                                \
-	"issue 6, hitless reload (the dataplane has no /mxgate/reload telemetry command yet)"
-#define WAIT_LOGLEVEL                                                                              \
-	"issue 6, run-time log levels (the dataplane has no /mxgate/log_level telemetry command "  \
-	"yet)"
 
 /* Every wire name; the first entry of a command is its canonical name. */
 static const struct ctl_cmd_info cmds[] = {
@@ -21,7 +17,7 @@ static const struct ctl_cmd_info cmds[] = {
 	{ CTL_CMD_STATS, "stats", NULL },
 	{ CTL_CMD_PORTS, "ports", NULL },
 	{ CTL_CMD_CONFIG_SHOW, "config.show", NULL },
-	{ CTL_CMD_CONFIG_RELOAD, "config.reload", WAIT_RELOAD },
+	{ CTL_CMD_CONFIG_RELOAD, "config.reload", NULL },
 	{ CTL_CMD_SESSIONS, "sessions", NULL },
 	{ CTL_CMD_QUEUE, "queue.list", NULL },
 	{ CTL_CMD_QUEUE, "queue.show", NULL },
@@ -30,7 +26,7 @@ static const struct ctl_cmd_info cmds[] = {
 	{ CTL_CMD_QUEUE, "queue.hold", NULL },
 	{ CTL_CMD_QUEUE, "queue.release", NULL },
 	{ CTL_CMD_ROUTES, "routes", NULL },
-	{ CTL_CMD_LOG_LEVEL, "log.level", WAIT_LOGLEVEL },
+	{ CTL_CMD_LOG_LEVEL, "log.level", NULL },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -171,9 +167,35 @@ static int parse_args_obj(json_t *args, struct ctl_request *req, struct ctl_erro
 			snprintf(req->qid, sizeof(req->qid), "%s", id);
 			continue;
 		}
+		if (req->cmd->cmd == CTL_CMD_CONFIG_RELOAD && strcmp(key, "file") == 0) {
+			const char *f = json_is_string(v) ? json_string_value(v) : NULL;
+
+			if (f == NULL || f[0] != '/' || strlen(f) != json_string_length(v) ||
+			    strlen(f) >= 4096)
+				return ctl_error_set(err, CTL_E_BAD_REQUEST,
+						     "\"file\" must be an absolute path");
+			free(req->file);
+			req->file = strdup(f);
+			if (req->file == NULL)
+				return ctl_error_set(err, CTL_E_INTERNAL, "out of memory");
+			continue;
+		}
+		if (req->cmd->cmd == CTL_CMD_LOG_LEVEL && strcmp(key, "level") == 0) {
+			enum cfg_log_level l;
+
+			if (!json_is_string(v) || cfg_log_level_parse(json_string_value(v), &l) != 0)
+				return ctl_error_set(
+					err, CTL_E_BAD_REQUEST,
+					"\"level\" must be error, warning, info or debug");
+			req->level = (int)l;
+			continue;
+		}
 		return ctl_error_set(err, CTL_E_BAD_REQUEST, "%s takes no argument \"%.64s\"",
 				     req->cmd->name, key);
 	}
+	if (req->cmd->cmd == CTL_CMD_LOG_LEVEL && req->level < 0)
+		return ctl_error_set(err, CTL_E_BAD_REQUEST,
+				     "log.level needs \"level\": error, warning, info or debug");
 	if (ctl_queue_takes_id(req->cmd) && req->qid[0] == '\0')
 		return ctl_error_set(err, CTL_E_BAD_REQUEST,
 				     "%s needs \"id\": the message's queue ID", req->cmd->name);
@@ -194,7 +216,7 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, str
 	json_t *v;
 	int rc;
 
-	*req = (struct ctl_request){ 0 };
+	*req = (struct ctl_request){ .level = -1 };
 	if (len > CTL_MAX_REQUEST)
 		return ctl_error_set(err, CTL_E_TOO_LARGE, "request longer than %d bytes",
 				     CTL_MAX_REQUEST);
@@ -247,6 +269,7 @@ out:
 void ctl_request_fini(struct ctl_request *req)
 {
 	json_decref(req->id);
+	free(req->file);
 	*req = (struct ctl_request){ 0 };
 }
 

@@ -88,6 +88,8 @@ struct ctl_request {
 	const struct ctl_cmd_info *cmd;
 	json_t *id;	 /* a reference, or NULL; ctl_request_fini() drops it */
 	unsigned span_s; /* stats: rate window in seconds; 0 = the daemon's default */
+	char *file;	 /* config.reload: "file" (absolute), or NULL: the file in force */
+	int level;	 /* log.level: "level", an enum cfg_log_level; -1 before parsing */
 	char qid[32];	 /* queue.show/hold/release/delete: "id", checked (control/common/qid.h) */
 };
 

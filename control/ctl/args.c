@@ -18,8 +18,6 @@ const char ctl_usage[] =
 	"  top [--count N] [--interval S] a live view, redrawn every second; q quits\n"
 	"  config check FILE              validate FILE: every error as FILE:LINE:COLUMN\n"
 	"  config show                    the config mxgate-control loaded\n"
-	"  user add|del|passwd USER [--file F] [--password-stdin]\n"
-	"                                 edit the AUTH password file (mxgatectl user --help)\n"
 	"  routes                         the mail routes: each domain's next hops\n"
 	"  sessions                       the SMTP sessions open now: client, state, age, bytes\n"
 	"  queue list                     the messages waiting for delivery\n"
@@ -27,7 +25,11 @@ const char ctl_usage[] =
 	"  queue flush                    retry every deferred message now\n"
 	"  queue hold|release ID          stop and resume delivery attempts of one message\n"
 	"  queue delete ID                drop a message: no delivery, no bounce\n"
-	"  config reload | log level LEVEL (not available yet: each says which issue brings it)\n"
+	"  user add|del|passwd USER [--file F] [--password-stdin]\n"
+	"                                 edit the AUTH password file (mxgatectl user --help)\n"
+	"  config reload [FILE]           check FILE (default: the file in force) and apply it\n"
+	"                                 without a restart; or say which keys need one\n"
+	"  log level LEVEL                error, warning, info or debug, in both daemons\n"
 	"options:\n"
 	"  --json                         JSON output, one object per line\n"
 	"  -s, --socket PATH              mxgate-control's socket (default " CTL_DEFAULT_SOCKET
@@ -136,8 +138,13 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 		} else if (strcmp(sub, "show") == 0) {
 			a->verb = VERB_CONFIG_SHOW;
 		} else if (strcmp(sub, "reload") == 0) {
-			a->verb = VERB_LATER;
-			a->later = ctl_cmd_find("config.reload");
+			a->verb = VERB_CONFIG_RELOAD;
+			if (n > 2) {
+				if (pos[2][0] == '\0')
+					return fail(err, errlen, "config reload: the FILE is empty");
+				a->file = pos[2];
+				want = 3;
+			}
 		} else {
 			return fail(err, errlen,
 				    "unknown config command '%s' (check, show, reload)", sub);
@@ -185,8 +192,8 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 			return fail(err, errlen,
 				    "'%s' is not a log level (error, warning, info, debug)",
 				    pos[2]);
-		a->verb = VERB_LATER;
-		a->later = ctl_cmd_find("log.level");
+		a->verb = VERB_LOG_LEVEL;
+		a->level = pos[2];
 	} else {
 		return fail(err, errlen, "unknown command '%s'", w);
 	}

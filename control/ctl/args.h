@@ -28,6 +28,8 @@ enum ctl_verb {
 	VERB_ROUTES,
 	VERB_SESSIONS,
 	VERB_QUEUE, /* args.later is the queue.* command; args.qid its message, if it takes one */
+	VERB_CONFIG_RELOAD, /* args.file: the file to load, or NULL for the one in force */
+	VERB_LOG_LEVEL,	    /* args.level */
 	VERB_LATER, /* a command of a later issue: args.later says which */
 };
 
@@ -41,7 +43,8 @@ struct ctl_args {
 	unsigned span_s;     /* stats --span S: rate window; 0 = the daemon's default */
 	const char *socket;  /* -s/--socket PATH, else from --config, else the default */
 	const char *config;  /* -c/--config FILE: where control.socket is written */
-	const char *file;    /* config check FILE */
+	const char *file;    /* config check FILE, config reload [FILE] */
+	const char *level;   /* log level LEVEL: checked to be a level name */
 	const struct ctl_cmd_info *later;
 	char qid[32]; /* queue show|hold|release|delete: the ID, checked and upper-cased */
 };

@@ -24,6 +24,7 @@
 #include "control/ctl/client.h"
 #include "control/ctl/render.h"
 #include "control/ctl/render_ops.h"
+#include "control/ctl/render_reload.h"
 #include "control/ctl/user.h"
 
 #ifndef MXGATE_VERSION
@@ -376,6 +377,68 @@ static int top(const struct ctl_args *a, struct ctl_conn *c)
 	return rc;
 }
 
+/* ---- config reload, log level ---- */
+
+/* FILE as an absolute path: the daemon's working directory is not ours. NULL: out of memory. */
+static char *absolute(const char *file)
+{
+	char *r = realpath(file, NULL), *cwd;
+	size_t n;
+
+	if (r != NULL || file[0] == '/')
+		return r != NULL ? r : strdup(file);
+	cwd = getcwd(NULL, 0); /* the daemon says it cannot read it: with the name as meant */
+	if (cwd == NULL)
+		return strdup(file);
+	n = strlen(cwd) + strlen(file) + 2;
+	r = malloc(n);
+	if (r != NULL)
+		snprintf(r, n, "%s/%s", cwd, file);
+	free(cwd);
+	return r;
+}
+
+static int reload_cmd(const struct ctl_args *a, struct ctl_conn *c)
+{
+	struct sbuf b = { 0 }, eb = { 0 };
+	json_t *args = NULL, *res;
+	int rc = 0;
+
+	if (a->verb == VERB_LOG_LEVEL) {
+		args = json_pack("{s:s}", "level", a->level);
+	} else if (a->file != NULL) {
+		char *f = absolute(a->file);
+
+		if (f == NULL)
+			return failure(a, CTL_E_INTERNAL, "out of memory");
+		args = json_pack("{s:s}", "file", f);
+		free(f);
+	}
+	res = call(a, c, a->verb == VERB_LOG_LEVEL ? "log.level" : "config.reload", args, &rc);
+	json_decref(args);
+	if (res == NULL)
+		return rc;
+	if (a->verb == VERB_LOG_LEVEL)
+		rc = render_log_level(&b, res);
+	else
+		rc = render_reload(&b, &eb, res);
+	if (a->json) {
+		json_t *o = json_deep_copy(res);
+
+		json_object_set_new(o, "ok", json_boolean(rc == 0));
+		print_json(o);
+		sbuf_free(&b);
+		sbuf_free(&eb);
+	} else {
+		if (eb.len != 0)
+			fputs(sbuf_str(&eb), stderr);
+		sbuf_free(&eb);
+		put(&b);
+	}
+	json_decref(res);
+	return rc;
+}
+
 /* ---- commands ---- */
 
 /* sessions and queue ...: one call, a table or the JSON result. */
@@ -508,6 +571,10 @@ static int run(const struct ctl_args *a)
 			render_routes(&b, res);
 			put(&b);
 		}
+		break;
+	case VERB_CONFIG_RELOAD:
+	case VERB_LOG_LEVEL:
+		rc = reload_cmd(a, c);
 		break;
 	case VERB_TOP:
 		rc = top(a, c);

@@ -18,6 +18,7 @@
 #include "control/daemon/http.h"
 #include "control/daemon/ops.h"
 #include "control/daemon/prom.h"
+#include "control/daemon/reload_ops.h"
 #include "control/daemon/server.h"
 #include "control/daemon/store.h"
 #include "control/daemon/tel.h"
@@ -370,6 +371,29 @@ static char *do_ops(struct ctld *d, const struct ctl_request *req)
 	return ctl_reply_ok(req->id, r);
 }
 
+/* config.reload (reload_ops.h): mxgate-control keeps the file once mxgate-dp applied it. */
+static char *do_reload(struct ctld *d, const struct ctl_request *req)
+{
+	struct reload_out o;
+	time_t wall = time(NULL);
+	struct tm tm;
+
+	reload_config(d->cfg, req->file, dp_up(d), &o);
+	if (o.result == NULL)
+		return ctl_reply_error(req->id, o.code, o.message);
+	if (o.cfg != NULL) {
+		cfg_free(d->cfg);
+		d->cfg = o.cfg;
+		free(d->text);
+		d->text = o.text;
+		d->text_len = o.text != NULL ? o.text_len : 0;
+		gmtime_r(&wall, &tm);
+		strftime(d->loaded_at, sizeof(d->loaded_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		mx_log_set_level(d->cfg->logging.level);
+	}
+	return ctl_reply_ok(req->id, o.result);
+}
+
 static char *handle(void *ctx, const struct ctl_request *req)
 {
 	struct ctld *d = ctx;
@@ -400,6 +424,12 @@ static char *handle(void *ctx, const struct ctl_request *req)
 		break;
 	case CTL_CMD_ROUTES:
 		result = cfg_routes_json(&d->cfg->routes);
+		break;
+	case CTL_CMD_CONFIG_RELOAD:
+		return do_reload(d, req);
+	case CTL_CMD_LOG_LEVEL:
+		result = reload_log_level(d->cfg->control.telemetry_socket, dp_up(d),
+					  (enum cfg_log_level)req->level);
 		break;
 	case CTL_CMD_SESSIONS:
 	case CTL_CMD_QUEUE:

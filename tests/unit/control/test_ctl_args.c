@@ -123,34 +123,23 @@ Test(ctl_args, config_check_takes_its_file)
 	cr_assert_eq(a.verb, VERB_CONFIG_SHOW);
 }
 
-Test(ctl_args, commands_of_later_issues_parse_and_name_their_wire_command)
+Test(ctl_args, config_reload_takes_an_optional_file_and_log_level_a_level)
 {
-	static const struct {
-		const char *words[4];
-		const char *wire;
-	} cases[] = {
-		{ { "config", "reload" }, "config.reload" },
-		/* sessions and queue ...: available (test_ctl_ops.c) */
-		{ { "log", "level", "debug" }, "log.level" },
-	};
+	struct ctl_args a;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *argv[6] = { "mxgatectl" };
-		int argc = 1;
-		struct ctl_args a;
-		char err[256];
-
-		for (int w = 0; w < 4 && cases[i].words[w] != NULL; w++)
-			argv[argc++] = (char *)cases[i].words[w];
-		cr_assert_eq(ctl_args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s: %s",
-			     cases[i].wire, err);
-		cr_assert_eq(a.verb, VERB_LATER);
-		cr_assert_str_eq(a.later->name, cases[i].wire);
-		cr_assert_not_null(a.later->missing, "%s must say what it waits for",
-				   cases[i].wire);
-		cr_assert_not_null(strstr(a.later->missing, "issue "), "%s: %s", cases[i].wire,
-				   a.later->missing);
-	}
+	OK(&a, "config", "reload");
+	cr_assert_eq(a.verb, VERB_CONFIG_RELOAD);
+	cr_assert_null(a.file, "no FILE: the file in force");
+	OK(&a, "--json", "config", "reload", "next.yaml");
+	cr_assert_eq(a.verb, VERB_CONFIG_RELOAD);
+	cr_assert_str_eq(a.file, "next.yaml");
+	cr_assert(a.json);
+	OK(&a, "log", "level", "debug");
+	cr_assert_eq(a.verb, VERB_LOG_LEVEL);
+	cr_assert_str_eq(a.level, "debug");
+	USAGE("unexpected argument 'b.yaml'", "config", "reload", "a.yaml", "b.yaml");
+	USAGE("config reload: the FILE is empty", "config", "reload", "");
+	USAGE("unexpected argument 'x'", "log", "level", "info", "x");
 }
 
 Test(ctl_args, help_and_version)

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "control/common/proto.h"
+#include "control/config/control.h"
 #include "guard.h"
 
 static struct guard g;
@@ -136,14 +137,36 @@ Test(ctl_request, id_and_args_are_taken)
 	ctl_request_fini(&req);
 }
 
-Test(ctl_request, commands_of_later_issues_parse_as_not_available)
+Test(ctl_request, config_reload_and_log_level_take_their_arguments)
 {
 	struct ctl_request req;
 	struct ctl_error err;
 
 	cr_assert_eq(parse("{\"cmd\":\"config.reload\"}", &req, &err), 0);
-	cr_assert_not_null(strstr(req.cmd->missing, "/mxgate/reload"));
+	cr_assert_null(req.cmd->missing);
+	cr_assert_null(req.file, "no file: the one in force");
 	ctl_request_fini(&req);
+	cr_assert_eq(parse("{\"cmd\":\"config.reload\",\"args\":{\"file\":\"/etc/m.yaml\"}}", &req,
+			   &err),
+		     0);
+	cr_assert_str_eq(req.file, "/etc/m.yaml");
+	ctl_request_fini(&req);
+	cr_assert_eq(parse("{\"cmd\":\"log.level\",\"args\":{\"level\":\"warning\"}}", &req, &err),
+		     0);
+	cr_assert_eq(req.level, CFG_LOG_WARNING);
+	ctl_request_fini(&req);
+}
+
+Test(ctl_request, a_relative_file_or_an_unknown_level_is_refused)
+{
+	refused("{\"cmd\":\"config.reload\",\"args\":{\"file\":\"m.yaml\"}}", CTL_E_BAD_REQUEST,
+		"\"file\" must be an absolute path");
+	refused("{\"cmd\":\"config.reload\",\"args\":{\"file\":7}}", CTL_E_BAD_REQUEST,
+		"\"file\" must be an absolute path");
+	refused("{\"cmd\":\"log.level\",\"args\":{\"level\":\"loud\"}}", CTL_E_BAD_REQUEST,
+		"\"level\" must be error, warning, info or debug");
+	refused("{\"cmd\":\"log.level\"}", CTL_E_BAD_REQUEST,
+		"log.level needs \"level\": error, warning, info or debug");
 }
 
 /* ---- requests that are refused ---- */
