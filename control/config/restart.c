@@ -22,6 +22,7 @@
 #define WHY_CLIENT "the per-client table is made at start"
 #define WHY_CTL	   "mxgate-control binds its socket and metrics address at start"
 #define WHY_LOG	   "the log destination is opened at start"
+#define WHY_TLS	   "the TLS contexts (certificates, versions, ciphers) are made at start"
 
 #define VAL_MAX 512
 
@@ -283,6 +284,27 @@ static void relay(struct diff *d, const struct cfg_relay *o, const struct cfg_re
 	num(d, "relay.queue_max", o->queue_max, n->queue_max, WHY_RELAY);
 }
 
+static void tls(struct diff *d, const struct cfg_tls *o, const struct cfg_tls *n)
+{
+	char key[64];
+
+	num(d, "tls.certificates (how many)", o->n_certs, n->n_certs, WHY_TLS);
+	for (unsigned i = 0; i < o->n_certs && i < n->n_certs; i++) {
+		str(d, KEY(key, "tls.certificates[%u].cert", i), o->certs[i].cert, n->certs[i].cert,
+		    WHY_TLS);
+		str(d, KEY(key, "tls.certificates[%u].key", i), o->certs[i].key, n->certs[i].key,
+		    WHY_TLS);
+	}
+	num(d, "tls.min_version", o->min_version, n->min_version, WHY_TLS);
+	str(d, "tls.ciphers", o->ciphers, n->ciphers, WHY_TLS);
+	str(d, "tls.ciphersuites", o->ciphersuites, n->ciphersuites, WHY_TLS);
+	str(d, "tls.groups", o->groups, n->groups, WHY_TLS);
+	num(d, "tls.session_tickets", o->session_tickets, n->session_tickets, WHY_TLS);
+	num(d, "tls.handshake_timeout_ms", o->handshake_timeout_ms, n->handshake_timeout_ms,
+	    WHY_TLS);
+	str(d, "tls.ca_file", o->ca_file, n->ca_file, WHY_TLS);
+}
+
 static void control(struct diff *d, const struct cfg_control *o, const struct cfg_control *n)
 {
 	char a[32], b[32];
@@ -317,6 +339,7 @@ unsigned cfg_restart_diff(const struct cfg *run, const struct cfg *next, unsigne
 		routes(&d, &run->routes, &next->routes);
 		spool(&d, &run->spool, &next->spool);
 		relay(&d, &run->relay, &next->relay);
+		tls(&d, &run->tls, &next->tls);
 	}
 	if (who & CFG_RESTART_CONTROL) {
 		control(&d, &run->control, &next->control);

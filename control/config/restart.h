@@ -6,6 +6,8 @@
  * metrics address once. A reload that would change any of those is refused
  * as a whole (nothing is applied) and names every key that needs a restart,
  * so the running system always matches one file, never half of two.
+ * The tls: section is made into per-worker contexts at start too;
+ * listeners[].tls (none, starttls, implicit) applies to new sessions.
  */
 #ifndef MX_CONFIG_RESTART_H
 #define MX_CONFIG_RESTART_H

@@ -200,3 +200,20 @@ Test(restart, counting_without_a_callback)
 	cfg_free(b);
 	no_leaks();
 }
+
+Test(restart, tls_settings_need_a_restart_but_a_listeners_tls_mode_does_not)
+{
+	struct report r;
+
+	cr_assert_eq(diff(PORTS LISTENER,
+			  PORTS LISTENER "tls:\n  min_version: TLSv1.3\n  handshake_timeout_ms: 5000\n",
+			  CFG_RESTART_DP, &r),
+		     2);
+	cr_assert_str_eq(r.text, "tls.min_version: 771 -> 772\n"
+				 "tls.handshake_timeout_ms: 30000 -> 5000\n");
+	cr_assert(strstr(r.why, "TLS contexts") != NULL, "%s", r.why);
+	cr_assert_eq(diff(PORTS LISTENER,
+			  PORTS "listeners:\n  - port: 25\n    ack: sink\n    tls: none\n",
+			  CFG_RESTART_DP, &r),
+		     0, "%s", r.text);
+}
