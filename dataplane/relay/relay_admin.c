@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dataplane/core/svc.h"
@@ -157,4 +158,44 @@ int relay_admin_page(struct relay_sched *s, struct dp_svc_page *p)
 		break;
 	}
 	return rc;
+}
+
+/* A show that waits for its envelope to be read back. */
+struct show_wait {
+	struct relay_sched *s;
+	struct dp_svc_page *p;
+	void (*finish)(void *arg, int rc);
+	void *arg;
+};
+
+static void show_loaded(void *arg, int err)
+{
+	struct show_wait *w = arg;
+	int rc;
+
+	if (err == -ECANCELED) {
+		snprintf(w->p->error, sizeof(w->p->error), "mxgate-dp is stopping");
+		rc = err;
+	} else {
+		rc = show_page(w->s, w->p); /* a failed read shows what is known without it */
+	}
+	w->finish(w->arg, rc);
+	free(w);
+}
+
+int relay_admin_page_async(struct relay_sched *s, struct dp_svc_page *p,
+			   void (*finish)(void *arg, int rc), void *arg)
+{
+	struct show_wait *w;
+
+	if (p->op != DP_SVC_QUEUE_SHOW || p->cursor != 0)
+		return relay_admin_page(s, p);
+	w = malloc(sizeof(*w));
+	if (w == NULL)
+		return relay_admin_page(s, p);
+	*w = (struct show_wait){ .s = s, .p = p, .finish = finish, .arg = arg };
+	if (relay_sched_q_load(s, p->arg, show_loaded, w) == 0)
+		return -EINPROGRESS;
+	free(w);
+	return relay_admin_page(s, p); /* known already, or not readable now: as it is */
 }

@@ -109,6 +109,18 @@ int relay_sched_q_delete(struct relay_sched *s, const char *qid, unsigned *left)
  */
 unsigned relay_sched_q_flush(struct relay_sched *s);
 
+/* An envelope read started by relay_sched_q_load() ended: ERR 0 or -errno (-ECANCELED at free). */
+typedef void (*relay_q_loaded_fn)(void *arg, int err);
+
+/*
+ * Reads QID's record back so its sender and recipients can be shown (a
+ * message recovered at start is read only at its next attempt). Returns 1
+ * when they are known already, 0 when the read started (DONE(ARG, err)
+ * follows, from the store's completion, or from relay_sched_free()), or
+ * -ENOENT, -EBUSY (being delivered: try again), or the store's -errno.
+ */
+int relay_sched_q_load(struct relay_sched *s, const char *qid, relay_q_loaded_fn done, void *arg);
+
 /* The wall clock the engine keeps (unix s): what ages and next attempts compare with. */
 int64_t relay_sched_wall(const struct relay_sched *s);
 
@@ -122,5 +134,14 @@ int64_t relay_sched_wall(const struct relay_sched *s);
  */
 struct dp_svc_page;
 int relay_admin_page(struct relay_sched *s, struct dp_svc_page *p);
+
+/*
+ * As relay_admin_page(), except that show first reads the message's
+ * envelope back when it is not known yet: then it returns -EINPROGRESS and
+ * calls FINISH(ARG, result) once P is filled (from the store's completion).
+ * Every other case returns the result at once and FINISH is not called.
+ */
+int relay_admin_page_async(struct relay_sched *s, struct dp_svc_page *p,
+			   void (*finish)(void *arg, int rc), void *arg);
 
 #endif

@@ -2826,3 +2826,70 @@ int64_t relay_sched_wall(const struct relay_sched *s)
 {
 	return wall_now(s);
 }
+
+/* An envelope read for the operator (relay_sched_q_load()). */
+struct qload {
+	struct relay_sched *s;
+	struct rmsg *m;
+	char qid[SMTP_QID_LEN + 1];
+	unsigned nrcpt;
+	relay_q_loaded_fn done;
+	void *arg;
+	uint8_t buf[];
+};
+
+static void q_load_done(void *cookie, int status, const uint8_t *payload, size_t len)
+{
+	struct qload *q = cookie;
+	struct relay_sched *s = q->s;
+	struct rmsg *m = q->m;
+	int rc = status;
+
+	s->reading--;
+	if (s->closing) {
+		rc = -ECANCELED;
+	} else if (rc == 0 && msg_listed(m) && strcmp(m->qid, q->qid) == 0 && m->note == NULL) {
+		struct smtp_rcpt *rcpts = calloc(q->nrcpt ? q->nrcpt : 1, sizeof(*rcpts));
+		struct rload tmp = { .s = s, .m = m, .nrcpt = q->nrcpt, .rcpts = rcpts };
+
+		if (rcpts == NULL)
+			rc = -ENOMEM;
+		else if (spool_rec_decode_msg(payload, len, &tmp.env, rcpts, q->nrcpt,
+					      &tmp.content) != SPOOL_RE_OK ||
+			 tmp.env.nrcpt != q->nrcpt)
+			rc = -EBADMSG;
+		else
+			note_load(m, &tmp);
+		free(rcpts);
+	}
+	q->done(q->arg, rc);
+	free(q);
+}
+
+int relay_sched_q_load(struct relay_sched *s, const char *qid, relay_q_loaded_fn done, void *arg)
+{
+	struct spool_msg *ovf;
+	struct rmsg *m = q_lookup(s, qid, &ovf);
+
+	if (m == NULL)
+		return ovf != NULL ? -EBUSY : -ENOENT;
+	if (m->note != NULL)
+		return 1;
+	if (m->st != MS_READY && m->st != MS_DEFERRED)
+		return -EBUSY; /* being read or delivered: its note comes with that */
+	size_t size = s->cfg.store->record_size(s->cfg.store_arg, m->sm);
+	struct qload *q = malloc(sizeof(*q) + (size ? size : 1));
+
+	if (q == NULL)
+		return -ENOMEM;
+	*q = (struct qload){ .s = s, .m = m, .nrcpt = s->cfg.store->nrcpt(s->cfg.store_arg, m->sm),
+			     .done = done, .arg = arg };
+	snprintf(q->qid, sizeof(q->qid), "%s", m->qid);
+	int rc = s->cfg.store->read(s->cfg.store_arg, m->sm, q->buf, size, q_load_done, q);
+	if (rc != 0) {
+		free(q);
+		return rc;
+	}
+	s->reading++; /* relay_sched_free() drains it like a delivery's read */
+	return 0;
+}

@@ -1405,6 +1405,11 @@ static int sessions_page(struct smtpd *d, struct dp_svc_page *p)
 	return 0;
 }
 
+static void svc_finish(void *cmd, int rc)
+{
+	dp_cmd_finish(cmd, rc);
+}
+
 void smtpd_svc_cmd(struct dp_worker *w, struct dp_cmd *cmd)
 {
 	struct smtpd *d = w->smtpd;
@@ -1423,7 +1428,9 @@ void smtpd_svc_cmd(struct dp_worker *w, struct dp_cmd *cmd)
 			 "no delivery queue: no listener stores mail (ack: store)");
 		rc = -ENOTSUP;
 	} else {
-		rc = relay_admin_page(relay_engine(d->relay), p);
+		rc = relay_admin_page_async(relay_engine(d->relay), p, svc_finish, cmd);
+		if (rc == -EINPROGRESS)
+			return; /* show reads the envelope back first: svc_finish() comes */
 	}
 	dp_cmd_finish(cmd, rc);
 }

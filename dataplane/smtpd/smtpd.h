@@ -45,7 +45,9 @@ unsigned smtpd_poll(struct dp_worker *w, uint64_t now);
 
 /*
  * dp->svc_cmd: a page of W's sessions or delivery queue for telemetry
- * (core/svc.h); finishes CMD before it returns.
+ * (core/svc.h); finishes CMD before it returns, except a queue show that
+ * reads its message's envelope back first: that finishes from the spool's
+ * completion (or from smtpd_drain(), cancelled).
  */
 void smtpd_svc_cmd(struct dp_worker *w, struct dp_cmd *cmd);
 

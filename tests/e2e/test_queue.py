@@ -163,6 +163,11 @@ def test_queue_list_show_hold_flush_release_delete_across_a_restart(queue_env):
     assert {m["id"]: m["state"] for m in q["messages"]} == \
         {held: "held", second: "deferred", third: "deferred"}, q
     assert all(m["envelope_known"] == 0 for m in q["messages"])  # not read since the start
+    s = ctl.ctl_json("queue", "show", second)  # reads the envelope back: no attempt
+    assert (s["message"]["envelope_known"], s["message"]["sender"]) == (1, "sender@example.org")
+    assert [(x["addr"], x["state"]) for x in s["recipients"]] == [("alice@example.com", "pending")]
+    known = {m["id"]: m["envelope_known"] for m in queue_json(ctl)["messages"]}
+    assert known == {held: 0, second: 1, third: 0}, known
     r = ctl.ctl("queue", "show", deleted)
     assert r.returncode == 1 and "no message" in r.stderr, (r.stdout, r.stderr)
 

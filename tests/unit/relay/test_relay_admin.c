@@ -415,3 +415,75 @@ Test(relay_admin, show_pages_the_message_then_its_recipients_and_refusals_say_wh
 	cr_assert_eq(relay_admin_page(s, &p), -ENOENT);
 	cr_assert_str_eq(p.error, "no message 00000000000000000000 in this worker's queue");
 }
+
+static int finished_rc = 1;
+static unsigned finished;
+
+static void on_finish(void *arg, int rc)
+{
+	(void)arg;
+	finished_rc = rc;
+	finished++;
+}
+
+Test(relay_admin, show_reads_back_the_envelope_of_a_message_not_read_since_start)
+{
+	static struct dp_svc_page p;
+	struct relay_qinfo qi;
+
+	start();
+	struct spool_msg *m = fs_add(&(struct fs_msg){
+		.sender = "alice@sender.example", .rcpt = { "bob@example.com" } });
+	m->next_attempt = rx_wall() + 600; /* as recovery finds a deferred one */
+	relay_sched_submit(s, m);
+	run_ms(10);
+	cr_assert_eq(relay_sched_q_find(s, m->qid, &qi), 0);
+	cr_assert_not(qi.envelope_known);
+
+	memset(&p, 0, sizeof(p));
+	p.op = DP_SVC_QUEUE_SHOW;
+	snprintf(p.arg, sizeof(p.arg), "%s", m->qid);
+	cr_assert_eq(relay_admin_page_async(s, &p, on_finish, NULL), -EINPROGRESS);
+	cr_assert_eq(finished, 0, "the read completes later");
+	run_ms(10);
+	cr_assert_eq(finished, 1);
+	cr_assert_eq(finished_rc, 0);
+	cr_assert_eq(p.nrows, 2);
+	cr_assert_eq(col(&p, 0, "envelope_known")->i, 1);
+	cr_assert_str_eq(col(&p, 0, "sender")->s, "alice@sender.example");
+	cr_assert_str_eq(col(&p, 0, "state")->s, "deferred");
+	cr_assert_str_eq(col(&p, 1, "addr")->s, "bob@example.com");
+	cr_assert_str_eq(col(&p, 1, "state")->s, "pending");
+	cr_assert_eq(rx_hop(HOP_A)->connects, 0, "reading it back is no delivery attempt");
+	cr_assert_eq(relay_sched_q_find(s, m->qid, &qi), 0);
+	cr_assert(qi.envelope_known, "the list knows it from now on");
+
+	/* known now: answered at once */
+	memset(&p, 0, sizeof(p));
+	p.op = DP_SVC_QUEUE_SHOW;
+	snprintf(p.arg, sizeof(p.arg), "%s", m->qid);
+	cr_assert_eq(relay_admin_page_async(s, &p, on_finish, NULL), 0);
+	cr_assert_eq(finished, 1);
+}
+
+Test(relay_admin, a_read_in_flight_at_free_finishes_the_show_as_cancelled)
+{
+	static struct dp_svc_page p;
+
+	start();
+	struct spool_msg *m = fs_add(&(struct fs_msg){ .rcpt = { "bob@example.com" } });
+	m->next_attempt = rx_wall() + 600;
+	relay_sched_submit(s, m);
+	run_ms(10);
+	fs.hold_reads = true;
+	memset(&p, 0, sizeof(p));
+	p.op = DP_SVC_QUEUE_SHOW;
+	snprintf(p.arg, sizeof(p.arg), "%s", m->qid);
+	finished = 0;
+	cr_assert_eq(relay_admin_page_async(s, &p, on_finish, NULL), -EINPROGRESS);
+	fs.hold_reads = false;
+	relay_sched_free(s); /* drains the read */
+	s = NULL;
+	cr_assert_eq(finished, 1);
+	cr_assert_eq(finished_rc, -ECANCELED);
+}
