@@ -207,11 +207,25 @@ def test_queue_list_show_hold_flush_release_delete_across_a_restart(queue_env):
 
 @netns
 def test_a_queue_longer_than_one_telemetry_page_is_listed_whole(queue_env):
-    """A worker fills 32 rows a page: 40 messages take two pages, walked by mxgate-control."""
+    """A worker fills 32 rows a page (telemetry would cut a page sooner by size: rows of
+    127-character senders still fit 32 to a reply): 40 messages are two pages, each naming
+    where the next starts, and mxgate-control walks them and lists all 40."""
     dp, ctl, start_hop = queue_env
     start_hop(tempfail=True)
-    ids = send_each(dp, [f"m{i}" for i in range(40)])
+    sender = "a" * 64 + "@" + "d" * 50 + ".example.org"  # 127: a local part holds 64
+    ids = send_each(dp, [f"m{i}" for i in range(40)], sender=sender)
     assert dp.wait_counter("relay_rcpts_deferred", 40, timeout=30) >= 40
+    seen, cursor, pages = [], None, []
+    while True:
+        page = dp.cmd("/mxgate/queue,0,list" + ("" if cursor is None else f",{cursor}"))
+        pages.append(page["rows"])
+        seen += [page[f"row{i}"]["id"] for i in range(page["rows"])]
+        if "next" not in page:
+            break
+        cursor = page["next"]
+    assert sorted(seen) == sorted(ids), pages
+    assert pages == [32, 8], pages
+    assert all(page[f"row{i}"]["sender"] == sender for i in range(page["rows"]))
     q = wait_queue(ctl, lambda q: q["count"] == 40 and
                    all(m["state"] == "deferred" for m in q["messages"]))
     assert sorted(m["id"] for m in q["messages"]) == sorted(ids)
