@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The /metrics page (see prom.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,6 +118,44 @@ static void self_metrics(struct sbuf *b, const struct prom_state *st)
 		    (unsigned long long)st->sample_errors);
 }
 
+/* Config reloads of the dataplane (dataplane/core/reload.h), from /mxgate/info. */
+static void reload_metrics(struct sbuf *b, json_t *info)
+{
+	static const char *const outcome[][2] = {
+		{ "reloads_applied", "applied" },
+		{ "reloads_invalid", "invalid" },
+		{ "reloads_refused", "restart_needed" },
+		{ "reloads_failed", "failed" },
+	};
+	json_t *v = json_object_get(info, "config_generation");
+	bool first = true;
+
+	if (json_is_integer(v)) {
+		family(b, "dataplane_config_generation", "", "gauge",
+		       "The config in force: 1 at start, one more per applied reload.");
+		sbuf_printf(b, NS "dataplane_config_generation %lld\n",
+			    (long long)json_integer_value(v));
+	}
+	for (size_t i = 0; i < sizeof(outcome) / sizeof(outcome[0]); i++) {
+		v = json_object_get(info, outcome[i][0]);
+		if (!json_is_integer(v))
+			continue;
+		if (first)
+			family(b, "dataplane_config_reloads_total", "", "counter",
+			       "Config reloads asked of mxgate-dp, by outcome.");
+		first = false;
+		sbuf_printf(b, NS "dataplane_config_reloads_total{outcome=\"%s\"} %lld\n",
+			    outcome[i][1], (long long)json_integer_value(v));
+	}
+	v = json_object_get(info, "snapshots_retired");
+	if (json_is_integer(v)) {
+		family(b, "dataplane_config_snapshots_retired", "", "gauge",
+		       "Older configs still in use by the sessions that started under them.");
+		sbuf_printf(b, NS "dataplane_config_snapshots_retired %lld\n",
+			    (long long)json_integer_value(v));
+	}
+}
+
 static void info_metrics(struct sbuf *b, json_t *info)
 {
 	json_t *v;
@@ -142,6 +181,7 @@ static void info_metrics(struct sbuf *b, json_t *info)
 		family(b, "dataplane_workers", "", "gauge", "Worker lcores of mxgate-dp.");
 		sbuf_printf(b, NS "dataplane_workers %lld\n", (long long)json_integer_value(v));
 	}
+	reload_metrics(b, info);
 }
 
 static void stats_metrics(struct sbuf *b, const struct ctl_store *s)

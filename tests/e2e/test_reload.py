@@ -144,6 +144,12 @@ def test_a_session_open_across_a_reload_keeps_the_old_limits_a_new_one_gets_the_
     log = ctl.log()
     assert re.search(r"prog=mxgate-dp event=config_reload msg=\".*applied as generation 2",
                      log), log
+    ctl.wait_sample_after(time.monotonic())
+    m = ctl.metrics()
+    assert m[("mxgate_dataplane_config_generation", ())] == 2
+    assert m[("mxgate_dataplane_config_reloads_total", (("outcome", "applied"),))] == 1
+    assert m[("mxgate_dataplane_config_reloads_total", (("outcome", "restart_needed"),))] == 0
+    assert m[("mxgate_dataplane_config_snapshots_retired", ())] == 0
 
 
 @netns
