@@ -187,6 +187,10 @@ static json_t *relay(const struct cfg_relay *r)
 	json_object_set_new(o, "send_8bit", json_boolean(r->send_8bit));
 	json_object_set_new(o, "bounce_return_kb", json_integer(r->bounce_return_kb));
 	json_object_set_new(o, "queue_max", json_integer(r->queue_max));
+	/* the next hop's waits (RFC 5321 §4.5.3.2): store mode and cut-through */
+	json_object_set_new(o, "command_timeout_s", json_integer(r->command_timeout_s));
+	json_object_set_new(o, "data_block_timeout_s", json_integer(r->data_block_timeout_s));
+	json_object_set_new(o, "data_end_timeout_s", json_integer(r->data_end_timeout_s));
 	return o;
 }
 
