@@ -259,6 +259,8 @@ struct cfg_raw_next_hop {
 	char *port;
 	char *priority;
 	char *weight;
+	char *tls;
+	char *tls_name;
 };
 
 struct cfg_raw_mail_route {
@@ -421,6 +423,9 @@ void cfg_tls_free(struct cfg_tls *t);
 /* A listener's "tls:" mode; the tls section is built first (its certificates decide). */
 void cfg_listener_tls_build(struct cfg_ctx *x, const struct cfg_tls *t, unsigned i,
 			    const char *raw, struct cfg_listener *l);
+/* A next hop's "tls:" and "tls_name:" at BASE (routes...next_hops[i]). 0, or -1 (reported). */
+int cfg_hop_tls_build(struct cfg_ctx *x, const char *base, const char *tls, const char *name,
+		      struct cfg_next_hop *h);
 
 /* Section "auth" (auth.c): the password file and the lockout; built before the listeners. */
 extern const cyaml_schema_field_t cfg_auth_fields[];

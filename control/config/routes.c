@@ -21,6 +21,8 @@ static const cyaml_schema_field_t hop_fields[] = {
 	CFG_STR("port", struct cfg_raw_next_hop, port),
 	CFG_STR("priority", struct cfg_raw_next_hop, priority),
 	CFG_STR("weight", struct cfg_raw_next_hop, weight),
+	CFG_STR("tls", struct cfg_raw_next_hop, tls),
+	CFG_STR("tls_name", struct cfg_raw_next_hop, tls_name),
 	CYAML_FIELD_END
 };
 
@@ -85,6 +87,7 @@ static int build_hop(struct cfg_ctx *x, const char *base, const struct cfg_raw_n
 	rc |= cfg_get_uint(x, cfg_pathf(path, sizeof(path), "%s.weight", base), raw->weight, 1,
 			   65535, 1, &v);
 	h->weight = (uint16_t)v;
+	rc |= cfg_hop_tls_build(x, base, raw->tls, raw->tls_name, h); /* tls.c */
 	return rc;
 }
 

@@ -14,12 +14,22 @@
 #include "control/config/listeners.h"
 
 #define CFG_MAX_NEXT_HOPS 8
+#define CFG_TLS_NAME_MAX 254 /* a host name (RFC 1035 §2.3.4) and its NUL */
+
+/* STARTTLS to a next hop (RFC 3207), as Postfix's smtp_tls_security_level. */
+enum cfg_hop_tls {
+	CFG_HOP_TLS_NONE,    /* "none": never */
+	CFG_HOP_TLS_MAY,     /* "may": when offered, unverified; clear text when not offered */
+	CFG_HOP_TLS_ENCRYPT, /* "encrypt": required and verified (tls.ca_file, tls_name); else defer */
+};
 
 struct cfg_next_hop {
 	uint32_t addr;	   /* IPv4, network order */
 	uint16_t port;	   /* host order; default 25 */
 	uint16_t priority; /* lower first, as MX preference (RFC 5321 §5.1); default 10 */
 	uint16_t weight;   /* share among hops of one priority; default 1 */
+	uint8_t tls;	   /* enum cfg_hop_tls; default none */
+	char tls_name[CFG_TLS_NAME_MAX]; /* name its certificate must carry; "": its address */
 };
 
 struct cfg_mail_route {

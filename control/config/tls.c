@@ -245,3 +245,33 @@ void cfg_listener_tls_build(struct cfg_ctx *x, const struct cfg_tls *t, unsigned
 		l->tls = CFG_LISTENER_TLS_NONE;
 	}
 }
+
+int cfg_hop_tls_build(struct cfg_ctx *x, const char *base, const char *tls, const char *name,
+		      struct cfg_next_hop *h)
+{
+	static const struct cfg_enum levels[] = {
+		{ "none", CFG_HOP_TLS_NONE },
+		{ "may", CFG_HOP_TLS_MAY },
+		{ "encrypt", CFG_HOP_TLS_ENCRYPT },
+		{ NULL, 0 },
+	};
+	char path[160];
+	int v = CFG_HOP_TLS_NONE, rc;
+
+	rc = cfg_get_enum(x, cfg_pathf(path, sizeof(path), "%s.tls", base), tls, levels,
+			  CFG_HOP_TLS_NONE, &v);
+	h->tls = (uint8_t)v;
+	h->tls_name[0] = '\0';
+	if (name == NULL)
+		return rc;
+	cfg_pathf(path, sizeof(path), "%s.tls_name", base);
+	if (name[0] == '\0' || strlen(name) >= CFG_TLS_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
+		    strlen(name)) {
+		cfg_error(x, cfg_pos_value(x, path), path,
+			  "'%s' is not a host name (letters, digits, '-' and '.')", name);
+		return -1;
+	}
+	snprintf(h->tls_name, sizeof(h->tls_name), "%s", name);
+	return rc;
+}

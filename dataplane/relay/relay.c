@@ -25,6 +25,7 @@
 
 #include "dataplane/relay/relay_sched.h"
 #include "dataplane/relay/relay_spool.h"
+#include "dataplane/tls/tls.h"
 
 #define HOSTNAME_MAX 256
 
@@ -35,6 +36,7 @@ struct relay_tconn {
 	struct tcp_conn *tc;	  /* NULL once the stack let go of it */
 	struct rte_mbuf *pending; /* output tcp_send() refused for space: sent on writable() */
 	bool dead;		  /* close() came: the engine is done with it */
+	struct tls_conn *tls;	  /* after STARTTLS: the engine's octets are plaintext */
 	struct relay_tconn *next;
 };
 
@@ -47,6 +49,8 @@ struct relay {
 	uint64_t tsc_per_us;
 	uint64_t log_write_errors;
 	char hostname[HOSTNAME_MAX];
+	struct tls_ctx *tls;	     /* client side only: tls.ca_file, versions, lists */
+	struct tls_stats tls_stats;  /* exported with the server's (smtpd.c) */
 };
 
 static uint64_t tsc_clock(void *arg)
@@ -75,6 +79,74 @@ static void log_stdout(void *arg, const char *line, size_t n)
 
 /* ---- output ---- */
 
+/*
+ * TLS records waiting (handshake, alerts, encrypted commands) onto the wire,
+ * behind a chain tcp_send() refused. Without an mbuf they stay in TLS's
+ * output for the next flush. 0, or the error of a broken connection.
+ */
+static int tls_flush(struct relay *r, struct relay_tconn *t)
+{
+	const uint8_t *p;
+	size_t n = tls_output(t->tls, &p);
+	struct rte_mbuf *m;
+	int rc;
+
+	if (n == 0 || t->tc == NULL)
+		return 0;
+	m = dp_mbuf_chain(r->w->pool, p, n);
+	if (m == NULL)
+		return 0;
+	tls_output_done(t->tls, n);
+	if (t->pending != NULL) {
+		if (rte_pktmbuf_chain(t->pending, m) != 0) {
+			rte_pktmbuf_free(m);
+			return -ENOBUFS;
+		}
+		return 0;
+	}
+	rc = tcp_send(t->tc, m);
+	if (rc == -EAGAIN) {
+		t->pending = m;
+		return 0;
+	}
+	if (rc != 0)
+		rte_pktmbuf_free(m);
+	return rc;
+}
+
+/* Ciphertext from the next hop: plaintext on to the engine, the handshake's end to it too. */
+static void tls_received(struct relay_tconn *t, struct rte_mbuf *data)
+{
+	uint8_t buf[4096];
+	bool done = tls_handshake_done(t->tls);
+
+	for (struct rte_mbuf *m = data; m != NULL; m = m->next)
+		if (tls_input(t->tls, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len) != 0) {
+			relay_conn_lost(t->rc, -ENOMEM);
+			return;
+		}
+	while (!t->dead) {
+		ssize_t k = tls_read(t->tls, buf, sizeof(buf));
+
+		if (k < 0)
+			(void)tls_flush(t->r, t); /* the alert, before the engine closes */
+		if (!done && (tls_handshake_done(t->tls) || k < 0)) {
+			done = true;
+			relay_conn_tls_done(t->rc, k >= 0 || tls_handshake_done(t->tls));
+			continue;
+		}
+		if (k > 0) {
+			relay_conn_input(t->rc, buf, (size_t)k);
+			continue;
+		}
+		if (k < 0)
+			relay_conn_lost(t->rc, k == -EPIPE ? 0 : -EPROTO);
+		break;
+	}
+	if (!t->dead)
+		(void)tls_flush(t->r, t);
+}
+
 /* ---- TCP callbacks ---- */
 
 static void on_connected(struct tcp_conn *tc, int err)
@@ -97,6 +169,11 @@ static void on_received(struct tcp_conn *tc, struct rte_mbuf *data)
 
 	/* the engine takes every octet: the window reopens at once */
 	tcp_consumed(tc, data->pkt_len);
+	if (t != NULL && !t->dead && t->tls != NULL) {
+		tls_received(t, data);
+		rte_pktmbuf_free(data);
+		return;
+	}
 	for (struct rte_mbuf *m = data; m != NULL && t != NULL && !t->dead; m = m->next)
 		if (m->data_len)
 			relay_conn_input(t->rc, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
@@ -118,6 +195,8 @@ static void on_writable(struct tcp_conn *tc)
 			rte_pktmbuf_free(t->pending);
 		t->pending = NULL;
 	}
+	if (t->tls != NULL && tls_flush(t->r, t) != 0)
+		return;
 	relay_conn_writable(t->rc);
 }
 
@@ -197,6 +276,11 @@ static int tr_send(void *arg, struct relay_conn *c, const uint8_t *p, size_t n)
 		return -EPIPE;
 	if (t->pending != NULL)
 		return -EAGAIN; /* writable() sends it, then asks for more */
+	if (t->tls != NULL) { /* taken once encrypted: TLS keeps what no mbuf carried yet */
+		if (tls_write(t->tls, p, n) < 0)
+			return -EPROTO;
+		return tls_flush(r, t);
+	}
 	struct rte_mbuf *m = dp_mbuf_chain(r->w->pool, p, n);
 	if (m == NULL)
 		return -ENOMEM;
@@ -235,15 +319,33 @@ static void tr_close(void *arg, struct relay_conn *c, bool abort)
 	}
 	rte_pktmbuf_free(t->pending);
 	t->pending = NULL;
+	tls_conn_free(t->tls);
+	t->tls = NULL;
 	/* a callback of this connection may be on the stack: reuse it after the next poll */
 	t->next = r->graveyard;
 	r->graveyard = t;
+}
+
+/* RFC 3207 client side: the ClientHello goes out now; relay_conn_tls_done() follows. */
+static int tr_starttls(void *arg, struct relay_conn *c, const char *host, bool verify)
+{
+	struct relay *r = arg;
+	struct relay_tconn *t = relay_conn_udata(c);
+
+	if (t == NULL || t->tc == NULL || t->tls != NULL)
+		return -EPIPE;
+	t->tls = tls_client_new(r->tls, &r->tls_stats, host, verify);
+	if (t->tls == NULL)
+		return -ENOMEM;
+	(void)tls_read(t->tls, NULL, 0); /* writes the ClientHello */
+	return tls_flush(r, t);
 }
 
 static const struct relay_transport_ops relay_tcp_transport = {
 	.open = tr_open,
 	.send = tr_send,
 	.close = tr_close,
+	.starttls = tr_starttls,
 };
 
 static void bury(struct relay *r)
@@ -296,6 +398,18 @@ struct relay *relay_new(struct dp_worker *w)
 	else if (gethostname(r->hostname, sizeof(r->hostname) - 1) != 0 || r->hostname[0] == '\0')
 		snprintf(r->hostname, sizeof(r->hostname), "localhost");
 	r->store = (struct relay_spool){ .clock_us = tsc_us, .clock_arg = r };
+	/* the client side of TLS for STARTTLS to next hops (routes' tls:) */
+	struct cfg_tls client_tls = cfg->tls;
+	char tls_err[256];
+
+	client_tls.n_certs = 0; /* the server's certificates are smtpd's */
+	r->tls = tls_ctx_new(&client_tls, NULL, tls_err, sizeof(tls_err));
+	if (r->tls == NULL) {
+		fprintf(stderr, "mxgate-dp: worker %u: relay tls: %s\n", w->id, tls_err);
+		free(r);
+		errno = EINVAL;
+		return NULL;
+	}
 
 	memset(&sc, 0, sizeof(sc));
 	relay_sched_config_default(&sc);
@@ -351,6 +465,7 @@ void relay_free(struct relay *r)
 	if (r == NULL)
 		return;
 	relay_sched_free(r->s); /* aborts its connections, drains its reads */
+	tls_ctx_free(r->tls);
 	r->s = NULL;
 	free(r->tconns);
 	free(r);
@@ -359,6 +474,11 @@ void relay_free(struct relay *r)
 struct relay_sched *relay_engine(struct relay *r)
 {
 	return r->s;
+}
+
+const struct tls_stats *relay_tls_stats(const struct relay *r)
+{
+	return &r->tls_stats;
 }
 
 void relay_submit(struct relay *r, struct spool_shard *sh, struct spool_msg *m)

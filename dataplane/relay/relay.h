@@ -19,6 +19,7 @@
 #include "dataplane/core/dp.h"
 #include "dataplane/relay/relay_counters.h"
 #include "dataplane/smtp/client.h"
+#include "dataplane/tls/tls_counters.h"
 
 struct relay;
 struct spool_shard;
@@ -67,6 +68,9 @@ unsigned relay_poll(struct relay *r, uint64_t now_tsc);
 
 /* R's delivery engine, for the operator's queue commands (relay_admin.h). */
 struct relay_sched *relay_engine(struct relay *r);
+
+/* R's TLS counters (STARTTLS to next hops); the worker's telemetry adds the server's. */
+const struct tls_stats *relay_tls_stats(const struct relay *r);
 
 /* True while new transactions should be told 451 4.3.2 (the outbound queue is at queue_max). */
 bool relay_congested(const struct relay *r);

@@ -182,6 +182,9 @@ struct rhop {
 	uint64_t down_until;  /* clock value; 0 or past: up */
 	char down_why[WHY_MAX];
 	bool starved; /* jobs wait on the engine-wide connection cap: on s->starved */
+	uint8_t tls;  /* enum cfg_hop_tls: the strictest of the routes naming it */
+	char tls_name[CFG_TLS_NAME_MAX]; /* SNI and the name verified; "": the address */
+	uint64_t tls_plain_until; /* ms: "may" whose handshake failed goes in the clear till then */
 	TAILQ_ENTRY(rhop) sl;
 	struct relay_hop_stats st;
 };
@@ -208,6 +211,7 @@ struct relay_conn {
 	bool running;	 /* inside conn_run() */
 	bool again;	 /* conn_run() was asked for while running */
 	bool abort;	 /* close() with a reset: a connect that timed out */
+	bool tls_wait;	 /* starttls() made: relay_conn_tls_done() comes */
 	struct timer timer;
 	void *udata;
 	TAILQ_ENTRY(relay_conn) link; /* the free list */
@@ -232,6 +236,7 @@ struct relay_sched {
 	struct relay_sched_config cfg;
 	const struct cfg_relay *rc;
 	struct smtp_client_config ccfg;
+	struct smtp_client_config ccfg_may, ccfg_encrypt; /* the same with STARTTLS (RFC 3207) */
 	struct smtp_client_ops cops;
 	struct smtp_client_ctx cctx;
 	struct smtp_qid_gen qid;
@@ -1111,6 +1116,29 @@ static void conn_end(struct relay_conn *c)
 }
 
 /*
+ * The 220 to our STARTTLS came: the transport runs the handshake, verifying
+ * the hop's certificate under "encrypt", and says relay_conn_tls_done().
+ */
+static int conn_starttls(struct relay_conn *c)
+{
+	struct relay_sched *s = c->s;
+	const struct rhop *h = c->hop;
+	const uint8_t *a = (const uint8_t *)&h->addr;
+	char addr[16];
+
+	if (s->cfg.transport->starttls == NULL)
+		return -ENOTSUP;
+	snprintf(addr, sizeof(addr), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+	c->tls_wait = true;
+	if (s->cfg.transport->starttls(s->cfg.transport_arg, c, h->tls_name[0] ? h->tls_name : addr,
+				       h->tls == CFG_HOP_TLS_ENCRYPT) != 0) {
+		c->tls_wait = false;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
  * Drives C after anything happened to it: sends what the engine has, takes
  * the next step its events call for, until nothing moves. May release C.
  */
@@ -1150,8 +1178,10 @@ static void conn_run(struct relay_conn *c)
 			moved = true;
 		}
 		if (ev & SMTP_CLIENT_EV_STARTTLS) {
-			smtp_client_tls_done(c->cli, false, now_ms(s)); /* we never ask for it */
-			moved = true;
+			if (!c->tls_wait && conn_starttls(c) != 0) {
+				smtp_client_tls_done(c->cli, false, now_ms(s));
+				moved = true;
+			}
 		} else if ((ev & SMTP_CLIENT_EV_READY) && c->st != CS_QUIT) {
 			if (c->st == CS_HANDSHAKE) {
 				conn_set_state(c, CS_BUSY);
@@ -2077,7 +2107,12 @@ void relay_conn_connected(struct relay_conn *c, int err)
 		conn_fail(c, why);
 		return;
 	}
-	c->cli = smtp_client_init(c->mem, &s->ccfg, &s->cctx, 0, now_ms(s));
+	/* the hop's TLS policy; a "may" hop whose handshake failed goes in the clear a while */
+	const struct smtp_client_config *ccfg =
+		c->hop->tls == CFG_HOP_TLS_ENCRYPT			      ? &s->ccfg_encrypt :
+		c->hop->tls == CFG_HOP_TLS_MAY && now_ms(s) >= c->hop->tls_plain_until ? &s->ccfg_may :
+											   &s->ccfg;
+	c->cli = smtp_client_init(c->mem, ccfg, &s->cctx, 0, now_ms(s));
 	if (c->cli == NULL) {
 		snprintf(why, sizeof(why), "%s: no SMTP session", c->hop->name);
 		conn_fail(c, why);
@@ -2085,6 +2120,20 @@ void relay_conn_connected(struct relay_conn *c, int err)
 	}
 	smtp_client_set_udata(c->cli, c);
 	conn_set_state(c, CS_HANDSHAKE);
+	conn_run(c);
+}
+
+void relay_conn_tls_done(struct relay_conn *c, bool ok)
+{
+	struct relay_sched *s = c->s;
+
+	if (c->st == CS_FREE || c->cli == NULL || !c->tls_wait)
+		return;
+	c->tls_wait = false;
+	/* Postfix's "may": a failed handshake is retried in the clear (10 minutes) */
+	if (!ok && c->hop->tls == CFG_HOP_TLS_MAY)
+		c->hop->tls_plain_until = now_ms(s) + 600000;
+	smtp_client_tls_done(c->cli, ok, now_ms(s));
 	conn_run(c);
 }
 
@@ -2186,6 +2235,12 @@ static int build_hops(struct relay_sched *s)
 				hop_pool_init(&h->pool);
 				TAILQ_INIT(&h->wait);
 			}
+			/* a hop several routes name: the strictest TLS policy wins */
+			struct rhop *th = &s->hops[tab[i]];
+			if (hops[k].tls > th->tls || (hops[k].tls == th->tls && !th->tls_name[0])) {
+				th->tls = hops[k].tls;
+				snprintf(th->tls_name, sizeof(th->tls_name), "%s", hops[k].tls_name);
+			}
 			s->route_hops[e][k] = (uint16_t)tab[i];
 		}
 	}
@@ -2249,6 +2304,10 @@ struct relay_sched *relay_sched_new(const struct relay_sched_config *cfg)
 	s->cops = (struct smtp_client_ops){ .rcpt_done = on_rcpt_done, .tx_done = on_tx_done };
 	s->ccfg.ops = &s->cops;
 	s->ccfg.ops_arg = s;
+	s->ccfg_may = s->ccfg;
+	s->ccfg_may.tls = SMTP_CLIENT_TLS_MAY;
+	s->ccfg_encrypt = s->ccfg;
+	s->ccfg_encrypt.tls = SMTP_CLIENT_TLS_ENCRYPT;
 	struct smtp_client *probe = smtp_client_new(&s->ccfg, &s->cctx, 0, 0);
 	if (probe == NULL)
 		goto fail; /* a helo_name the engine refuses */

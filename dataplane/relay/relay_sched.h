@@ -105,6 +105,13 @@ struct relay_transport_ops {
 	int (*open)(void *arg, struct relay_conn *c, uint32_t addr, uint16_t port);
 	int (*send)(void *arg, struct relay_conn *c, const uint8_t *p, size_t n);
 	void (*close)(void *arg, struct relay_conn *c, bool abort);
+	/*
+	 * The next hop said 220 to STARTTLS: TLS starts on C, HOST as SNI and,
+	 * with VERIFY, the name its certificate must carry (against tls.ca_file).
+	 * 0, then relay_conn_tls_done() comes later; or -errno at once. From
+	 * then on send() takes plaintext and input is plaintext. NULL: no TLS.
+	 */
+	int (*starttls)(void *arg, struct relay_conn *c, const char *host, bool verify);
 };
 
 struct relay_sched_config {
@@ -171,6 +178,8 @@ const struct relay_hop_stats *relay_sched_hop_stats(const struct relay_sched *s,
 
 /* The active open finished: ERR 0 (established) or -errno (refused, unreachable, ...). */
 void relay_conn_connected(struct relay_conn *c, int err);
+/* The handshake starttls() began ended: OK, or failed (the session ends 4.7.5). */
+void relay_conn_tls_done(struct relay_conn *c, bool ok);
 /* Octets from the next hop; all are taken. */
 void relay_conn_input(struct relay_conn *c, const uint8_t *p, size_t n);
 /* Send space came back after send() said -EAGAIN. */

@@ -392,3 +392,158 @@ relay:
         assert re.search(r"with ESMTPS id", got[0]["data"]), got[0]["data"][:400]
     finally:
         hop.stop()
+
+
+# --- STARTTLS to the next hop (routes: tls: encrypt) ----------------------------------------
+
+HOP_NAME = "hop.example.net"
+
+TLS_HOP = r'''
+import json, os, signal, ssl, sys
+from aiosmtpd.controller import Controller
+
+addr, port, cert, key, folder = sys.argv[1:6]
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+
+
+class Handler:
+    n = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        Handler.n += 1
+        with open(os.path.join(folder, f"{Handler.n}.json"), "w") as f:
+            json.dump({"tls": session.ssl is not None, "rcpt_tos": envelope.rcpt_tos,
+                       "data": envelope.content.decode("latin-1")}, f)
+        return "250 2.0.0 Ok: kept"
+
+
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+c = Controller(Handler(), hostname=addr, port=int(port), tls_context=ctx,
+               require_starttls=True, server_hostname=addr)
+c.start()
+print("ready", flush=True)
+signal.sigwait({signal.SIGTERM, signal.SIGINT})
+c.stop()
+'''
+
+
+class TlsHop:
+    """An aiosmtpd next hop in DP's namespace that takes mail only after STARTTLS."""
+
+    def __init__(self, dp, folder, cert, key, port=HOP_PORT):
+        import sys
+        self.dir = folder
+        folder.mkdir()
+        script = folder.parent / "tls_hop.py"
+        script.write_text(TLS_HOP)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", dp.name, sys.executable, str(script), KERNEL_ADDR, str(port),
+             str(cert), str(key), str(folder)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", f"TLS hop did not start: {line!r} {self.proc.stderr.read()}"
+
+    def messages(self):
+        import json
+        return [json.loads(p.read_text()) for p in sorted(self.dir.glob("*.json"))]
+
+    def wait(self, n, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while len(self.messages()) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.messages()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hop_certs(certs):
+    """hop.example.net from the test CA, and a self-signed one no CA vouches for."""
+    d = certs
+    (d / "hop.ext").write_text(f"subjectAltName=DNS:{HOP_NAME}\n")
+
+    def ossl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "hop.key", "-out", "hop.csr", "-subj", f"/CN={HOP_NAME}")
+    ossl("x509", "-req", "-in", "hop.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", "hop.ext", "-out", "hop.pem")
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "2", "-subj", f"/CN={HOP_NAME}",
+         "-addext", f"subjectAltName=DNS:{HOP_NAME}")
+    return d
+
+
+def encrypt_relay_config(certs, spool):
+    return tls_section(certs) + f"""\
+  ca_file: {certs}/ca.pem
+listeners:
+  - name: mx
+    port: 25
+    ack: store
+    hostname: {HOSTNAME}
+    tls: none
+policy:
+  relay_domains: [example.com]
+  relay_networks: [198.51.100.0/24]
+spool:
+  directory: {spool}
+  segment_mb: 32
+  staging_mb: 16
+routes:
+  smarthost:
+    - {{address: {KERNEL_ADDR}, port: {HOP_PORT}, tls: encrypt, tls_name: {HOP_NAME}}}
+relay:
+  helo_name: {HOSTNAME}
+  retry_first_s: 1
+  retry_max_s: 2
+"""
+
+
+def send_one(dp, body):
+    with dp.netns():
+        smtp = smtplib.SMTP(DP_ADDR, 25, timeout=10)
+    smtp.sendmail("sender@example.org", ["someone@elsewhere.example"], body)
+    smtp.quit()
+
+
+@netns
+def test_encrypt_policy_delivers_over_verified_starttls(start_dataplane, certs, hop_certs,
+                                                        tmp_path):
+    dp = start_dataplane(extra=encrypt_relay_config(certs, tmp_path / "spool"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key")
+    try:
+        send_one(dp, b"Subject: to the hop\r\n\r\nover verified TLS\r\n")
+        got = hop.wait(1)
+        assert len(got) == 1, dp.stdout()[-2000:]
+        assert got[0]["tls"], "the hop took it under TLS"
+        assert "over verified TLS" in got[0]["data"]
+        assert dp.wait_counter("tls_handshakes_client", 1) == 1
+        assert dp.wait_counter("relay_messages_delivered", 1) == 1
+    finally:
+        hop.stop()
+
+
+@netns
+def test_encrypt_policy_defers_when_the_hops_certificate_does_not_verify(start_dataplane, certs,
+                                                                          hop_certs, tmp_path):
+    dp = start_dataplane(extra=encrypt_relay_config(certs, tmp_path / "spool"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "rogue.pem", hop_certs / "rogue.key")
+    try:
+        send_one(dp, b"Subject: not to a stranger\r\n\r\nkeep me\r\n")
+        assert dp.wait_counter("tls_fail_verify", 1, timeout=10) >= 1
+        assert dp.wait_counter("relay_messages_deferred", 1, timeout=10) >= 1
+        assert dp.counter("relay_messages_delivered") == 0
+        assert dp.counter("relay_messages_bounced") == 0
+        assert hop.messages() == []
+    finally:
+        hop.stop()

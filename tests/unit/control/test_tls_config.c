@@ -207,3 +207,31 @@ Test(tls_config, an_unknown_listener_mode_is_refused)
 			 "starttls, implicit\n");
 	free(y);
 }
+
+Test(tls_config, next_hops_take_a_tls_policy_and_a_name_to_verify)
+{
+	struct cfg *c = load_ok(PORTS "routes:\n  smarthost:\n"
+				      "    - {address: 198.51.100.9, tls: encrypt, "
+				      "tls_name: hop.example.net}\n"
+				      "  domains:\n    - domain: example.com\n      next_hops:\n"
+				      "        - {address: 198.51.100.10, tls: may}\n"
+				      "        - {address: 198.51.100.11}\n");
+
+	cr_assert_eq(c->routes.smarthost[0].tls, CFG_HOP_TLS_ENCRYPT);
+	cr_assert_str_eq(c->routes.smarthost[0].tls_name, "hop.example.net");
+	cr_assert_eq(c->routes.domains[0].hops[0].tls, CFG_HOP_TLS_MAY);
+	cr_assert_str_eq(c->routes.domains[0].hops[0].tls_name, "");
+	cr_assert_eq(c->routes.domains[0].hops[1].tls, CFG_HOP_TLS_NONE, "none by default");
+	cfg_free(c);
+	no_leaks();
+}
+
+Test(tls_config, a_next_hop_tls_policy_or_name_that_makes_no_sense_is_refused)
+{
+	expect_errors(PORTS "routes:\n  smarthost:\n"
+			    "    - {address: 198.51.100.9, tls: always, tls_name: \"hop example\"}\n",
+		      "t.yaml:7:36: routes.smarthost[0].tls: 'always' is not one of: none, may, "
+		      "encrypt\n"
+		      "t.yaml:7:54: routes.smarthost[0].tls_name: 'hop example' is not a host name "
+		      "(letters, digits, '-' and '.')\n");
+}
