@@ -7,8 +7,12 @@
  * sends it and repeat the next hop's answer at once, so this file speaks
  * to the next hop itself, with the shared pieces: the reply line parser
  * (client_reply.h), the EHLO keyword reader and dot-stuffing
- * (client_stuff.h). One RCPT is outstanding at a time: the engine holds
- * the client's later commands while one is pending.
+ * (client_stuff.h). The engine hands over every RCPT of the client's
+ * pipelined group at once (smtp_server_config.rcpt_pending_max, RFC 2920
+ * §3.1); they queue in cmd[] and go to the hop as one write when the feed
+ * that brought them is done (ct_flush()) -- with MAIL when the hop is not
+ * in a transaction yet -- if it offers PIPELINING, else one at a time. The
+ * hop's replies come back in order and are mirrored in order (rres[]).
  *
  * Lifetime: the next hop's connection has CT as its TCP arg until it is let
  * go of. A transaction that ended cleanly -- a final reply, a refused MAIL
@@ -44,6 +48,8 @@
 #define CT_LINE_MAX  512  /* one reply line of the next hop, CRLF included (RFC 5321 §4.5.3.1.5) */
 #define CT_TEXT_MAX  400  /* its reply's text kept for mirroring (lines joined) */
 #define CT_CMD_MAX   1100 /* MAIL or RCPT line: path (<= 256) and parameters */
+#define CT_PIPE_MAX  8	  /* RCPTs of one client group in flight (the engine's rcpt_pending_max) */
+#define CT_RCPT_LINE 272  /* "RCPT TO:<" mailbox (<= 254, RFC 5321 §4.5.3.1.3) ">" CRLF */
 
 /* RFC 5321 §4.5.3.2, client side: its minimums, used when the config has none (ms) */
 #define CT_T_COMMAND 300000
@@ -57,8 +63,9 @@ enum ct_state {
 	CT_GREETING,   /* waiting for its 220 */
 	CT_EHLO,       /* EHLO sent */
 	CT_HELO,       /* HELO sent (EHLO refused) */
-	CT_MAIL,       /* MAIL sent; the first RCPT waits in cmd[], or went along (rcpt_piped) */
-	CT_RCPT,       /* RCPT sent: the client's RCPT reply is pending on it */
+	CT_READY,      /* a pooled connection taken: ct_flush() sends MAIL and the RCPTs */
+	CT_MAIL,       /* MAIL sent; out_n RCPTs went along (PIPELINING), the rest wait */
+	CT_RCPT,       /* out_n RCPTs sent: the client's replies to them are pending */
 	CT_TX,	       /* envelope open, no command outstanding */
 	CT_DATA,       /* DATA sent, 354 awaited: content waits in the stage */
 	CT_CONTENT,    /* content flows */
@@ -95,7 +102,11 @@ struct ct {
 	unsigned ext; /* SMTP_EXT_* of the next hop */
 	unsigned txs; /* transactions begun on this connection (MAIL sent) */
 	bool reused;  /* taken from the pool: its first MAIL may find it dead */
-	bool rcpt_piped; /* the first RCPT went with MAIL (PIPELINING): its reply follows MAIL's */
+	/* the client's RCPTs the hop has not answered: cmd[] holds their lines */
+	unsigned cmd_n;	  /* lines in cmd[] */
+	unsigned out_n;	  /* ... of which the first out_n were sent (sent_len octets) */
+	size_t cmd_len, sent_len;
+	unsigned rres_head, rres_n; /* decided RCPT replies in rres[], oldest first */
 
 	int fail;		/* sticky for the transaction: SMTP_R_* every later step gets */
 	bool data_refused;	/* the next hop refused DATA: content is dropped, end() mirrors */
@@ -112,8 +123,8 @@ struct ct {
 	size_t msg_len;
 	uint8_t line[CT_LINE_MAX];
 
-	char cmd[CT_CMD_MAX]; /* the RCPT waiting for MAIL's reply */
-	size_t cmd_len;
+	char cmd[CT_PIPE_MAX * CT_RCPT_LINE];
+	struct ct_result rres[CT_PIPE_MAX];
 	struct smtp_stuff stuff;
 	size_t stage_len;
 	uint8_t stage[CT_STAGE_MAX];
@@ -243,6 +254,72 @@ static void set_result_id(struct ct *ct, bool final, int id)
 	ct->res = (struct ct_result){ .ready = true, .final = final, .id = id };
 }
 
+/* The next RCPT reply, in command order, for ct_deliver() (R: NULL for ID). */
+static void rcpt_result(struct ct *ct, const struct ct_result *r, int id)
+{
+	struct ct_result *q;
+
+	if (ct->rres_n >= CT_PIPE_MAX) /* ct_rcpt() keeps as many as the engine has pending */
+		return;
+	q = &ct->rres[(ct->rres_head + ct->rres_n++) % CT_PIPE_MAX];
+	if (r != NULL)
+		*q = *r;
+	else
+		*q = (struct ct_result){ .id = id };
+	q->ready = true;
+	q->final = false;
+}
+
+/* Every RCPT the hop has not answered hears R (NULL: ID): the hop is gone or refused MAIL. */
+static void fail_waiting(struct ct *ct, const struct ct_result *r, int id)
+{
+	for (unsigned i = 0; i < ct->cmd_n; i++)
+		rcpt_result(ct, r, id);
+	ct->cmd_n = ct->out_n = 0;
+	ct->cmd_len = ct->sent_len = 0;
+}
+
+/* The hop answered the oldest RCPT sent: its line leaves cmd[]. */
+static void cmd_pop(struct ct *ct)
+{
+	const char *e = memchr(ct->cmd, '\n', ct->cmd_len);
+	size_t n = e != NULL ? (size_t)(e - ct->cmd) + 1 : ct->cmd_len;
+
+	memmove(ct->cmd, ct->cmd + n, ct->cmd_len - n);
+	ct->cmd_len -= n;
+	ct->sent_len -= RTE_MIN(n, ct->sent_len);
+	ct->cmd_n--;
+	ct->out_n--;
+}
+
+/*
+ * RCPTs waiting in cmd[] go: all of them as one write with PIPELINING (RFC
+ * 2920 §3.1), else the next one once none is outstanding. CT_TX becomes
+ * CT_RCPT; in CT_MAIL/CT_RCPT they join what is in flight.
+ */
+static int send_rcpts(struct ct *ct)
+{
+	size_t n = ct->cmd_len - ct->sent_len;
+	bool pipe = (ct->ext & SMTP_EXT_PIPELINING) != 0;
+
+	if (ct->cmd_n == ct->out_n || (!pipe && ct->out_n > 0))
+		return 0;
+	if (!pipe) {
+		const char *e = memchr(ct->cmd + ct->sent_len, '\n', n);
+		n = e != NULL ? (size_t)(e - (ct->cmd + ct->sent_len)) + 1 : n;
+	}
+	int rc = send_raw(ct, ct->cmd + ct->sent_len, n);
+
+	if (rc != 0)
+		return rc;
+	ct->out_n = pipe ? ct->cmd_n : ct->out_n + 1;
+	ct->sent_len += n;
+	if (ct->state == CT_TX)
+		ct->state = CT_RCPT;
+	arm(ct, t_command(ct));
+	return 0;
+}
+
 /* The reply just read, to be repeated; a 421 (the hop is closing) becomes our 451. */
 static void set_result_text(struct ct_result *r, const struct ct *ct, bool final)
 {
@@ -332,7 +409,7 @@ static void hop_failed(struct ct *ct)
 	count(ct, DP_C_SMTPD_CT_UNREACHABLE);
 	ct->state = CT_IDLE;
 	ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
-	set_result_id(ct, false, SMTP_R_NEXTHOP_UNREACHABLE);
+	fail_waiting(ct, NULL, SMTP_R_NEXTHOP_UNREACHABLE);
 }
 
 /*
@@ -343,7 +420,7 @@ static void hop_lost(struct ct *ct, int reply)
 {
 	enum ct_state st = ct->state;
 
-	if (ct->reused && st == CT_MAIL) {
+	if (ct->reused && (st == CT_MAIL || st == CT_READY)) {
 		/*
 		 * The pooled connection was dead before its MAIL was answered
 		 * (it died while idle): that says nothing about the hop or the
@@ -353,13 +430,15 @@ static void hop_lost(struct ct *ct, int reply)
 
 		count(ct, DP_C_SMTPD_CT_POOL_STALE);
 		release(ct);
+		ct->out_n = 0; /* the RCPTs sent with MAIL go again with the new MAIL */
+		ct->sent_len = 0;
 		rc = connect_next(ct, false);
 		if (rc == 0)
 			return;
 		count(ct, DP_C_SMTPD_CT_UNREACHABLE);
 		ct->state = CT_IDLE;
 		ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
-		set_result_id(ct, false, SMTP_R_NEXTHOP_UNREACHABLE);
+		fail_waiting(ct, NULL, SMTP_R_NEXTHOP_UNREACHABLE);
 		return;
 	}
 
@@ -367,9 +446,8 @@ static void hop_lost(struct ct *ct, int reply)
 	release(ct);
 	ct->state = CT_IDLE;
 	ct->fail = reply;
-	if (st == CT_RCPT || st == CT_MAIL)
-		set_result_id(ct, false, reply);
-	else if (st == CT_DOT || ct->end_given)
+	fail_waiting(ct, NULL, reply);
+	if (st == CT_DOT || ct->end_given)
 		set_result_id(ct, true, reply); /* end() said PENDING: the engine waits for this */
 }
 
@@ -400,7 +478,7 @@ static size_t put_u64(char *b, size_t at, uint64_t v)
 static int send_mail(struct ct *ct)
 {
 	const struct smtp_tx *tx = smtp_server_tx(ct->s);
-	char b[2 * CT_CMD_MAX]; /* MAIL, and the first RCPT with PIPELINING */
+	char b[CT_CMD_MAX + sizeof(ct->cmd)]; /* MAIL, and the RCPTs with PIPELINING */
 	size_t n = put(b, 0, "MAIL FROM:<", 11);
 
 	n = put(b, n, tx->sender.p, tx->sender.len);
@@ -418,19 +496,23 @@ static int send_mail(struct ct *ct)
 	if (n > CT_CMD_MAX)
 		return -E2BIG;
 	/*
-	 * RFC 2920 §3.1: MAIL and RCPT may go as one group; the RCPT's reply
-	 * follows MAIL's and is mirrored as before. Without PIPELINING the
-	 * RCPT waits for MAIL's 250 (one more round trip).
+	 * RFC 2920 §3.1: MAIL and the RCPTs may go as one group; their replies
+	 * follow MAIL's in order and are mirrored in order. Without PIPELINING
+	 * the first RCPT waits for MAIL's 250 (one more round trip).
 	 */
-	ct->rcpt_piped = (ct->ext & SMTP_EXT_PIPELINING) && n + ct->cmd_len <= sizeof(b);
-	if (ct->rcpt_piped) {
+	bool pipe = (ct->ext & SMTP_EXT_PIPELINING) != 0;
+
+	if (pipe) {
 		memcpy(b + n, ct->cmd, ct->cmd_len);
 		n += ct->cmd_len;
 	}
 	int rc = send_cmd(ct, b, n, CT_MAIL, t_command(ct));
 
-	if (rc == 0)
+	if (rc == 0) {
 		ct->txs++;
+		ct->out_n = pipe ? ct->cmd_n : 0;
+		ct->sent_len = pipe ? ct->cmd_len : 0;
+	}
 	return rc;
 }
 
@@ -446,7 +528,7 @@ static void hop_ready(struct ct *ct)
 		ct->state = CT_IDLE;
 		ct->fail = SMTP_R_NEXTHOP_NO_SMTPUTF8;
 		count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
-		set_result_id(ct, false, SMTP_R_NEXTHOP_NO_SMTPUTF8);
+		fail_waiting(ct, NULL, SMTP_R_NEXTHOP_NO_SMTPUTF8);
 		return;
 	}
 	if (send_mail(ct) == 0)
@@ -499,13 +581,15 @@ static void on_reply(struct ct *ct)
 		hop_failed(ct);
 		return;
 	case CT_MAIL:
-		if (k == 2 && ct->rcpt_piped) {
-			ct->state = CT_RCPT; /* its reply is next */
+		if (k == 2 && ct->out_n > 0) {
+			ct->state = CT_RCPT; /* the piped RCPTs' replies are next */
 			arm(ct, t_command(ct));
 			return;
 		}
-		if (k == 2) {
-			if (send_cmd(ct, ct->cmd, ct->cmd_len, CT_RCPT, t_command(ct)) != 0)
+		if (k == 2) { /* no PIPELINING: the first RCPT goes now */
+			ct->state = CT_TX;
+			timer_cancel(&ct->w->timers, &ct->timer);
+			if (send_rcpts(ct) != 0)
 				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 			return;
 		}
@@ -513,29 +597,48 @@ static void on_reply(struct ct *ct)
 			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 			return;
 		}
-		/* the sender refused: the RCPT waiting on it hears why, and so do later ones */
-		count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
-		set_result_text(&ct->res, ct, false);
-		ct->saved = ct->res;
-		ct->saved.ready = false;
-		ct->fail = -1; /* see ct_rcpt(): the saved text */
-		if (ct->code == 421)
-			release(ct);
-		else /* no transaction began; a pipelined RCPT's reply is still due */
-			park(ct, ct->rcpt_piped ? 1 : 0, false);
+		/* the sender refused: the RCPTs waiting on it hear why, and so do later ones */
+		{
+			unsigned owed = ct->out_n; /* no transaction began; piped RCPTs' replies are due */
+
+			set_result_text(&ct->saved, ct, false);
+			for (unsigned i = 0; i < ct->cmd_n; i++)
+				count(ct, DP_C_SMTPD_CT_RCPTS_REFUSED);
+			fail_waiting(ct, &ct->saved, 0);
+			ct->saved.ready = false;
+			ct->fail = -1; /* see ct_rcpt(): the saved text */
+			if (ct->code == 421)
+				release(ct);
+			else
+				park(ct, owed, false);
+		}
 		ct->state = CT_IDLE;
 		return;
 	case CT_RCPT:
+		/* the reply to the oldest RCPT sent (RFC 2920 §3.1: in order) */
 		count(ct, k == 2 ? DP_C_SMTPD_CT_RCPTS_ACCEPTED : DP_C_SMTPD_CT_RCPTS_REFUSED);
-		set_result_text(&ct->res, ct, false);
-		if (ct->code == 421) { /* it is closing on us */
+		{
+			struct ct_result r;
+
+			set_result_text(&r, ct, false);
+			rcpt_result(ct, &r, 0);
+		}
+		cmd_pop(ct);
+		if (ct->code == 421) { /* it is closing on us: the rest never get a reply */
 			release(ct);
 			ct->state = CT_IDLE;
 			ct->fail = SMTP_R_NEXTHOP_LOST;
+			fail_waiting(ct, NULL, SMTP_R_NEXTHOP_LOST);
+			return;
+		}
+		if (ct->out_n > 0) {
+			arm(ct, t_command(ct));
 			return;
 		}
 		ct->state = CT_TX;
 		timer_cancel(&ct->w->timers, &ct->timer);
+		if (send_rcpts(ct) != 0) /* without PIPELINING, the next one waiting */
+			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 		return;
 	case CT_DATA:
 		if (ct->code == 354) {
@@ -846,13 +949,16 @@ static void tx_reset(struct ct *ct)
 	switch (ct->state) {
 	case CT_IDLE:
 		break;
-	case CT_MAIL: /* MAIL's reply is due, and a pipelined RCPT's */
-		count(ct, DP_C_SMTPD_CT_ABORTED);
-		park(ct, ct->rcpt_piped ? 2 : 1, true);
+	case CT_READY: /* taken from the pool, nothing sent: it goes back as it was */
+		park(ct, 0, false);
 		break;
-	case CT_RCPT:
+	case CT_MAIL: /* MAIL's reply is due, and the pipelined RCPTs' */
 		count(ct, DP_C_SMTPD_CT_ABORTED);
-		park(ct, 1, true);
+		park(ct, 1 + ct->out_n, true);
+		break;
+	case CT_RCPT: /* the replies to the RCPTs sent are due */
+		count(ct, DP_C_SMTPD_CT_ABORTED);
+		park(ct, ct->out_n, true);
 		break;
 	case CT_TX:
 		count(ct, DP_C_SMTPD_CT_ABORTED);
@@ -872,6 +978,9 @@ static void tx_reset(struct ct *ct)
 	ct->blocked = false;
 	ct->res.ready = false;
 	ct->stage_len = 0;
+	ct->cmd_n = ct->out_n = 0;
+	ct->cmd_len = ct->sent_len = 0;
+	ct->rres_n = 0;
 }
 
 void ct_fini(struct ct *ct)
@@ -898,29 +1007,30 @@ int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcp
 	if (ct->fail > 0)
 		return ct->fail;
 	if (ct->fail < 0) { /* the next hop refused the sender: each RCPT hears it */
-		ct->res = ct->saved;
-		ct->res.ready = true;
+		if (ct->rres_n >= CT_PIPE_MAX)
+			return SMTP_R_LOCAL_ERROR;
+		rcpt_result(ct, &ct->saved, 0);
 		return SMTP_HOOK_PENDING;
 	}
 	if (ct->routed && rt.entry != ct->entry) {
 		count(ct, DP_C_SMTPD_CT_OTHER_ROUTE);
 		return SMTP_R_NEXTHOP_OTHER_ROUTE;
 	}
-	n = put(ct->cmd, 0, "RCPT TO:<", 9);
-	n = put(ct->cmd, n, rcpt->mailbox.p, rcpt->mailbox.len);
-	n = put(ct->cmd, n, ">\r\n", 3);
-	if (n > CT_CMD_MAX)
+	if (9 + rcpt->mailbox.len + 3 > CT_RCPT_LINE)
 		return SMTP_R_RCPT_TOO_LONG;
-	ct->cmd_len = n;
-	if (ct->routed) {
-		if (ct->state != CT_TX)
-			return SMTP_R_LOCAL_ERROR;
-		if (send_cmd(ct, ct->cmd, n, CT_RCPT, t_command(ct)) != 0) {
-			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
-			return SMTP_R_NEXTHOP_LOST;
-		}
+	/* the engine has at most CT_PIPE_MAX pending (ct_pipe_max()): a guard, not a limit */
+	if (ct->cmd_n + ct->rres_n >= CT_PIPE_MAX ||
+	    ct->cmd_len + 9 + rcpt->mailbox.len + 3 > sizeof(ct->cmd))
+		return SMTP_R_LOCAL_ERROR;
+	/* queued: ct_flush() sends the feed's RCPTs together (or MAIL takes them along) */
+	n = ct->cmd_len;
+	memcpy(ct->cmd + n, "RCPT TO:<", 9);
+	memcpy(ct->cmd + n + 9, rcpt->mailbox.p, rcpt->mailbox.len);
+	memcpy(ct->cmd + n + 9 + rcpt->mailbox.len, ">\r\n", 3);
+	ct->cmd_len = n + 9 + rcpt->mailbox.len + 3;
+	ct->cmd_n++;
+	if (ct->routed)
 		return SMTP_HOOK_PENDING;
-	}
 	ct->routed = true;
 	ct->entry = rt.entry;
 	ct->rt = rt;
@@ -930,11 +1040,32 @@ int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcp
 	if (rc < 0) {
 		count(ct, DP_C_SMTPD_CT_UNREACHABLE);
 		ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
+		ct->cmd_n = 0;
+		ct->cmd_len = 0;
 		return SMTP_R_NEXTHOP_UNREACHABLE;
 	}
 	if (rc == 1)
-		hop_ready(ct); /* a pooled connection: MAIL now; its reply, or a result, comes */
+		ct->state = CT_READY; /* a pooled connection: ct_flush() sends MAIL and the group */
 	return SMTP_HOOK_PENDING;
+}
+
+unsigned ct_pipe_max(void)
+{
+	return CT_PIPE_MAX;
+}
+
+void ct_flush(struct ct *ct)
+{
+	if (ct->state == CT_READY) {
+		hop_ready(ct);
+		return;
+	}
+	if (ct->cmd_n == ct->out_n)
+		return;
+	if (ct->state == CT_TX ||
+	    ((ct->state == CT_MAIL || ct->state == CT_RCPT) && (ct->ext & SMTP_EXT_PIPELINING)))
+		if (send_rcpts(ct) != 0)
+			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 }
 
 int ct_begin(struct ct *ct, struct smtp_tx *tx)
@@ -998,29 +1129,40 @@ int ct_end(struct ct *ct, struct smtp_tx *tx)
 	return SMTP_SINK_PENDING;
 }
 
-bool ct_deliver(struct ct *ct, uint64_t now)
+static struct smtp_reply_text reply_of(const struct ct_result *r)
 {
-	struct ct_result *r = &ct->res;
-	enum smtp_state st = smtp_server_state(ct->s);
-
-	if (!r->ready || st != SMTP_ST_PENDING)
-		return false;
-	bool cmd = smtp_server_pending_cmd(ct->s) != SMTP_V_UNKNOWN;
-
-	if (cmd == r->final)
-		return false; /* not what the engine waits for */
-	struct smtp_reply_text t = {
+	return (struct smtp_reply_text){
 		.code = r->code,
 		.esc = r->esc,
 		.esc_len = strlen(r->esc),
 		.text = r->msg,
 		.text_len = r->msg_len,
 	};
+}
+
+bool ct_deliver(struct ct *ct, uint64_t now)
+{
+	bool did = false;
+
+	/* RCPT replies, oldest first: the engine's pending RCPTs are ours in the same order */
+	while (ct->rres_n > 0 && smtp_server_pending_cmd(ct->s) == SMTP_V_RCPT) {
+		struct ct_result r = ct->rres[ct->rres_head];
+		struct smtp_reply_text t = reply_of(&r);
+
+		ct->rres_head = (ct->rres_head + 1) % CT_PIPE_MAX;
+		ct->rres_n--;
+		did = true;
+		smtp_server_cmd_done(ct->s, r.id, r.text ? &t : NULL, now); /* may end the tx */
+	}
+	struct ct_result *r = &ct->res;
+
+	if (!r->ready || !r->final || smtp_server_state(ct->s) != SMTP_ST_PENDING ||
+	    smtp_server_pending_cmd(ct->s) != SMTP_V_UNKNOWN)
+		return did;
+	struct smtp_reply_text t = reply_of(r);
 
 	r->ready = false;
-	if (cmd)
-		smtp_server_cmd_done(ct->s, r->id, r->text ? &t : NULL, now);
-	else if (r->text)
+	if (r->text)
 		smtp_server_tx_done_text(ct->s, &t, now);
 	else
 		smtp_server_tx_done(ct->s, r->id, now);

@@ -43,9 +43,23 @@ void ct_fini(struct ct *ct);
  * rcpt_check: routes RCPT (after policy accepted it). Returns a reply id
  * (550 5.4.4 no route, 452 4.5.3 routed to another hop than the first
  * recipient, 451 4.4.1 no hop reachable), or SMTP_HOOK_PENDING: the next
- * hop is asked and ct_deliver() answers later.
+ * hop is asked and ct_deliver() answers later. Several RCPTs of the
+ * client's pipelined group may be pending at once (the listener's
+ * rcpt_pending_max is ct_pipe_max()); they are queued and go out at the
+ * next ct_flush().
  */
 int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcpt);
+
+/* The smtp_server_config.rcpt_pending_max of cut-through listeners. */
+unsigned ct_pipe_max(void);
+
+/*
+ * The engine finished with the client's input for now: the RCPTs ct_rcpt()
+ * queued go to the next hop as one write (with MAIL when its transaction
+ * has not begun), or one at a time to a hop without PIPELINING. Call
+ * before ct_deliver(): a failure to send is a reply to deliver.
+ */
+void ct_flush(struct ct *ct);
 
 /* tx_end: the client's transaction is over; an unfinished one at the next hop is aborted. */
 void ct_tx_end(struct ct *ct);
@@ -63,9 +77,10 @@ int ct_end(struct ct *ct, struct smtp_tx *tx);
 size_t ct_budget(const struct ct *ct);
 
 /*
- * Hands a decided reply to the session's engine (smtp_server_cmd_done() or
- * smtp_server_tx_done_text()) if one is ready and the engine waits for it.
- * Returns true when it did (feed the kept input again then).
+ * Hands decided replies to the session's engine (smtp_server_cmd_done() for
+ * each RCPT reply, in order, or smtp_server_tx_done_text()) if they are
+ * ready and the engine waits for them. Returns true when it did (feed the
+ * kept input again then).
  */
 bool ct_deliver(struct ct *ct, uint64_t now);
 

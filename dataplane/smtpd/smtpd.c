@@ -506,7 +506,10 @@ static int sess_feed(struct smtpd_sess *ss, uint64_t now)
 	int rc = 0;
 
 	for (;;) {
-		/* cut-through: a reply the next hop decided goes out before more input */
+		/* cut-through: the RCPTs of the input fed so far go to the next hop as
+		 * one write once it is all taken; a reply it decided goes out before more */
+		if (ss->ct != NULL && ss->in_head == NULL)
+			ct_flush(ss->ct);
 		if (ss->ct != NULL && ct_deliver(ss->ct, now))
 			stalls = 0;
 		if (ss->in_head == NULL)
@@ -538,6 +541,8 @@ static int sess_feed(struct smtpd_sess *ss, uint64_t now)
 			continue;
 		}
 		if (smtp_server_events(s) & (SMTP_EV_PENDING | SMTP_EV_STARTTLS)) {
+			if (ss->ct != NULL)
+				ct_flush(ss->ct); /* e.g. DATA waits behind the group's RCPTs */
 			if (ss->ct != NULL && ct_deliver(ss->ct, now))
 				continue; /* decided at once (e.g. a sticky refusal) */
 			break;
@@ -547,6 +552,8 @@ static int sess_feed(struct smtpd_sess *ss, uint64_t now)
 		if (rc != 0 || (used == 0 && ++stalls > 1))
 			break;
 	}
+	if (ss->ct != NULL)
+		ct_flush(ss->ct);
 	ss->in_bytes -= taken;
 	if (taken && ss->tls == NULL) /* under TLS, ciphertext is consumed as it is decrypted */
 		tcp_consumed(ss->conn, taken);
@@ -1005,14 +1012,9 @@ static void stats_sync(struct timer *t, void *arg)
 		for (unsigned i = 0; i < SPOOLD_N; i++)
 			__atomic_store_n(&d->w->stats.c[SPOOLD_DP_BASE + i], sp[i], __ATOMIC_RELAXED);
 	}
-	for (unsigned i = 0; i < TLS_C_MAX; i++) /* the server's and the relay's client side */
+	for (unsigned i = 0; i < TLS_C_MAX; i++)
 		__atomic_store_n(&d->w->stats.c[DP_C_TLS_HANDSHAKES + i],
-				 __atomic_load_n(&d->tls_stats.c[i], __ATOMIC_RELAXED) +
-					 (d->relay != NULL ? __atomic_load_n(
-								     &relay_tls_stats(d->relay)->c[i],
-								     __ATOMIC_RELAXED)
-							   : 0),
-				 __ATOMIC_RELAXED);
+				 __atomic_load_n(&d->tls_stats.c[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 	if (d->relay != NULL) {
 		const struct relay_stats *rs = relay_stats(d->relay);
 
@@ -1059,6 +1061,8 @@ static void listener_config(struct smtpd *d, struct smtpd_listener *l,
 		s->sink = &cut_sink;
 		s->sink_arg = l;
 		l->hooks.tx_end = cut_tx_end;
+		/* RFC 2920: the client's RCPT group goes to the next hop as one */
+		s->rcpt_pending_max = ct_pipe_max();
 		/* NOTIFY/ORCPT/RET/ENVID are not passed on to the next hop: not offered */
 		s->features &= ~(uint32_t)SMTP_F_DSN;
 	} else {

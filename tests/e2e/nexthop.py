@@ -19,6 +19,9 @@ message it accepts to a folder, one file per message, and answers as told:
 --pipelining: offer PIPELINING (RFC 2920) in the EHLO reply; each message file
     then says whether its first RCPT was already in the input when MAIL was
     handled ("rcpt_with_mail": sent as one group, without waiting for MAIL's 250).
+--log-reads: each message file also lists the connection's reads ("reads": what
+    each socket read delivered, latin-1, the first 4096 octets of each) since the
+    previous message's end of data: a test sees which commands came as one write.
 --stall-content: not aiosmtpd but a bare server that answers the greeting,
     EHLO (PIPELINING), MAIL, RCPT and DATA (354), then never reads again, with
     a small receive buffer: its TCP window shuts and stays shut.
@@ -41,6 +44,21 @@ import sys
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+
+class ReadLoggingSMTP(SMTP):
+    """aiosmtpd's server, keeping what each read of the socket delivered (--log-reads)."""
+
+    def data_received(self, data):
+        self.mx_reads = getattr(self, "mx_reads", [])
+        self.mx_reads.append(bytes(data[:4096]).decode("latin-1"))
+        super().data_received(data)
+
+
+class ReadLoggingController(Controller):
+    def factory(self):
+        return ReadLoggingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 def content_hash(data: bytes) -> str:
@@ -111,6 +129,8 @@ class Handler:
         if self.args.reject_data:
             return "554 5.7.1 Message refused by the test next hop: policy"
         self.n += 1
+        reads = getattr(server, "mx_reads", None)
+        server.mx_reads = []
         name = os.path.join(self.args.dir, f"{os.getpid()}-{self.n:07d}.json")
         with open(name + ".tmp", "w") as f:
             json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
@@ -119,7 +139,8 @@ class Handler:
                        "data": data.decode("latin-1"), "sha256": content_hash(data),
                        "next_hop": self.args.name,
                        "peer": f"{session.peer[0]}:{session.peer[1]}",
-                       "rcpt_with_mail": getattr(session, "rcpt_with_mail", None)}, f)
+                       "rcpt_with_mail": getattr(session, "rcpt_with_mail", None),
+                       "reads": reads}, f)
         os.rename(name + ".tmp", name)
         return "250 2.0.0 Ok: stored"
 
@@ -182,6 +203,7 @@ def main():
     p.add_argument("--drop-reused", action="store_true")
     p.add_argument("--pipelining", action="store_true")
     p.add_argument("--stall-content", action="store_true")
+    p.add_argument("--log-reads", action="store_true")
     args = p.parse_args()
     args.reject_rcpt = {a.lower() for a in args.reject_rcpt}
     host, port = args.listen.rsplit(":", 1)
@@ -189,9 +211,9 @@ def main():
     if args.stall_content:
         return stall_server(host, int(port))
 
-    ctl = Controller(Handler(args), hostname=host, port=int(port),
-                     server_hostname=args.name, enable_SMTPUTF8=True,
-                     data_size_limit=64 << 20, decode_data=False)
+    ctl = (ReadLoggingController if args.log_reads else Controller)(
+        Handler(args), hostname=host, port=int(port), server_hostname=args.name,
+        enable_SMTPUTF8=True, data_size_limit=64 << 20, decode_data=False)
     ctl.start()
     print("ready", flush=True)
     stop = [False]

@@ -427,3 +427,95 @@ def test_with_pipelining_the_first_rcpt_goes_with_mail_and_its_reply_is_still_mi
     assert len(got_a) == 1 and got_a[0]["rcpt_tos"] == ["alice@example.com"]
     assert got_a[0]["rcpt_with_mail"] is True, "MAIL and RCPT in one group"
     assert len(got_b) == 1 and got_b[0]["rcpt_with_mail"] is False, "one at a time"
+
+
+def rcpt_group(c, rcpts):
+    """MAIL and RCPTs as one write (RFC 2920 §3.1); the replies in order."""
+    c.send("MAIL FROM:<sender@example.org>\r\n"
+           + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts))
+    return [c.reply() for _ in range(1 + len(rcpts))]
+
+
+def reads_with(reads, needle):
+    return [r for r in reads if needle in r]
+
+
+@netns
+def test_a_pipelined_rcpt_group_reaches_the_hop_in_one_read_and_its_replies_in_order(
+        start_dataplane, tmp_path, next_hops):
+    """The client's three pipelined RCPTs are all pending at once in the engine
+    (rcpt_pending_max): the next hop gets them, with MAIL, in one read, and the
+    client hears the hop's replies in its command order -- the 550 for the one in
+    the middle included. The second transaction takes the kept connection and
+    does the same without a new EHLO."""
+    from test_smtp import Client
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--pipelining", "--log-reads",
+                "--reject-rcpt", "bob@example.com")
+    next_hops.append(a)
+    c = Client(dp, port=25, timeout=20)
+    c.cmd("EHLO client.example.org", 250, "PIPELINING")
+    for i in range(2):
+        got = rcpt_group(c, ["alice@example.com", "bob@example.com", "carol@example.com"])
+        assert [code for code, _ in got] == [250, 250, 550, 250], got
+        assert got[2][1] == ["550 5.1.1 <bob@example.com>: Recipient address rejected: "
+                             "User unknown"], got
+        c.cmd("DATA", 354)
+        c.send(f"Subject: group {i}\r\n\r\nhello\r\n.\r\n")
+        c.expect(250, "next hop: Ok: stored")
+        m = a.wait(i + 1)[i]
+        assert m["rcpt_tos"] == ["alice@example.com", "carol@example.com"], m
+        rcpt_reads = reads_with(m["reads"], "RCPT TO:")
+        assert len(rcpt_reads) == 1, f"the RCPTs came in {len(rcpt_reads)} reads: {m['reads']}"
+        r = rcpt_reads[0]
+        assert r.startswith("MAIL FROM:<sender@example.org>") and r.count("RCPT TO:") == 3, r
+    c.cmd("QUIT", 221)
+    assert dp.counter("smtp_ct_connects") == 1, "the second group took the kept connection"
+    assert dp.counter("smtp_ct_rcpts_accepted") == 4
+    assert dp.counter("smtp_ct_rcpts_refused") == 2
+
+
+@netns
+def test_a_pipelined_group_to_a_hop_without_pipelining_goes_one_by_one_replies_in_order(
+        start_dataplane, tmp_path, next_hops):
+    """Without PIPELINING at the hop the RCPTs wait for each reply there (RFC 2920
+    is the hop's to offer); the client's pipelined group still gets every reply,
+    in order, and DATA pipelined after the group waits for all of them."""
+    from test_smtp import Client
+    dp = start_dataplane(extra=cut_config())
+    b = NextHop(dp, HOP_B, HOP_PORT, tmp_path / "b", "--log-reads",
+                "--reject-rcpt", "dave@example.net", name="hop-b")
+    next_hops.append(b)
+    c = Client(dp, port=25, timeout=20)
+    c.cmd("EHLO client.example.org", 250)
+    c.send("MAIL FROM:<sender@example.org>\r\nRCPT TO:<dave@example.net>\r\n"
+           "RCPT TO:<erin@example.net>\r\nRCPT TO:<frank@example.net>\r\nDATA\r\n")
+    got = [c.reply() for _ in range(5)]
+    assert [code for code, _ in got] == [250, 550, 250, 250, 354], got
+    assert got[1][1][0].startswith("550 5.1.1 <dave@example.net>"), got
+    c.send("Subject: one by one\r\n\r\nx\r\n.\r\n")
+    c.expect(250, "next hop: Ok: stored")
+    c.cmd("QUIT", 221)
+    m = b.wait(1)[0]
+    assert m["rcpt_tos"] == ["erin@example.net", "frank@example.net"], m
+    assert all(r.count("RCPT TO:") <= 1 for r in m["reads"]), m["reads"]
+
+
+@netns
+def test_a_pipelined_group_whose_rcpts_all_fail_at_the_hop_gets_554_at_data(
+        start_dataplane, tmp_path, next_hops):
+    """RFC 5321 §3.3: DATA after a group the hop refused entirely: 554 5.5.1."""
+    from test_smtp import Client
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--pipelining",
+                "--reject-rcpt", "bob@example.com", "--reject-rcpt", "zed@example.com")
+    next_hops.append(a)
+    c = Client(dp, port=25, timeout=20)
+    c.cmd("EHLO client.example.org", 250)
+    c.send("MAIL FROM:<sender@example.org>\r\nRCPT TO:<bob@example.com>\r\n"
+           "RCPT TO:<zed@example.com>\r\nDATA\r\n")
+    got = [c.reply() for _ in range(4)]
+    assert [code for code, _ in got] == [250, 550, 550, 554], got
+    assert got[3][1] == ["554 5.5.1 Error: no valid recipients"], got
+    c.cmd("QUIT", 221)
+    assert a.messages() == []
