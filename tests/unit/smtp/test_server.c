@@ -2053,4 +2053,71 @@ Test(rcpt_group, a_config_over_the_cap_is_unusable)
 	cr_assert_null(smtp_server_new(&c->cfg, &c->ctx, &peer, 0, 0));
 }
 
+/*
+ * Random groups (a fixed seed): MAIL and up to 8 RCPTs, some refused by our
+ * own syntax check, the cap 2..8, the pending ones answered in a random
+ * order, accepted or refused at random. Whatever the order, the client gets
+ * exactly one reply per command, in command order, each the one decided for it.
+ */
+Test(rcpt_group, random_groups_answered_in_random_order_reply_in_command_order)
+{
+	unsigned seed = 12345;
+
+	for (int trial = 0; trial < 300; trial++) {
+		char cmds[2048], want[8][64];
+		unsigned k, cap, answered = 0;
+		bool done[8] = { false };
+		size_t n;
+
+		seed = seed * 1103515245u + 12345u;
+		k = 1 + (seed >> 16) % 8;
+		seed = seed * 1103515245u + 12345u;
+		cap = 2 + (seed >> 16) % 7;
+		if (c->s)
+			conv_end(c);
+		group_hooks(cap);
+		n = (size_t)snprintf(cmds, sizeof(cmds), "MAIL FROM:<s@example.org>\r\n");
+		for (unsigned i = 0; i < k; i++) {
+			seed = seed * 1103515245u + 12345u;
+			bool bad = (seed >> 16) % 4 == 0;
+			n += (size_t)snprintf(cmds + n, sizeof(cmds) - n,
+					      bad ? "RCPT TO:<bad %u>\r\n" : "RCPT TO:<u%u@example.com>\r\n", i);
+			snprintf(want[i], sizeof(want[i]), "%s",
+				 bad ? "501 5.1.3 Bad recipient address syntax" : "");
+			done[i] = bad;
+		}
+		conv_send(c, cmds);
+		conv_expect(c, "250 2.1.0 Ok");
+		for (;;) {
+			unsigned pend[8], np = 0;
+			for (unsigned j = 0; j < grp_seen.n; j++)
+				if (!done[grp_seen.id[j] - 1])
+					pend[np++] = grp_seen.id[j] - 1;
+			if (np == 0)
+				break;
+			cr_assert_leq(np, cap);
+			seed = seed * 1103515245u + 12345u;
+			unsigned i = pend[(seed >> 16) % np];
+			bool ok = (seed >> 8) % 2;
+			char t[48];
+			snprintf(t, sizeof(t), "%s u%u", ok ? "ok" : "no", i);
+			struct smtp_reply_text r = text(ok ? 250 : 550, ok ? "2.1.5" : "5.1.1", t);
+			snprintf(want[i], sizeof(want[i]), "%s %s %s", ok ? "250" : "550",
+				 ok ? "2.1.5" : "5.1.1", t);
+			smtp_server_rcpt_done(c->s, i + 1, SMTP_R_NONE, &r, c->now);
+			done[i] = true;
+			answered++;
+			if (c->kept_len)
+				conv_resume(c);
+			else
+				conv_flush(c);
+		}
+		cr_assert_eq(grp_seen.n, answered, "the hook saw each valid RCPT once");
+		for (unsigned i = 0; i < k; i++)
+			conv_expect(c, want[i]);
+		conv_expect_nothing(c);
+		cr_assert_eq(smtp_server_rcpts_pending(c->s), 0);
+	}
+}
+
 /* ==== end of helper CT2's block ==== */
