@@ -12,6 +12,7 @@
 #define MX_CORE_SVC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define DP_SVC_ROWS    32
@@ -19,6 +20,8 @@
 #define DP_SVC_STR_MAX 128 /* with its NUL: RTE_TEL_MAX_STRING_LEN */
 #define DP_SVC_ARG_MAX 32
 #define DP_SVC_END     UINT64_MAX /* no page follows */
+/* Octets of rows in one telemetry reply: DPDK 22.11's 16 KiB, less its bookkeeping and ours */
+#define DP_SVC_REPLY_BUDGET (16384 - 512)
 
 enum dp_svc_op {
 	DP_SVC_SESSIONS,      /* the worker's SMTP sessions */
@@ -52,12 +55,23 @@ struct dp_svc_page {
 	char error[DP_SVC_STR_MAX]; /* with the command's result < 0: why, for the operator */
 };
 
+/*
+ * How many of P's rows, from the first, fit BUDGET octets as telemetry's
+ * compact JSON ("rowN":{"key":value,...}) -- what tel_svc.c sends of a page
+ * before naming the next cursor. At least one row always fits
+ * DP_SVC_REPLY_BUDGET: DP_SVC_COLS values of DP_SVC_STR_MAX octets do.
+ */
+unsigned dp_svc_rows_fitting(const struct dp_svc_page *p, size_t budget);
+
 /* Appends a value to the row being filled (row P->nrows); past DP_SVC_COLS it is dropped. */
 static inline struct dp_svc_val *dp_svc_col(struct dp_svc_page *p, const char *key)
 {
-	unsigned r = p->nrows, c = p->ncols[r];
+	unsigned r = p->nrows, c;
 
-	if (r >= DP_SVC_ROWS || c >= DP_SVC_COLS)
+	if (r >= DP_SVC_ROWS)
+		return NULL;
+	c = p->ncols[r];
+	if (c >= DP_SVC_COLS)
 		return NULL;
 	p->ncols[r] = c + 1;
 	p->rows[r][c].key = key;
@@ -99,5 +113,8 @@ static inline bool dp_svc_row_end(struct dp_svc_page *p, uint64_t next)
 	p->next[p->nrows++] = next;
 	return p->nrows < DP_SVC_ROWS;
 }
+
+_Static_assert(DP_SVC_COLS * (16 + 4 + DP_SVC_STR_MAX + 2) + 16 <= DP_SVC_REPLY_BUDGET,
+	       "one full row must fit a telemetry reply");
 
 #endif

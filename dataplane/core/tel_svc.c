@@ -27,7 +27,7 @@
 #include <rte_telemetry.h>
 
 #define SVC_TIMEOUT_MS 2000
-#define REPLY_BUDGET   (16384 - 512) /* DPDK's reply, less its bookkeeping and our header */
+#define REPLY_BUDGET   DP_SVC_REPLY_BUDGET
 
 static const char *const op_names[DP_SVC_OP_MAX] = {
 	[DP_SVC_SESSIONS] = "sessions",	  [DP_SVC_QUEUE_LIST] = "list",
@@ -44,34 +44,9 @@ static int reply_error(struct rte_tel_data *d, const char *code, const char *msg
 	return 0;
 }
 
-static unsigned digits(uint64_t v)
-{
-	unsigned n = 1;
-
-	while (v >= 10) {
-		v /= 10;
-		n++;
-	}
-	return n;
-}
-
 static uint64_t val_u64(const struct dp_svc_val *v)
 {
 	return v->i > 0 ? (uint64_t)v->i : 0;
-}
-
-/* Octets of "rowN":{...}, in DPDK's compact JSON. */
-static size_t row_bytes(const struct dp_svc_page *p, unsigned r)
-{
-	size_t n = 1 + sizeof("\"row31\":{}") - 1;
-
-	for (unsigned c = 0; c < p->ncols[r]; c++) {
-		const struct dp_svc_val *v = &p->rows[r][c];
-
-		n += strlen(v->key) + 4; /* "key": and a comma */
-		n += v->is_str ? strlen(v->s) + 2 : digits(val_u64(v));
-	}
-	return n;
 }
 
 /* A whole number in S[0..), at most MAX: 0, or -1. */
@@ -94,7 +69,6 @@ static int run_page(struct rte_tel_data *d, unsigned w, enum dp_svc_op op, const
 {
 	struct dp_cmd *c = rte_zmalloc("dp_cmd", sizeof(*c) + sizeof(struct dp_svc_page), 0);
 	char msg[RTE_TEL_MAX_STRING_LEN], name[16];
-	size_t used = 0;
 	int rc;
 
 	if (c == NULL)
@@ -127,17 +101,12 @@ static int run_page(struct rte_tel_data *d, unsigned w, enum dp_svc_op op, const
 	}
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "worker", w);
-	unsigned sent = 0;
-	for (; sent < p->nrows; sent++) {
-		size_t b = row_bytes(p, sent);
-		struct rte_tel_data *row;
+	unsigned fit = dp_svc_rows_fitting(p, REPLY_BUDGET), sent = 0;
+	for (; sent < fit; sent++) {
+		struct rte_tel_data *row = rte_tel_data_alloc();
 
-		if (used + b > REPLY_BUDGET)
-			break;
-		row = rte_tel_data_alloc();
 		if (row == NULL)
 			break;
-		used += b;
 		rte_tel_data_start_dict(row);
 		for (unsigned k = 0; k < p->ncols[sent]; k++) {
 			const struct dp_svc_val *v = &p->rows[sent][k];
