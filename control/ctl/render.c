@@ -133,7 +133,18 @@ bool render_status(struct sbuf *b, json_t *st)
 		sbuf_printf(b, ", pid %lld (%s)\n", (long long)num(dp, "pid"),
 			    str(dp, "dpdk_version", "DPDK"));
 		status_lcores(b, dp);
-		sbuf_printf(b, "  %-14s %s\n", "config", str(dp, "config", "?"));
+		sbuf_printf(b, "  %-14s %s", "config", str(dp, "config", "?"));
+		if (json_is_integer(json_object_get(dp, "config_generation"))) {
+			long long retired = (long long)num(dp, "snapshots_retired");
+
+			sbuf_printf(b, " (generation %lld", (long long)num(dp, "config_generation"));
+			if (retired > 0)
+				sbuf_printf(b, "; %lld older in use by %lld session%s", retired,
+					    (long long)num(dp, "sessions_on_retired"),
+					    num(dp, "sessions_on_retired") == 1 ? "" : "s");
+			sbuf_printf(b, ")");
+		}
+		sbuf_printf(b, "\n");
 		status_ports(b, json_object_get(dp, "ports"));
 		status_sessions(b, json_object_get(dp, "sessions"));
 		sbuf_printf(b, "  %-14s %s\n", "queue",

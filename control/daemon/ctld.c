@@ -281,6 +281,15 @@ static json_t *do_status(struct ctld *d)
 			json_object_set(dp, lcores[i], x != NULL ? x : json_null());
 		}
 		json_object_set(dp, "config", json_object_get(info, "config"));
+		/* reloads: the generation in force, and older ones open sessions still use */
+		static const char *const gen[] = { "config_generation", "snapshots_retired",
+						   "sessions_on_retired", "log_level" };
+
+		for (size_t i = 0; i < sizeof(gen) / sizeof(gen[0]); i++) {
+			json_t *x = json_object_get(info, gen[i]);
+
+			json_object_set(dp, gen[i], x != NULL ? x : json_null());
+		}
 		json_object_set_new(
 			dp, "sample_age_ms",
 			json_integer((json_int_t)(now - ctl_store_latest_ms(d->store))));

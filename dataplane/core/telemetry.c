@@ -8,6 +8,7 @@
  */
 #include "dp.h"
 #include "reload.h"
+#include "snap.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -346,7 +347,9 @@ static int cmd_info(const char *cmd __rte_unused, const char *params __rte_unuse
 	rte_tel_data_add_dict_u64(d, "workers", dp->n_workers);
 	rte_tel_data_add_dict_u64(d, "ports", dp->n_ports);
 	rte_tel_data_add_dict_u64(d, "uptime_s", (rte_rdtsc() - dp->start_tsc) / dp->hz);
-	rte_tel_data_add_dict_string(d, "config", dp->cfg->path ? dp->cfg->path : "");
+	/* the file of the config in force: a reload may have named another */
+	rte_tel_data_add_dict_string(d, "config",
+				     dp_snap_cfg(dp)->path ? dp_snap_cfg(dp)->path : "");
 	/* EAL's lcore ids, and the CPU each runs on (several workers may share one) */
 	rte_tel_data_add_dict_u64(d, "main_lcore", rte_get_main_lcore());
 	rte_tel_data_add_dict_u64(d, "main_cpu", dp->cfg->dp.main_core);

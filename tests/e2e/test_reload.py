@@ -118,6 +118,11 @@ def test_a_session_open_across_a_reload_keeps_the_old_limits_a_new_one_gets_the_
     i = info(dp)
     assert i["config_generation"] == 2 and i["reloads_applied"] == 1
     assert i["snapshots_retired"] == 1 and i["sessions_on_retired"] == 1
+    ctl.wait_sample_after(time.monotonic())
+    st = ctl.ctl("status")
+    assert "(generation 2; 1 older in use by 1 session)" in st.stdout, st.stdout
+    st = ctl.ctl_json("status")["dataplane"]
+    assert st["config_generation"] == 2 and st["config"] == str(dp.config)
 
     new = session(dp)  # its greeting already names the new host
     new.cmd("EHLO client.example.org", 250, "new.example.com")
