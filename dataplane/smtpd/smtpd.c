@@ -1012,9 +1012,14 @@ static void stats_sync(struct timer *t, void *arg)
 		for (unsigned i = 0; i < SPOOLD_N; i++)
 			__atomic_store_n(&d->w->stats.c[SPOOLD_DP_BASE + i], sp[i], __ATOMIC_RELAXED);
 	}
-	for (unsigned i = 0; i < TLS_C_MAX; i++)
+	for (unsigned i = 0; i < TLS_C_MAX; i++) /* the server's and the relay's client side */
 		__atomic_store_n(&d->w->stats.c[DP_C_TLS_HANDSHAKES + i],
-				 __atomic_load_n(&d->tls_stats.c[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+				 __atomic_load_n(&d->tls_stats.c[i], __ATOMIC_RELAXED) +
+					 (d->relay != NULL ? __atomic_load_n(
+								     &relay_tls_stats(d->relay)->c[i],
+								     __ATOMIC_RELAXED)
+							   : 0),
+				 __ATOMIC_RELAXED);
 	if (d->relay != NULL) {
 		const struct relay_stats *rs = relay_stats(d->relay);
 
