@@ -282,6 +282,11 @@ static void relay(struct diff *d, const struct cfg_relay *o, const struct cfg_re
 	num(d, "relay.send_8bit", o->send_8bit, n->send_8bit, WHY_RELAY);
 	num(d, "relay.bounce_return_kb", o->bounce_return_kb, n->bounce_return_kb, WHY_RELAY);
 	num(d, "relay.queue_max", o->queue_max, n->queue_max, WHY_RELAY);
+	num(d, "relay.command_timeout_s", o->command_timeout_s, n->command_timeout_s, WHY_RELAY);
+	num(d, "relay.data_block_timeout_s", o->data_block_timeout_s, n->data_block_timeout_s,
+	    WHY_RELAY);
+	num(d, "relay.data_end_timeout_s", o->data_end_timeout_s, n->data_end_timeout_s,
+	    WHY_RELAY);
 }
 
 static void tls(struct diff *d, const struct cfg_tls *o, const struct cfg_tls *n)

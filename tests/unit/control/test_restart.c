@@ -153,12 +153,13 @@ Test(restart, spool_relay_and_client_table_size_need_a_restart)
 			  PORTS LISTENER "policy:\n  client_limits:\n    connections: 5\n"
 					 "    table_size: 1024\n"
 					 "spool:\n  directory: /tmp/other\n"
-					 "relay:\n  retry_first_s: 60\n",
+					 "relay:\n  retry_first_s: 60\n  command_timeout_s: 60\n",
 			  CFG_RESTART_DP, &r),
-		     3);
+		     4);
 	cr_assert_str_eq(r.text, "policy.client_limits.table_size: 65536 -> 1024\n"
 				 "spool.directory: /var/spool/mxgate -> /tmp/other\n"
-				 "relay.retry_first_s: 300 -> 60\n");
+				 "relay.retry_first_s: 300 -> 60\n"
+				 "relay.command_timeout_s: 300 -> 60\n");
 }
 
 Test(restart, turning_client_limits_on_needs_the_table_made_at_start)
