@@ -56,6 +56,7 @@ struct smtpd_listener {
 	struct smtpd *d;
 	const struct cfg_listener *cfg;
 	const struct cfg *root; /* the whole config CFG is part of: a snapshot's (snap.h) */
+	struct tls_ctx *tls;	/* a reload's TLS (certificates as read then); NULL: d->tls */
 	struct smtp_server_config scfg;
 	struct smtp_hooks hooks;
 };
@@ -88,6 +89,8 @@ struct smtpd {
 struct smtpd_view {
 	/* n_listeners per worker, in config order; NULL: the worker's own d->l (start-up) */
 	struct smtpd_listener *l[DP_MAX_WORKERS];
+	/* per worker, read again at each reload: renewed certificate files take effect */
+	struct tls_ctx *tls[DP_MAX_WORKERS];
 };
 
 /* One connection's glue; the engine's session follows it in the same mempool element. */
@@ -567,7 +570,7 @@ static int sess_tls_new(struct smtpd_sess *ss)
 {
 	struct smtpd *d = ss->l->d;
 
-	ss->tls = tls_server_new(d->tls, &d->tls_stats);
+	ss->tls = tls_server_new(ss->l->tls != NULL ? ss->l->tls : d->tls, &d->tls_stats);
 	if (ss->tls == NULL) {
 		d->tls_stats.c[TLS_C_TLS_FAIL_OTHER]++;
 		return -ENOMEM;
@@ -851,7 +854,8 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 	timer_init(&ss->timer, sess_timer, ss);
 	memcpy(peer.addr, &raddr, 4);
 	peer.port = rte_be_to_cpu_16(rport);
-	bool implicit = l->cfg->tls == CFG_LISTENER_TLS_IMPLICIT && tls_ctx_has_server(d->tls);
+	bool implicit = l->cfg->tls == CFG_LISTENER_TLS_IMPLICIT &&
+			tls_ctx_has_server(l->tls != NULL ? l->tls : d->tls);
 
 	/* RFC 8314 §3.3: on 465 the handshake comes first; the 220 waits for it */
 	if (smtp_server_init(ss->engine, &l->scfg, &d->ctx, &peer, implicit ? SMTP_SESSION_TLS : 0,
@@ -1040,7 +1044,8 @@ static void listener_config(struct smtpd *d, struct smtpd_listener *l,
 	l->cfg = c;
 	l->hooks = (struct smtp_hooks){.mail_check = hook_mail, .rcpt_check = hook_rcpt};
 	/* RFC 3207: offered in EHLO where a certificate is configured */
-	if (c->tls == CFG_LISTENER_TLS_STARTTLS && tls_ctx_has_server(d->tls))
+	if (c->tls == CFG_LISTENER_TLS_STARTTLS &&
+	    tls_ctx_has_server(l->tls != NULL ? l->tls : d->tls))
 		l->hooks.starttls = smtpd_tls_hook_starttls;
 	if (c->auth) { /* RFC 4954; offered under TLS only unless auth_plaintext */
 		l->hooks.auth = hook_auth;
@@ -1237,8 +1242,10 @@ void smtpd_snap_free(struct dp *dp, void *view)
 
 	if (v == NULL)
 		return;
-	for (unsigned i = 0; i < dp->n_workers; i++)
+	for (unsigned i = 0; i < dp->n_workers; i++) {
 		free(v->l[i]);
+		tls_ctx_free(v->tls[i]); /* sessions' SSLs hold their own references */
+	}
 	free(v);
 }
 
@@ -1263,9 +1270,20 @@ void *smtpd_snap_new(struct dp *dp, const struct cfg *cfg, char *err, size_t err
 		v->l[w] = calloc(d->n_listeners, sizeof(*v->l[w]));
 		if (v->l[w] == NULL)
 			goto nomem;
+		char tls_err[200];
+
+		v->tls[w] = tls_ctx_new(&cfg->tls, smtpd_tls_ticket_keys(), tls_err, sizeof(tls_err));
+		if (v->tls[w] == NULL) {
+			snprintf(err, errlen, "tls: %s", tls_err);
+			smtpd_snap_free(dp, v);
+			errno = EINVAL;
+			return NULL;
+		}
 		for (unsigned i = 0; i < d->n_listeners; i++) {
 			struct smtpd_listener *l = &v->l[w][i];
 			size_t need;
+
+			l->tls = v->tls[w]; /* before listener_config(): STARTTLS is offered by it */
 
 			listener_config(d, l, &cfg->listeners[i], d->wall_offset_ms);
 			l->root = cfg;

@@ -9,6 +9,7 @@ ClientHello, a handshake that stalls, a client leaving mid-handshake -- each
 counted, each closing only its own connection. And mail sent over TLS
 reaching the next hop with "ESMTPS" in our Received: header."""
 
+import json
 import os
 import re
 import shutil
@@ -547,3 +548,59 @@ def test_encrypt_policy_defers_when_the_hops_certificate_does_not_verify(start_d
         assert hop.messages() == []
     finally:
         hop.stop()
+
+
+# --- certificates read again on a config reload ------------------------------------------
+
+
+@netns
+def test_a_reload_picks_up_renewed_certificate_files_and_keeps_sessions(start_dataplane, certs,
+                                                                        tmp_path):
+    import hashlib
+    live = tmp_path / "live"
+    live.mkdir()
+    shutil.copy(certs / "rsa.pem", live / "cert.pem")
+    shutil.copy(certs / "rsa.key", live / "key.pem")
+    dp = start_dataplane(extra=f"""\
+tls:
+  certificates:
+    - cert: {live}/cert.pem
+      key: {live}/key.pem
+listeners:
+  - name: mx
+    port: 25
+    hostname: {HOSTNAME}
+policy:
+  relay_networks: [198.51.100.0/24]
+""")
+
+    def starttls_session():
+        s = connect(dp)
+        _, rest = read_reply(s)
+        s.sendall(b"EHLO client.example.org\r\n")
+        _, rest = read_reply(s, rest)
+        s.sendall(b"STARTTLS\r\n")
+        read_reply(s, rest)
+        t = client_context(certs).wrap_socket(s, server_hostname=HOSTNAME)
+        t.sendall(b"EHLO client.example.org\r\n")
+        read_reply(t)
+        return t, hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest()
+
+    old, fp_old = starttls_session()
+    # the operator renews the certificate in place (certbot, then a reload)
+    shutil.copy(certs / "ec.pem", live / "cert.pem")
+    shutil.copy(certs / "ec.key", live / "key.pem")
+    r = dp.cmd("/mxgate/reload")
+    assert "error" not in json.dumps(r), r
+    new, fp_new = starttls_session()
+    assert fp_new != fp_old, "the new session got the renewed certificate"
+    assert fp_old == hashlib.sha256(
+        ssl.PEM_cert_to_DER_cert((certs / "rsa.pem").read_text())).hexdigest()
+    assert fp_new == hashlib.sha256(
+        ssl.PEM_cert_to_DER_cert((certs / "ec.pem").read_text())).hexdigest()
+    old.sendall(b"NOOP\r\n")  # the session from before the reload goes on under TLS
+    assert read_reply(old)[0].startswith(b"250")
+    for t in (old, new):
+        t.sendall(b"QUIT\r\n")
+        assert read_reply(t)[0].startswith(b"221")
+        t.close()
