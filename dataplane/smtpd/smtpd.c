@@ -167,7 +167,7 @@ static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 	(void)sender; /* syntax was checked by the engine; the null sender is fine */
 	/* RFC 6409 §4.3: submission takes mail from authenticated clients (or our networks) */
 	if (l->cfg->auth && l->cfg->mode == CFG_MODE_SUBMISSION && !smtp_server_authenticated(s) &&
-	    !policy_relay_network(&l->d->w->dp->cfg->policy, ss->raddr)) {
+	    !policy_relay_network(&l->root->policy, ss->raddr)) {
 		count(l->d, DP_C_SMTPD_AUTH_REQUIRED);
 		return SMTP_R_AUTH_REQUIRED;
 	}
@@ -232,7 +232,7 @@ static void auth_env(struct smtpd_listener *l, const struct smtp_session *s,
 	*e = (struct smtpd_auth_env){
 		.w = l->d->w,
 		.clients = l->d->w->dp->clients,
-		.cfg = &l->d->w->dp->cfg->auth,
+		.cfg = &l->root->auth,
 		.now_ms = now_ms(l->d),
 	};
 	memcpy(&e->raddr, smtp_server_peer(s)->addr, 4);
@@ -1299,6 +1299,17 @@ void *smtpd_snap_new(struct dp *dp, const struct cfg *cfg, char *err, size_t err
 				goto restart;
 			}
 		}
+	}
+	/* the password file is read again on every reload (mxgatectl user add, then reload) */
+	switch (smtpd_auth_reload(cfg, err, errlen)) {
+	case 0:
+		break;
+	case -ENOENT:
+		goto restart;
+	default:
+		smtpd_snap_free(dp, v);
+		errno = EINVAL;
+		return NULL;
 	}
 	return v;
 restart:
