@@ -168,7 +168,8 @@ int ctl_user_edit(const char *in, size_t n, enum ctl_user_op op, const char *use
 				o += ul + 1;
 				memcpy(buf + o, hash, hl);
 				o += hl;
-				memcpy(buf + o, rest, restl);
+				if (restl > 0) /* memcpy's source may not be NULL, even for 0 octets */
+					memcpy(buf + o, rest, restl);
 				o += restl;
 				buf[o++] = '\n';
 				continue;
