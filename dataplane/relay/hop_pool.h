@@ -18,9 +18,10 @@
 /* One connection as the pool knows it; all-zero is a connection not counted yet. */
 struct hop_pool_conn {
 	TAILQ_ENTRY(hop_pool_conn) idle_link;
-	unsigned txs; /* transactions begun on it */
-	bool open;    /* counted in nopen */
-	bool idle;    /* on the idle list */
+	unsigned txs;  /* transactions begun on it */
+	unsigned owed; /* replies due to commands sent, not read yet: never idle while > 0 */
+	bool open;     /* counted in nopen */
+	bool idle;     /* on the idle list */
 };
 
 TAILQ_HEAD(hop_pool_idle, hop_pool_conn);
@@ -50,7 +51,23 @@ static inline void hop_pool_opened(struct hop_pool *p, struct hop_pool_conn *c)
 	c->open = true;
 	c->idle = false;
 	c->txs = 0;
+	c->owed = 0;
 	p->nopen++;
+}
+
+/* N commands were sent on C: N more replies are due before it may wait idle. */
+static inline void hop_pool_sent(struct hop_pool_conn *c, unsigned n)
+{
+	c->owed += n;
+}
+
+/* A reply due on C was read. Returns false when none was due: the peer's, not ours. */
+static inline bool hop_pool_replied(struct hop_pool_conn *c)
+{
+	if (c->owed == 0)
+		return false;
+	c->owed--;
+	return true;
 }
 
 /* A transaction begins on C. */
@@ -65,14 +82,22 @@ static inline bool hop_pool_worn(const struct hop_pool_conn *c, unsigned max)
 	return c->txs >= max;
 }
 
-/* C waits for its next transaction (head of the list: LIFO). */
-static inline void hop_pool_put(struct hop_pool *p, struct hop_pool_conn *c)
+/*
+ * C waits for its next transaction (head of the list: LIFO). Returns false,
+ * and C stays off the list, while it owes replies: one read late would be
+ * taken for the next transaction's (RFC 2920 §3.1: replies in command
+ * order); the owner reads them first, or closes C.
+ */
+static inline bool hop_pool_put(struct hop_pool *p, struct hop_pool_conn *c)
 {
+	if (c->owed > 0)
+		return false;
 	if (c->idle)
-		return;
+		return true;
 	c->idle = true;
 	TAILQ_INSERT_HEAD(&p->idle, c, idle_link);
 	p->nidle++;
+	return true;
 }
 
 /* C leaves the idle list (taken, or closing). */

@@ -45,8 +45,7 @@ struct ct_pconn {
 	struct tcp_conn *tc;
 	struct hop_pool_conn hc;
 	unsigned ext;
-	unsigned owed; /* complete replies still to read; the last is RSET's if rset */
-	bool rset;
+	bool rset; /* hc.owed (replies still to read) ends with RSET's */
 	struct timer timer;
 	uint16_t line_len;
 	bool in_reply;	/* a multi-line reply is being read */
@@ -177,8 +176,11 @@ static void pc_idle(struct ct_pconn *pc)
 {
 	const struct cfg_relay *rc = &pc->pool->w->dp->cfg->relay;
 
+	if (!hop_pool_put(&pc->hop->hp, &pc->hc)) { /* it owes replies: never reused */
+		pc_close(pc, true);
+		return;
+	}
 	pc->st = PC_IDLE;
-	hop_pool_put(&pc->hop->hp, &pc->hc);
 	arm_ms(pc, (uint64_t)rc->idle_timeout_s * 1000);
 }
 
@@ -187,19 +189,26 @@ static void on_timer(struct timer *t, void *arg)
 	struct ct_pconn *pc = arg;
 
 	(void)t;
-	/* idle for idle_timeout_s: QUIT; no answer to RSET in time: just go */
-	pc_close(pc, pc->st == PC_IDLE);
+	/*
+	 * Idle for idle_timeout_s, or the replies owed did not come in time:
+	 * never kept then (one could still come), QUIT (RFC 5321 §4.1.1.10).
+	 */
+	pc_close(pc, true);
 }
 
 /* A whole reply (its first line's CODE) came. */
 static void on_reply(struct ct_pconn *pc, unsigned code)
 {
-	if (pc->st == PC_IDLE || pc->owed == 0) {
+	if (pc->st == PC_IDLE || !hop_pool_replied(&pc->hc)) {
 		pc_close(pc, code != 421); /* unasked: a 421 (RFC 5321 §3.8), or garbage */
 		return;
 	}
-	if (--pc->owed > 0)
-		return; /* a reply owed to a command sent before RSET: whatever it says */
+	if (code == 421) { /* the hop is closing (RFC 5321 §3.8): no QUIT, nothing kept */
+		pc_close(pc, false);
+		return;
+	}
+	if (pc->hc.owed > 0)
+		return; /* a reply owed to a command sent before: whatever it says */
 	timer_cancel(&pc->pool->w->timers, &pc->timer);
 	if (code != 421 && (!pc->rset || code / 100 == 2))
 		pc_idle(pc); /* reset, or the last reply owed was read (whatever it said) */
@@ -240,13 +249,14 @@ static void pc_input(struct ct_pconn *pc, const uint8_t *p, size_t n)
 	}
 }
 
-void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data)
+void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data, size_t off)
 {
 	struct ct_pconn *pc = arg;
 
-	for (struct rte_mbuf *m = data; m != NULL && pc->tc == tc; m = m->next)
-		if (m->data_len)
-			pc_input(pc, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+	/* pc->tc: cleared when PC closes (it stays in memory, on the free list) */
+	for (struct rte_mbuf *m = data; m != NULL && pc->tc == tc; m = m->next, off = 0)
+		if (m->data_len > off)
+			pc_input(pc, rte_pktmbuf_mtod(m, const uint8_t *) + off, m->data_len - off);
 }
 
 void ct_pool_peer_closed(void *arg, struct tcp_conn *tc)
@@ -266,8 +276,8 @@ void ct_pool_closed(void *arg, struct tcp_conn *tc)
 	pc_free(pc); /* TC is gone: nothing to send or close */
 }
 
-void ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16_t port,
-		 unsigned ext, unsigned txs, unsigned owed, bool rset)
+void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16_t port,
+		  unsigned ext, unsigned txs, const struct ct_pool_debt *d)
 {
 	static const char rset_cmd[] = "RSET\r\n";
 	const struct cfg_relay *rc = &w->dp->cfg->relay;
@@ -278,9 +288,10 @@ void ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16
 	if (p != NULL && !p->closing && rc->idle_timeout_s > 0 &&
 	    txs < rc->messages_per_connection)
 		h = hop_of(p, addr, port, true);
-	if (h == NULL || !hop_pool_may_open(&h->hp, rc->connections_per_hop)) {
+	if (h == NULL || !hop_pool_may_open(&h->hp, rc->connections_per_hop) ||
+	    d->line_len > CT_POOL_LINE_MAX) {
 		quit_close(w, tc);
-		return;
+		return NULL;
 	}
 	pc = p->free;
 	if (pc != NULL) {
@@ -289,7 +300,7 @@ void ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16
 		pc = malloc(sizeof(*pc));
 		if (pc == NULL) {
 			quit_close(w, tc);
-			return;
+			return NULL;
 		}
 	}
 	memset(pc, 0, offsetof(struct ct_pconn, line));
@@ -303,23 +314,30 @@ void ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16
 	pc->hc.txs = txs;
 	TAILQ_INSERT_TAIL(&p->live, pc, all);
 	p->nkept++;
+	/* the reply the caller was reading goes on here, where it left off */
+	if (d->line_len)
+		memcpy(pc->line, d->line, d->line_len);
+	pc->line_len = (uint16_t)d->line_len;
+	pc->in_reply = d->in_code != 0;
+	pc->code = d->in_code;
 	tcp_set_arg(tc, pc);
 	count(p, DP_C_SMTPD_CT_POOL_KEPT);
-	if (!rset && owed == 0) {
+	if (!d->rset && d->replies == 0 && d->line_len == 0 && d->in_code == 0) {
 		pc_idle(pc);
-		return;
+		return pc;
 	}
 	/* RFC 5321 §4.1.1.5: RSET ends the transaction the client gave up on */
-	if (rset && send_str(w, tc, rset_cmd, sizeof(rset_cmd) - 1) != 0) {
+	if (d->rset && send_str(w, tc, rset_cmd, sizeof(rset_cmd) - 1) != 0) {
 		pc_close(pc, false);
-		return;
+		return NULL;
 	}
-	if (rset)
+	if (d->rset)
 		count(p, DP_C_SMTPD_CT_POOL_RSETS);
 	pc->st = PC_RESET;
-	pc->rset = rset;
-	pc->owed = owed + (rset ? 1u : 0u);
+	pc->rset = d->rset;
+	hop_pool_sent(&pc->hc, d->replies + (d->rset ? 1u : 0u));
 	arm_ms(pc, rc->command_timeout_s ? (uint64_t)rc->command_timeout_s * 1000 : CT_POOL_T_RSET);
+	return pc;
 }
 
 struct tcp_conn *ct_pool_take(struct dp_worker *w, uint32_t addr, uint16_t port, unsigned *ext,

@@ -10,11 +10,15 @@
  * client beyond it still gets a connection of its own, closed after its
  * transaction: a client never waits for another one's).
  *
- * A connection given back with its transaction still open at the hop (the
- * client said RSET, or left, in the envelope phase) is reset with RSET
- * first (RFC 5321 §4.1.1.5), after the replies still owed to it; it joins
- * the idle ones only on the RSET's 250. Anything else while it waits -- a
- * reply nobody asked for (a 421), a FIN, a reset -- closes it.
+ * A connection given back owing replies (RCPTs that went with a MAIL the
+ * hop refused, or a transaction aborted mid-group) joins the idle ones only
+ * once it has read them all, those that came in the same segment as the
+ * reply that gave it back included (hop_pool_put() refuses one that owes
+ * any). One with its transaction still open at the hop (the client said
+ * RSET, or left, in the envelope phase) is reset with RSET first (RFC 5321
+ * §4.1.1.5) and kept only on the RSET's 250. Anything else while it waits
+ * -- a 421, a reply nobody asked for, a FIN, a reset, command_timeout_s
+ * without the replies -- closes it (with QUIT unless the hop is leaving).
  *
  * Internal to smtpd/: cutthrough.c gives connections back and takes them;
  * its TCP callbacks hand a pooled connection's events here (ct_pool_owns()).
@@ -23,6 +27,7 @@
 #define MX_SMTPD_CT_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dataplane/core/dp.h"
@@ -47,17 +52,37 @@ struct tcp_conn *ct_pool_take(struct dp_worker *w, uint32_t addr, uint16_t port,
 			      unsigned *txs);
 
 /*
- * TC (to ADDR:PORT, EHLO keywords EXT, TXS transactions carried; its TCP
- * arg is the caller's until this call) is given back. OWED: replies the hop
- * still owes to commands sent; RSET: its transaction is open and must be
- * reset. The pool keeps it, or says QUIT and closes it (limits reached, the
- * worker stopping, no memory). Either way TC is no longer the caller's.
+ * What a connection given back still owes. A connection joins the idle ones
+ * only once it owes nothing: every reply to what was sent has been read --
+ * here, or by the caller before -- so the next transaction never takes a
+ * late reply for its own (RFC 2920 §3.1: replies come in command order).
  */
-void ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16_t port,
-		 unsigned ext, unsigned txs, unsigned owed, bool rset);
+struct ct_pool_debt {
+	unsigned replies;    /* replies still due to commands sent (the one being read included) */
+	bool rset;	     /* its transaction is open: RSET first, kept only on its 2xx */
+	const uint8_t *line; /* octets of a reply line already read, its CRLF not yet */
+	size_t line_len;     /* <= the pool's line limit (512), else the connection closes */
+	uint16_t in_code;    /* the code of a multi-line reply being read; 0: none */
+};
 
-/* The TCP callbacks of a pooled connection (ARG: its TCP arg). */
-void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data);
+/*
+ * TC (to ADDR:PORT, EHLO keywords EXT, TXS transactions carried; its TCP
+ * arg is the caller's until this call) is given back owing D. The pool
+ * keeps it, or says QUIT and closes it (limits reached, the worker
+ * stopping, no memory). Either way TC is no longer the caller's. Returns
+ * TC's new TCP arg when kept (input that came with what the caller read
+ * goes to ct_pool_received() with it), NULL when closed.
+ */
+void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16_t port,
+		  unsigned ext, unsigned txs, const struct ct_pool_debt *d);
+
+/*
+ * The TCP callbacks of a pooled connection (ARG: its TCP arg). For
+ * received(), OFF octets of DATA's first segment were read already by the
+ * transaction that gave TC back in the same callback (0 otherwise): the
+ * rest is the pool's (replies owed, in the same packet).
+ */
+void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data, size_t off);
 void ct_pool_peer_closed(void *arg, struct tcp_conn *tc);
 void ct_pool_closed(void *arg, struct tcp_conn *tc);
 

@@ -117,6 +117,8 @@ struct ct {
 
 	/* the next hop's reply being read */
 	uint16_t line_len;
+	bool in_reply; /* a multi-line reply's first lines were read (code is its code) */
+	void *handoff; /* on_received(): the pool's arg after park() gave the connection back */
 	uint16_t code;
 	char esc[SMTP_ESC_MAX + 1];
 	char msg[CT_TEXT_MAX];
@@ -204,21 +206,33 @@ static const struct cfg_next_hop *cur_hop(const struct ct *ct)
 /*
  * The hop's transaction is over, or ends with RSET (RSET true; OWED replies
  * still due to commands sent): the connection goes to the pool, which keeps
- * it or closes it politely (ct_pool_put()).
+ * it or closes it politely (ct_pool_put()). The pool reads what is owed --
+ * the reply line begun here, and (on_received()) the rest of the input that
+ * brought the reply parking it -- and keeps it for another transaction only
+ * once nothing is: a reply left unread would be taken for the next MAIL's.
  */
 static void park(struct ct *ct, unsigned owed, bool rset)
 {
 	struct tcp_conn *tc = ct->tc;
 	const struct cfg_next_hop *h = cur_hop(ct);
+	struct ct_pool_debt d = {
+		.replies = owed,
+		.rset = rset,
+		.line = ct->line,
+		.line_len = ct->line_len,
+		.in_code = ct->in_reply ? ct->code : 0,
+	};
 
 	timer_cancel(&ct->w->timers, &ct->timer);
 	ct->tc = NULL;
 	ct->stage_len = 0;
 	ct->blocked = false;
+	ct->line_len = 0;
+	ct->in_reply = false;
 	if (tc == NULL)
 		return;
 	tcp_set_arg(tc, NULL);
-	ct_pool_put(ct->w, tc, h->addr, h->port, ct->ext, ct->txs, owed, rset);
+	ct->handoff = ct_pool_put(ct->w, tc, h->addr, h->port, ct->ext, ct->txs, &d);
 }
 
 /* Sends P[0..N) to the next hop. 0, -EAGAIN (no room: writable() follows) or another error. */
@@ -357,6 +371,7 @@ static int connect_next(struct ct *ct, bool pooled)
 		uint32_t src = net_source_for(&ct->w->net, h->addr);
 
 		ct->line_len = 0;
+		ct->in_reply = false;
 		ct->msg_len = 0;
 		ct->code = 0;
 		ct->txs = 0;
@@ -716,6 +731,7 @@ static bool on_line(struct ct *ct, const uint8_t *p, size_t n)
 	}
 	if (ct->state != CT_EHLO || first)
 		add_text(ct, &l.msg);
+	ct->in_reply = l.more;
 	if (l.more)
 		return true;
 	on_reply(ct);
@@ -724,13 +740,20 @@ static bool on_line(struct ct *ct, const uint8_t *p, size_t n)
 	return true;
 }
 
-/* The next hop's octets: framed into lines of at most CT_LINE_MAX. */
-static void hop_input(struct ct *ct, const uint8_t *p, size_t n)
+/*
+ * The next hop's octets: framed into lines of at most CT_LINE_MAX. Returns
+ * the octets read: fewer than N when the connection was let go of (parked,
+ * lost) by the reply that ended there.
+ */
+static size_t hop_input(struct ct *ct, const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n && ct->tc != NULL; i++) {
+	struct tcp_conn *tc = ct->tc;
+	size_t i;
+
+	for (i = 0; i < n && ct->tc == tc; i++) {
 		if (ct->line_len >= CT_LINE_MAX) {
 			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
-			return;
+			return i;
 		}
 		ct->line[ct->line_len++] = p[i];
 		if (ct->line_len < 2 || ct->line[ct->line_len - 2] != '\r' ||
@@ -744,9 +767,10 @@ static void hop_input(struct ct *ct, const uint8_t *p, size_t n)
 				hop_failed(ct);
 			else
 				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
-			return;
+			return i + 1;
 		}
 	}
+	return i;
 }
 
 /* ---- content ---- */
@@ -831,19 +855,35 @@ static void on_connected(struct tcp_conn *tc, int err)
 static void on_received(struct tcp_conn *tc, struct rte_mbuf *data)
 {
 	struct ct *ct = tcp_arg(tc);
+	struct rte_mbuf *m;
+	size_t used = 0;
 
 	tcp_consumed(tc, data->pkt_len); /* every octet is taken at once */
 	if (ct != NULL && ct_pool_owns(ct)) {
-		ct_pool_received(ct, tc, data);
+		ct_pool_received(ct, tc, data, 0);
 		rte_pktmbuf_free(data);
 		return;
 	}
-	for (struct rte_mbuf *m = data; m != NULL && ct != NULL && ct->tc == tc; m = m->next)
-		if (m->data_len)
-			hop_input(ct, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
-	rte_pktmbuf_free(data);
-	if (ct == NULL)
+	if (ct == NULL) {
+		rte_pktmbuf_free(data);
 		return;
+	}
+	ct->handoff = NULL;
+	for (m = data; m != NULL && ct->tc == tc; m = m->next) {
+		used = hop_input(ct, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+		if (ct->tc != tc)
+			break;
+	}
+	/*
+	 * A reply gave the connection to the pool mid-input (a refused MAIL
+	 * with RCPTs pipelined after it): what came with it -- their replies,
+	 * often in the same segment -- is the pool's to read, or it would wait
+	 * for them in vain.
+	 */
+	if (m != NULL && ct->handoff != NULL)
+		ct_pool_received(ct->handoff, tc, m, used);
+	ct->handoff = NULL;
+	rte_pktmbuf_free(data);
 	push(ct); /* after a 354 */
 	ct_wake(ct);
 }

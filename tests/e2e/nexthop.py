@@ -22,6 +22,12 @@ message it accepts to a folder, one file per message, and answers as told:
 --log-reads: each message file also lists the connection's reads ("reads": what
     each socket read delivered, latin-1, the first 4096 octets of each) since the
     previous message's end of data: a test sees which commands came as one write.
+--reject-mail-from ADDR: MAIL FROM ADDR gets 550 5.7.1 (its pipelined RCPTs then
+    get aiosmtpd's 503 5.5.1).
+--group-replies: the replies to a pipelined group are written together, once
+    the input holds no further whole command (as Postfix flushes its replies,
+    RFC 2920 §3.2), so they reach the client in one segment: a refused MAIL's
+    550 arrives together with its RCPTs' replies.
 --stall-content: not aiosmtpd but a bare server that answers the greeting,
     EHLO (PIPELINING), MAIL, RCPT and DATA (354), then never reads again, with
     a small receive buffer: its TCP window shuts and stays shut.
@@ -47,18 +53,41 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 
-class ReadLoggingSMTP(SMTP):
-    """aiosmtpd's server, keeping what each read of the socket delivered (--log-reads)."""
+class HopSMTP(SMTP):
+    """aiosmtpd's server, keeping what each read of the socket delivered (--log-reads)
+    and holding back replies while pipelined commands wait (--group-replies)."""
+
+    mx_log_reads = False
+    mx_group = False
 
     def data_received(self, data):
-        self.mx_reads = getattr(self, "mx_reads", [])
-        self.mx_reads.append(bytes(data[:4096]).decode("latin-1"))
+        if self.mx_log_reads:
+            self.mx_reads = getattr(self, "mx_reads", [])
+            self.mx_reads.append(bytes(data[:4096]).decode("latin-1"))
         super().data_received(data)
 
+    async def push(self, status):
+        if not self.mx_group:
+            return await super().push(status)
+        if isinstance(status, str):
+            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+        self.mx_out = getattr(self, "mx_out", b"") + status + b"\r\n"
+        if b"\n" in bytes(self._reader._buffer):
+            return  # another command of the group is read: its reply goes along
+        out, self.mx_out = self.mx_out, b""
+        self._writer.write(out)
+        await self._writer.drain()
 
-class ReadLoggingController(Controller):
+
+class HopController(Controller):
+    def __init__(self, handler, log_reads, group, **kw):
+        self.mx_log_reads, self.mx_group = log_reads, group
+        super().__init__(handler, **kw)
+
     def factory(self):
-        return ReadLoggingSMTP(self.handler, **self.SMTP_kwargs)
+        smtp = HopSMTP(self.handler, **self.SMTP_kwargs)
+        smtp.mx_log_reads, smtp.mx_group = self.mx_log_reads, self.mx_group
+        return smtp
 
 
 def content_hash(data: bytes) -> str:
@@ -87,6 +116,8 @@ class Handler:
             return "250 OK"
         if time.time() < self.args.tempfail_until:
             return "451 4.3.0 Try again later (test next hop)"
+        if address.lower() in self.args.reject_mail_from:
+            return f"550 5.7.1 <{address}>: Sender address rejected: Access denied"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -204,15 +235,18 @@ def main():
     p.add_argument("--pipelining", action="store_true")
     p.add_argument("--stall-content", action="store_true")
     p.add_argument("--log-reads", action="store_true")
+    p.add_argument("--reject-mail-from", action="append", default=[])
+    p.add_argument("--group-replies", action="store_true")
     args = p.parse_args()
     args.reject_rcpt = {a.lower() for a in args.reject_rcpt}
+    args.reject_mail_from = {a.lower() for a in args.reject_mail_from}
     host, port = args.listen.rsplit(":", 1)
     os.makedirs(args.dir, exist_ok=True)
     if args.stall_content:
         return stall_server(host, int(port))
 
-    ctl = (ReadLoggingController if args.log_reads else Controller)(
-        Handler(args), hostname=host, port=int(port), server_hostname=args.name,
+    ctl = HopController(
+        Handler(args), args.log_reads, args.group_replies, hostname=host, port=int(port), server_hostname=args.name,
         enable_SMTPUTF8=True, data_size_limit=64 << 20, decode_data=False)
     ctl.start()
     print("ready", flush=True)

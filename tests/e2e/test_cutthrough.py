@@ -519,3 +519,56 @@ def test_a_pipelined_group_whose_rcpts_all_fail_at_the_hop_gets_554_at_data(
     assert got[3][1] == ["554 5.5.1 Error: no valid recipients"], got
     c.cmd("QUIT", 221)
     assert a.messages() == []
+
+
+@netns
+def test_a_hop_that_refuses_mail_for_a_pipelined_group_leaves_its_kept_connection_in_step(
+        start_dataplane, tmp_path, next_hops):
+    """The hop refuses MAIL (550) for a group whose RCPTs went along with it, and
+    writes its replies to them (503) in the same segment as the 550. They are the
+    pool's to read before the connection may carry anything else: read there, the
+    connection is idle at once (not waiting command_timeout_s for replies that
+    already came), and the next transaction on the worker takes it and hears its
+    own replies in its command order (RFC 2920 §3.1) -- not the late 503s, nor a
+    250 the hop never gave -- and its message arrives exactly once."""
+    from test_smtp import Client
+    dp = start_dataplane(extra=cut_config())
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", "--pipelining", "--group-replies",
+                "--log-reads", "--reject-mail-from", "refused@example.org",
+                "--reject-rcpt", "bob@example.com")
+    next_hops.append(a)
+    c = Client(dp, port=25, timeout=20)
+    c.cmd("EHLO client.example.org", 250, "PIPELINING")
+    c.send("MAIL FROM:<refused@example.org>\r\nRCPT TO:<alice@example.com>\r\n"
+           "RCPT TO:<carol@example.com>\r\n")
+    got = [c.reply() for _ in range(3)]
+    assert [code for code, _ in got] == [250, 550, 550], got
+    refusal = ["550 5.7.1 <refused@example.org>: Sender address rejected: Access denied"]
+    assert got[1][1] == refusal and got[2][1] == refusal, got
+    c.cmd("RSET", 250)
+    assert dp.wait_counter("smtp_ct_pool_kept", 1) == 1
+    # the next transaction, on the same worker, while the hop's 503s are long read
+    got = rcpt_group(c, ["alice@example.com", "bob@example.com", "carol@example.com"])
+    assert [code for code, _ in got] == [250, 250, 550, 250], got
+    assert got[2][1] == ["550 5.1.1 <bob@example.com>: Recipient address rejected: "
+                         "User unknown"], got
+    c.cmd("DATA", 354)
+    c.send("Subject: after a refused sender\r\n\r\nonce\r\n.\r\n")
+    c.expect(250, "next hop: Ok: stored")
+    c.cmd("QUIT", 221)
+    got = a.wait(1)
+    time.sleep(1)  # a second copy would be there by now
+    got = a.messages()
+    assert len(got) == 1, got
+    m = got[0]
+    assert m["mail_from"] == "sender@example.org", m
+    assert m["rcpt_tos"] == ["alice@example.com", "carol@example.com"], m
+    assert "Subject: after a refused sender" in m["data"], m
+    rcpt_reads = reads_with(m["reads"], "RCPT TO:")
+    assert any(r.startswith("MAIL FROM:<sender@example.org>") for r in rcpt_reads), m["reads"]
+    assert not reads_with(m["reads"], "RSET"), "nothing was left open at the hop to reset"
+    assert len(hop_connections(tmp_path / "a")) == 1, "the refused group's connection was kept"
+    assert dp.counter("smtp_ct_connects") == 1
+    assert dp.counter("smtp_ct_pool_reused") == 1
+    assert dp.counter("smtp_ct_pool_closed") == 0
+    assert dp.counter("smtp_ct_rcpts_accepted") == 2

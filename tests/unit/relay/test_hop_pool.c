@@ -74,3 +74,36 @@ Test(hop_pool, putting_twice_or_closing_twice_counts_once)
 	hop_pool_unidle(&p, &c[2]); /* not idle: nothing happens */
 	cr_assert_eq(p.nopen, 2);
 }
+
+Test(hop_pool, a_connection_owing_replies_is_never_idle_so_never_taken)
+{
+	/* a refused MAIL with two RCPTs pipelined after it: their replies are due */
+	hop_pool_sent(&c[0], 2);
+	cr_assert_not(hop_pool_put(&p, &c[0]), "kept idle, its late replies would be the next MAIL's");
+	cr_assert_eq(p.nidle, 0);
+	cr_assert_null(hop_pool_take(&p), "nobody can take it while it owes replies");
+	cr_assert(hop_pool_replied(&c[0]));
+	cr_assert_not(hop_pool_put(&p, &c[0]), "one reply still due");
+	cr_assert(hop_pool_replied(&c[0]));
+	cr_assert(hop_pool_put(&p, &c[0]), "every reply read: it may wait idle");
+	cr_assert_eq(hop_pool_take(&p), &c[0]);
+	cr_assert_eq(p.nopen, 3, "refusing to idle it does not close it: its owner does");
+}
+
+Test(hop_pool, a_reply_nobody_asked_for_is_told_apart)
+{
+	cr_assert_not(hop_pool_replied(&c[1]), "no command outstanding: the hop's own (a 421)");
+	hop_pool_sent(&c[1], 1);
+	cr_assert(hop_pool_replied(&c[1]));
+	cr_assert_not(hop_pool_replied(&c[1]), "the count never goes below zero");
+	cr_assert(hop_pool_put(&p, &c[1]));
+}
+
+Test(hop_pool, a_reopened_connection_owes_nothing)
+{
+	hop_pool_sent(&c[2], 3);
+	hop_pool_closed(&p, &c[2]);
+	c[2] = (struct hop_pool_conn){ 0 };
+	hop_pool_opened(&p, &c[2]);
+	cr_assert(hop_pool_put(&p, &c[2]));
+}
