@@ -38,10 +38,7 @@ const char ctl_usage[] =
 	"  -h, --help                     this text;  --version  mxgatectl's version\n"
 	"exit status: 0 success, 1 failure, 2 usage\n";
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int ctl_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -76,7 +73,7 @@ static const char *opt_value(int argc, char *const argv[], int *i, const char *n
 	if (strncmp(arg, name, n) == 0 && arg[n] == '=')
 		return arg + n + 1;
 	if (*i + 1 >= argc) {
-		fail(err, errlen, "%s needs a value", name);
+		ctl_errf(err, errlen, "%s needs a value", name);
 		return NULL;
 	}
 	return argv[++*i];
@@ -106,7 +103,7 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 	int want = 1; /* words the command takes */
 
 	if (w == NULL)
-		return fail(err, errlen, "no command given");
+		return ctl_errf(err, errlen, "no command given");
 	if (strcmp(w, "help") == 0) {
 		a->verb = VERB_HELP;
 	} else if (strcmp(w, "version") == 0) {
@@ -128,10 +125,10 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 
 		want = 2;
 		if (sub == NULL)
-			return fail(err, errlen, "config needs check FILE, show or reload");
+			return ctl_errf(err, errlen, "config needs check FILE, show or reload");
 		if (strcmp(sub, "check") == 0) {
 			if (n < 3)
-				return fail(err, errlen, "config check needs a FILE");
+				return ctl_errf(err, errlen, "config check needs a FILE");
 			a->verb = VERB_CONFIG_CHECK;
 			a->file = pos[2];
 			want = 3;
@@ -141,12 +138,12 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 			a->verb = VERB_CONFIG_RELOAD;
 			if (n > 2) {
 				if (pos[2][0] == '\0')
-					return fail(err, errlen, "config reload: the FILE is empty");
+					return ctl_errf(err, errlen, "config reload: the FILE is empty");
 				a->file = pos[2];
 				want = 3;
 			}
 		} else {
-			return fail(err, errlen,
+			return ctl_errf(err, errlen,
 				    "unknown config command '%s' (check, show, reload)", sub);
 		}
 	} else if (strcmp(w, "queue") == 0) {
@@ -156,16 +153,16 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 
 		want = 2;
 		if (sub == NULL)
-			return fail(
+			return ctl_errf(
 				err, errlen,
 				"queue needs list, show ID, flush, delete ID, hold ID or release ID");
 		for (unsigned i = 0; i < 4; i++)
 			if (strcmp(sub, with_id[i]) == 0) {
 				if (n < 3)
-					return fail(err, errlen, "queue %s needs a message ID",
+					return ctl_errf(err, errlen, "queue %s needs a message ID",
 						    sub);
 				if (ctl_qid_parse(pos[2], a->qid) < 0)
-					return fail(err, errlen,
+					return ctl_errf(err, errlen,
 						    "'%.40s' is not a message ID (20 characters "
 						    "of base32, as in \"queued as ...\")",
 						    pos[2]);
@@ -176,7 +173,7 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 			snprintf(name, sizeof(name), "queue.%s", sub);
 		a->later = name[0] != '\0' ? ctl_cmd_find(name) : NULL;
 		if (a->later == NULL)
-			return fail(err, errlen,
+			return ctl_errf(err, errlen,
 				    "unknown queue command '%s' (list, show, flush, delete, hold, "
 				    "release)",
 				    sub);
@@ -184,21 +181,21 @@ static int command(const char **pos, int n, struct ctl_args *a, char *err, size_
 	} else if (strcmp(w, "log") == 0) {
 		want = 3;
 		if (n < 2 || strcmp(pos[1], "level") != 0)
-			return fail(err, errlen, "log needs: level LEVEL");
+			return ctl_errf(err, errlen, "log needs: level LEVEL");
 		if (n < 3)
-			return fail(err, errlen,
+			return ctl_errf(err, errlen,
 				    "log level needs a LEVEL (error, warning, info, debug)");
 		if (!is_level(pos[2]))
-			return fail(err, errlen,
+			return ctl_errf(err, errlen,
 				    "'%s' is not a log level (error, warning, info, debug)",
 				    pos[2]);
 		a->verb = VERB_LOG_LEVEL;
 		a->level = pos[2];
 	} else {
-		return fail(err, errlen, "unknown command '%s'", w);
+		return ctl_errf(err, errlen, "unknown command '%s'", w);
 	}
 	if (n > want)
-		return fail(err, errlen, "unexpected argument '%s'", pos[want]);
+		return ctl_errf(err, errlen, "unexpected argument '%s'", pos[want]);
 	return 0;
 }
 
@@ -212,7 +209,7 @@ int ctl_args_parse(int argc, char *const argv[], struct ctl_args *a, char *err, 
 	*a = (struct ctl_args){ .interval_s = 1 };
 	err[0] = '\0';
 	if (pos == NULL)
-		return fail(err, errlen, "out of memory");
+		return ctl_errf(err, errlen, "out of memory");
 	/* --json first, so a usage error can still answer in JSON */
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
 		if (strcmp(argv[i], "--json") == 0)
@@ -237,7 +234,7 @@ int ctl_args_parse(int argc, char *const argv[], struct ctl_args *a, char *err, 
 					   errlen)) == NULL)
 				goto out;
 			if (v[0] == '\0') {
-				fail(err, errlen, "the socket path is empty");
+				ctl_errf(err, errlen, "the socket path is empty");
 				goto out;
 			}
 			a->socket = v;
@@ -254,7 +251,7 @@ int ctl_args_parse(int argc, char *const argv[], struct ctl_args *a, char *err, 
 			if ((v = opt_value(argc, argv, &i, "--count", err, errlen)) == NULL)
 				goto out;
 			if (number(v, 1, CTL_MAX_COUNT, &a->count) != 0) {
-				fail(err, errlen, "--count: '%s' is not a number from 1 to %u", v,
+				ctl_errf(err, errlen, "--count: '%s' is not a number from 1 to %u", v,
 				     CTL_MAX_COUNT);
 				goto out;
 			}
@@ -263,7 +260,7 @@ int ctl_args_parse(int argc, char *const argv[], struct ctl_args *a, char *err, 
 			if ((v = opt_value(argc, argv, &i, "--interval", err, errlen)) == NULL)
 				goto out;
 			if (number(v, 1, CTL_MAX_INTERVAL_S, &a->interval_s) != 0) {
-				fail(err, errlen,
+				ctl_errf(err, errlen,
 				     "--interval: '%s' is not a number of seconds from 1 to %u", v,
 				     CTL_MAX_INTERVAL_S);
 				goto out;
@@ -273,34 +270,34 @@ int ctl_args_parse(int argc, char *const argv[], struct ctl_args *a, char *err, 
 			if ((v = opt_value(argc, argv, &i, "--span", err, errlen)) == NULL)
 				goto out;
 			if (number(v, 1, CTL_MAX_SPAN_S, &a->span_s) != 0) {
-				fail(err, errlen,
+				ctl_errf(err, errlen,
 				     "--span: '%s' is not a number of seconds from 1 to %u", v,
 				     CTL_MAX_SPAN_S);
 				goto out;
 			}
 			seen_span = true;
 		} else {
-			fail(err, errlen, "unknown option '%s'", arg);
+			ctl_errf(err, errlen, "unknown option '%s'", arg);
 			goto out;
 		}
 	}
 	if (command(pos, n_pos, a, err, errlen) != 0)
 		goto out;
 	if (a->socket != NULL && a->config != NULL) {
-		fail(err, errlen, "--socket and --config both say where the socket is; give one");
+		ctl_errf(err, errlen, "--socket and --config both say where the socket is; give one");
 		goto out;
 	}
 	/* options that belong to one command */
 	if (a->watch && a->verb != VERB_STATS) {
-		fail(err, errlen, "--watch goes with stats only");
+		ctl_errf(err, errlen, "--watch goes with stats only");
 		goto out;
 	}
 	if ((seen_all || seen_span) && a->verb != VERB_STATS) {
-		fail(err, errlen, "%s goes with stats only", seen_all ? "--all" : "--span");
+		ctl_errf(err, errlen, "%s goes with stats only", seen_all ? "--all" : "--span");
 		goto out;
 	}
 	if ((seen_count || seen_interval) && !(a->verb == VERB_TOP || a->watch)) {
-		fail(err, errlen, "%s goes with stats --watch and top only",
+		ctl_errf(err, errlen, "%s goes with stats --watch and top only",
 		     seen_count ? "--count" : "--interval");
 		goto out;
 	}

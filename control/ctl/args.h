@@ -54,6 +54,9 @@ struct ctl_args {
  * in ERR (ERRLEN bytes) for the usage message; A->json is still set when
  * --json was seen, so the caller can answer in the form asked for.
  */
+/* Formats an error into ERR (ERRLEN bytes) and returns -1: "return ctl_errf(...)". */
+int ctl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 int ctl_args_parse(int argc, char *const argv[], struct ctl_args *a, char *err, size_t errlen);
 
 /* The usage text. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* mxgatectl user add|del|passwd (user.h). */
 #include "control/ctl/user.h"
+#include "control/ctl/args.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -31,19 +32,6 @@ const char ctl_user_usage[] =
 	"  --scheme S        the crypt(3) hash: yescrypt (default), sha512, bcrypt\n"
 	"then run mxgatectl config reload: the dataplane reads the file again.\n"
 	"exit status: 0 success, 1 failure, 2 usage\n";
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 bool ctl_user_name_ok(const char *name)
 {
@@ -85,7 +73,7 @@ int ctl_user_args_parse(int argc, char *const argv[], struct ctl_user_args *a, c
 			a->password_stdin = true;
 		} else if (strcmp(s, "--file") == 0 || strcmp(s, "--scheme") == 0) {
 			if (i + 1 >= argc)
-				return fail(err, errlen, "%s needs a value", s);
+				return ctl_errf(err, errlen, "%s needs a value", s);
 			if (s[2] == 'f')
 				a->file = argv[++i];
 			else
@@ -95,7 +83,7 @@ int ctl_user_args_parse(int argc, char *const argv[], struct ctl_user_args *a, c
 		} else if (strncmp(s, "--scheme=", 9) == 0) {
 			a->scheme = s + 9;
 		} else if (s[0] == '-' && s[1] != '\0') {
-			return fail(err, errlen, "unknown option '%s'", s);
+			return ctl_errf(err, errlen, "unknown option '%s'", s);
 		} else if (pos == 0) {
 			if (strcmp(s, "add") == 0)
 				a->op = CTL_USER_ADD;
@@ -104,30 +92,30 @@ int ctl_user_args_parse(int argc, char *const argv[], struct ctl_user_args *a, c
 			else if (strcmp(s, "passwd") == 0)
 				a->op = CTL_USER_PASSWD;
 			else
-				return fail(err, errlen, "'%s': expected add, del or passwd", s);
+				return ctl_errf(err, errlen, "'%s': expected add, del or passwd", s);
 			pos++;
 		} else if (pos == 1) {
 			a->user = s;
 			pos++;
 		} else {
-			return fail(err, errlen, "unexpected argument '%s'", s);
+			return ctl_errf(err, errlen, "unexpected argument '%s'", s);
 		}
 	}
 	if (pos == 0)
-		return fail(err, errlen, "user: expected add, del or passwd");
+		return ctl_errf(err, errlen, "user: expected add, del or passwd");
 	if (a->user == NULL)
-		return fail(err, errlen, "which user?");
+		return ctl_errf(err, errlen, "which user?");
 	if (!ctl_user_name_ok(a->user))
-		return fail(err, errlen,
+		return ctl_errf(err, errlen,
 			    "'%s': a user name is 1 to %d octets without spaces, ':' or control "
 			    "characters",
 			    a->user, USER_MAX);
 	if (a->file[0] == '\0')
-		return fail(err, errlen, "--file needs a path");
+		return ctl_errf(err, errlen, "--file needs a path");
 	if (scheme_prefix(a->scheme) == NULL)
-		return fail(err, errlen, "--scheme '%s': yescrypt, sha512 or bcrypt", a->scheme);
+		return ctl_errf(err, errlen, "--scheme '%s': yescrypt, sha512 or bcrypt", a->scheme);
 	if (a->op == CTL_USER_DEL && a->password_stdin)
-		return fail(err, errlen, "del takes no password");
+		return ctl_errf(err, errlen, "del takes no password");
 	return 0;
 }
 
@@ -147,7 +135,7 @@ int ctl_user_edit(const char *in, size_t n, enum ctl_user_op op, const char *use
 	bool found = false;
 
 	if (buf == NULL)
-		return fail(err, errlen, "out of memory");
+		return ctl_errf(err, errlen, "out of memory");
 	for (size_t off = 0; off < n;) {
 		const char *line = in + off, *nl = memchr(line, '\n', n - off);
 		size_t ll = nl ? (size_t)(nl - line) : n - off, whole = ll + (nl != NULL);
@@ -183,13 +171,13 @@ int ctl_user_edit(const char *in, size_t n, enum ctl_user_op op, const char *use
 	if (op == CTL_USER_ADD) {
 		if (found) {
 			free(buf);
-			return fail(err, errlen, "user '%s' exists already (passwd changes a password)",
+			return ctl_errf(err, errlen, "user '%s' exists already (passwd changes a password)",
 				    user);
 		}
 		o += (size_t)sprintf(buf + o, "%s:%s\n", user, hash);
 	} else if (!found) {
 		free(buf);
-		return fail(err, errlen, "no user '%s'", user);
+		return ctl_errf(err, errlen, "no user '%s'", user);
 	}
 	*out = buf;
 	*outlen = o;
@@ -205,16 +193,16 @@ int ctl_user_hash(const char *scheme, const char *pass, char *out, size_t cap, c
 	int rc = 0;
 
 	if (prefix == NULL)
-		return fail(err, errlen, "unknown scheme '%s'", scheme);
+		return ctl_errf(err, errlen, "unknown scheme '%s'", scheme);
 	if (crypt_gensalt_rn(prefix, 0, NULL, 0, salt, sizeof(salt)) == NULL)
-		return fail(err, errlen, "crypt_gensalt(%s): %s", prefix, strerror(errno));
+		return ctl_errf(err, errlen, "crypt_gensalt(%s): %s", prefix, strerror(errno));
 	cd = calloc(1, sizeof(*cd));
 	if (cd == NULL)
-		return fail(err, errlen, "out of memory");
+		return ctl_errf(err, errlen, "out of memory");
 	if (crypt_rn(pass, salt, cd, sizeof(*cd)) == NULL || cd->output[0] == '*')
-		rc = fail(err, errlen, "crypt(%s) failed", prefix);
+		rc = ctl_errf(err, errlen, "crypt(%s) failed", prefix);
 	else if (strlen(cd->output) >= cap)
-		rc = fail(err, errlen, "hash too long");
+		rc = ctl_errf(err, errlen, "hash too long");
 	else
 		strcpy(out, cd->output);
 	explicit_bzero(cd, sizeof(*cd));

@@ -8,17 +8,6 @@
 
 #include "dataplane/core/svc.h"
 
-static unsigned digits(uint64_t v)
-{
-	unsigned n = 1;
-
-	while (v >= 10) {
-		v /= 10;
-		n++;
-	}
-	return n;
-}
-
 static uint64_t val_u64(const struct dp_svc_val *v)
 {
 	return v->i > 0 ? (uint64_t)v->i : 0;
@@ -33,7 +22,7 @@ static size_t row_bytes(const struct dp_svc_page *p, unsigned r)
 		const struct dp_svc_val *v = &p->rows[r][c];
 
 		n += strlen(v->key) + 4; /* "key": and a comma */
-		n += v->is_str ? strlen(v->s) + 2 : digits(val_u64(v));
+		n += v->is_str ? strlen(v->s) + 2 : dp_u64_digits(val_u64(v));
 	}
 	return n;
 }

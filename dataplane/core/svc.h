@@ -55,6 +55,18 @@ struct dp_svc_page {
 	char error[DP_SVC_STR_MAX]; /* with the command's result < 0: why, for the operator */
 };
 
+/* Decimal digits of V: what it takes in a JSON reply (telemetry replies are sized ahead). */
+static inline unsigned dp_u64_digits(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
 /*
  * How many of P's rows, from the first, fit BUDGET octets as telemetry's
  * compact JSON ("rowN":{"key":value,...}) -- what tel_svc.c sends of a page

@@ -9,6 +9,7 @@
 #include "dp.h"
 #include "reload.h"
 #include "snap.h"
+#include "svc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -103,26 +104,15 @@ _Static_assert(G_MAX <= RTE_TEL_MAX_DICT_ENTRIES && DP_MAX_WORKERS + 1 <= RTE_TE
 _Static_assert(GAUGES_BYTES_MAX + TEL_REPLY_SLACK <= TEL_REPLY_MAX,
 	       "/mxgate/gauges could outgrow a telemetry reply: page it like /mxgate/stats");
 
-static unsigned u64_digits(uint64_t v)
-{
-	unsigned n = 1;
-
-	while (v >= 10) {
-		v /= 10;
-		n++;
-	}
-	return n;
-}
-
 /* Bytes of S as a JSON dict in DPDK's compact form. */
 static size_t row_bytes(const struct dp_stats *s)
 {
 	size_t n = 1 + ROW_KEY_BYTES;
 
 	for (unsigned i = 0; i < DP_C_MAX; i++)
-		n += u64_digits(s->c[i]);
+		n += dp_u64_digits(s->c[i]);
 	for (unsigned i = 0; i < DP_DROP_MAX; i++)
-		n += u64_digits(s->drop[i]);
+		n += dp_u64_digits(s->drop[i]);
 	return n;
 }
 
