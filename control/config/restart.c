@@ -4,7 +4,19 @@
  * is applied hitlessly by mxgate-dp's config snapshots: listener names,
  * modes, host names, greeting pauses, line endings and limits (within the
  * session memory reserved at start, which mxgate-dp checks itself), the
- * policy lists and the client limits' rates, and the log level.
+ * policy lists and the client limits' rates, the log level, and routes:
+ * (domains, next hops, smarthost, each hop's tls: policy): a session routes
+ * by its snapshot's routes (store mode's 5.4.4 check, cut-through), and
+ * each worker's relay takes a new snapshot's routes at its next poll
+ * (relay_sched_set_routes(): an attempt under way keeps its hops, later
+ * ones use the new table). Nothing about routes is sized at start any
+ * more: the relay's engine-wide connection cap is fixed (1024 per worker,
+ * not derived from the routes), per-hop pools are made as hops appear, and
+ * cut-through's pool finds hops by address. What routes still cannot do
+ * without a restart lives elsewhere: connections_per_hop and the rest of
+ * relay: (below), and the TLS client context a "tls: encrypt" hop is
+ * verified with (tls:, below). A relay keeps a dropped hop's slot and
+ * counters until a restart (65535 distinct hops per run).
  */
 #include "control/config/restart.h"
 
@@ -17,7 +29,6 @@
 #define WHY_LISTEN "listening ports and their acknowledgement modes are set up at start"
 #define WHY_POOL   "session memory is reserved at start"
 #define WHY_SPOOL  "the spool shards are opened and sized at start"
-#define WHY_ROUTES "the relay's next hops and pools are built from routes at start"
 #define WHY_RELAY  "the relay client is set up at start"
 #define WHY_CLIENT "the per-client table is made at start"
 #define WHY_CTL	   "mxgate-control binds its socket and metrics address at start"
@@ -213,42 +224,6 @@ static void client_limits(struct diff *d, const struct cfg *o, const struct cfg 
 		    WHY_CLIENT);
 }
 
-static void hops(char *out, size_t cap, const struct cfg_next_hop *h, unsigned n)
-{
-	size_t off = 0;
-
-	out[0] = '\0';
-	for (unsigned i = 0; i < n && off < cap; i++) {
-		char a[16];
-
-		ipv4(a, sizeof(a), h[i].addr);
-		off += (size_t)snprintf(out + off, cap - off, "%s%s:%u/%u/%u", i ? " " : "", a,
-					h[i].port, h[i].priority, h[i].weight);
-	}
-}
-
-static void routes(struct diff *d, const struct cfg_routes *o, const struct cfg_routes *n)
-{
-	char key[96], a[VAL_MAX], b[VAL_MAX];
-
-	num(d, "routes.domains (how many)", o->n_domains, n->n_domains, WHY_ROUTES);
-	for (unsigned i = 0; i < o->n_domains && i < n->n_domains; i++) {
-		const struct cfg_mail_route *p = &o->domains[i], *q = &n->domains[i];
-
-		snprintf(a, sizeof(a), "%s%s", p->domain.wildcard ? "*." : "",
-			 p->domain.name ? p->domain.name : "");
-		snprintf(b, sizeof(b), "%s%s", q->domain.wildcard ? "*." : "",
-			 q->domain.name ? q->domain.name : "");
-		str(d, KEY(key, "routes.domains[%u].domain", i), a, b, WHY_ROUTES);
-		hops(a, sizeof(a), p->hops, p->n_hops);
-		hops(b, sizeof(b), q->hops, q->n_hops);
-		str(d, KEY(key, "routes.domains[%u].next_hops", i), a, b, WHY_ROUTES);
-	}
-	hops(a, sizeof(a), o->smarthost, o->n_smarthost);
-	hops(b, sizeof(b), n->smarthost, n->n_smarthost);
-	str(d, "routes.smarthost", a, b, WHY_ROUTES);
-}
-
 static void spool(struct diff *d, const struct cfg_spool *o, const struct cfg_spool *n)
 {
 	str(d, "spool.directory", o->directory, n->directory, WHY_SPOOL);
@@ -341,7 +316,6 @@ unsigned cfg_restart_diff(const struct cfg *run, const struct cfg *next, unsigne
 		dataplane(&d, &run->dp, &next->dp);
 		listeners(&d, run, next);
 		client_limits(&d, run, next);
-		routes(&d, &run->routes, &next->routes);
 		spool(&d, &run->spool, &next->spool);
 		relay(&d, &run->relay, &next->relay);
 		tls(&d, &run->tls, &next->tls);

@@ -12,6 +12,7 @@
 #include "dataplane/relay/relay.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include <rte_mbuf.h>
 #include <rte_random.h>
 
+#include "dataplane/core/snap.h"
 #include "dataplane/relay/relay_sched.h"
 #include "dataplane/relay/relay_spool.h"
 #include "dataplane/tls/tls.h"
@@ -51,6 +53,10 @@ struct relay {
 	char hostname[HOSTNAME_MAX];
 	struct tls_ctx *tls;	     /* client side only: tls.ca_file, versions, lists */
 	struct tls_stats tls_stats;  /* exported with the server's (smtpd.c) */
+	/* the config snapshot whose routes the engine uses, held (snap.h) until the next one's
+	 * are in; NULL: the start-up config's (dp->cfg, which outlives the relay) */
+	struct dp_snap *snap;
+	uint64_t failed_gen; /* a generation whose routes the engine refused: not tried again */
 };
 
 static uint64_t tsc_clock(void *arg)
@@ -424,8 +430,7 @@ struct relay *relay_new(struct dp_worker *w)
 	sc.qid_nonce = rte_rand();
 	sc.seed = rte_rand();
 	sc.overflow_max = cfg->spool.max_messages;
-	sc.max_conns = RTE_MIN(sc.max_conns, cfg->relay.connections_per_hop *
-						     (cfg->routes.n_domains + 1) * CFG_MAX_NEXT_HOPS);
+	/* the default cap (1024), not one sized from the start-up routes: a reload may add hops */
 	sc.log_write = log_stdout;
 	sc.log_arg = r;
 	sc.wheel = &w->timers;
@@ -465,20 +470,22 @@ void relay_free(struct relay *r)
 	if (r == NULL)
 		return;
 	relay_sched_free(r->s); /* aborts its connections, drains its reads */
+	dp_snap_drop(r->w, r->snap); /* last: the engine read its routes (the worker has stopped) */
+	r->snap = NULL;
 	tls_ctx_free(r->tls);
 	r->s = NULL;
 	free(r->tconns);
 	free(r);
 }
 
-struct relay_sched *relay_engine(struct relay *r)
-{
-	return r->s;
-}
-
 const struct tls_stats *relay_tls_stats(const struct relay *r)
 {
 	return &r->tls_stats;
+}
+
+struct relay_sched *relay_engine(struct relay *r)
+{
+	return r->s;
 }
 
 void relay_submit(struct relay *r, struct spool_shard *sh, struct spool_msg *m)
@@ -488,10 +495,46 @@ void relay_submit(struct relay *r, struct spool_shard *sh, struct spool_msg *m)
 	relay_sched_submit(r->s, m);
 }
 
+/*
+ * A reload published a new config snapshot: the engine routes by its routes
+ * from here on (relay_sched_set_routes(): attempts under way keep their
+ * hops). The relay holds the snapshot as a session would (dp_snap_take(),
+ * one count on this worker's line) so it outlives the engine's use of its
+ * routes, and drops the previous one only once the engine has let go of
+ * it. Runs in relay_poll(), outside every callback, like a session's start.
+ */
+static void follow_snapshot(struct relay *r)
+{
+	struct dp_snap *cur = __atomic_load_n(&r->w->dp->snap, __ATOMIC_ACQUIRE);
+	struct dp_snap *s, *old = r->snap;
+	int rc;
+
+	if (cur == NULL || cur == old || cur->gen == r->failed_gen)
+		return;
+	s = dp_snap_take(r->w); /* may be newer than CUR still: that is the one used */
+	if (s == NULL || s == old) {
+		dp_snap_drop(r->w, s);
+		return;
+	}
+	/* the first snapshot is the start-up config the engine was made with */
+	rc = s->cfg == r->w->dp->cfg ? 0 : relay_sched_set_routes(r->s, &s->cfg->routes);
+	if (rc != 0) { /* the old routes stay, and so does the hold on them */
+		r->failed_gen = s->gen;
+		fprintf(stderr, "mxgate-dp: worker %u: relay: config generation %" PRIu64
+				": routes not taken (%s); still routing by the previous ones\n",
+			r->w->id, s->gen, strerror(-rc));
+		dp_snap_drop(r->w, s);
+		return;
+	}
+	r->snap = s;
+	dp_snap_drop(r->w, old);
+}
+
 unsigned relay_poll(struct relay *r, uint64_t now_tsc)
 {
 	(void)now_tsc; /* the engine reads the clock itself, as the timer callbacks must */
 	bury(r);
+	follow_snapshot(r);
 	return relay_sched_poll(r->s);
 }
 

@@ -255,8 +255,8 @@ struct relay_sched {
 	unsigned loaded, reading;
 	size_t loaded_bytes;
 
-	struct rhop *hops;
-	unsigned nhops;
+	struct rhop **hops; /* by id; each stays put (connections point at it) until free */
+	unsigned nhops, hops_cap;
 	uint16_t (*route_hops)[CFG_MAX_NEXT_HOPS]; /* per domain entry, then the smarthost */
 	unsigned nroutes;
 
@@ -469,7 +469,7 @@ static void log_rcpt(struct relay_sched *s, struct rload *ld, unsigned ri, const
 			 relay_log_quote(from, sizeof(from), ld->env.sender.p, ld->env.sender.len,
 					 false),
 			 relay_log_quote(to, sizeof(to), rc->addr.p, rc->addr.len, false),
-			 r->hop != NO_HOP ? s->hops[r->hop].name : "none",
+			 r->hop != NO_HOP ? s->hops[r->hop]->name : "none",
 			 (long long)(wall_now(s) - ld->env.received), ld->attempt, code,
 			 r->status, relay_log_quote(text, sizeof(text), r->text, r->text_len, true));
 }
@@ -605,7 +605,7 @@ static void rcpt_decide(struct rload *ld, unsigned ri, enum smtp_client_outcome 
 	}
 	r->text = text;
 	r->text_len = (uint16_t)(text_len < UINT16_MAX ? text_len : UINT16_MAX);
-	struct relay_hop_stats *hs = hop != NO_HOP ? &s->hops[hop].st : NULL;
+	struct relay_hop_stats *hs = hop != NO_HOP ? &s->hops[hop]->st : NULL;
 	if (hs && code / 100 == 4)
 		hcnt(&hs->replies_4xx);
 	else if (hs && code / 100 == 5)
@@ -665,7 +665,7 @@ static bool job_has_next_hop(const struct rjob *j)
 	uint64_t now = clock_now(s);
 
 	for (unsigned k = j->next + 1; k < j->n_order; k++)
-		if (s->hops[j->order[k]].down_until <= now)
+		if (s->hops[j->order[k]]->down_until <= now)
 			return true;
 	return false;
 }
@@ -1327,7 +1327,7 @@ static void job_start(struct rjob *j)
 	uint64_t now = clock_now(s);
 
 	while (j->next < j->n_order) {
-		struct rhop *h = &s->hops[j->order[j->next]];
+		struct rhop *h = s->hops[j->order[j->next]];
 
 		if (h->down_until > now) {
 			snprintf(j->why, sizeof(j->why), "%s", h->down_why);
@@ -1495,7 +1495,7 @@ static void dsn_rcpt_fill(struct rload *ld, unsigned ri, enum dsn_action action,
 		dr->retry_until = retry_expiry_time(&s->cfg.retry, ld->m->arrival);
 	}
 	if (r->hop != NO_HOP) {
-		const char *n = s->hops[r->hop].name;
+		const char *n = s->hops[r->hop]->name;
 		dr->remote_mta = (struct smtp_str){ (const uint8_t *)n, (size_t)(strchr(n, ':') - n) };
 	}
 	if (r->code) {
@@ -2190,41 +2190,77 @@ void relay_sched_config_default(struct relay_sched_config *c)
 	c->overflow_max = 262144;
 }
 
-/* Deduplicated next hops of every route, and each route's hops as ids into them. */
-static int build_hops(struct relay_sched *s)
+/*
+ * The hop table for routes R: each route's hops as ids into s->hops, which
+ * keeps the hops it has (by address and port: a connection, a waiting job
+ * or an attempt in progress may point at one) and gains the new ones.
+ * Hops R no longer names stay, unused by later attempts, until the engine
+ * is freed. All or nothing: on failure nothing changed (-ENOMEM, -E2BIG
+ * past NO_HOP hops in one run).
+ */
+static int set_routes(struct relay_sched *s, const struct cfg_routes *r)
 {
-	const struct cfg_routes *r = s->cfg.routes;
-	unsigned max = (r->n_domains + 1) * CFG_MAX_NEXT_HOPS, size = 16;
+	unsigned nroutes = r->n_domains + 1, n0 = s->nhops;
+	unsigned max = n0 + nroutes * CFG_MAX_NEXT_HOPS, size = 16;
+	uint16_t(*rh)[CFG_MAX_NEXT_HOPS];
 	uint32_t *tab;
+	uint8_t *named;
+	int rc = 0;
 
 	while (size < 2 * max)
 		size *= 2;
-	s->nroutes = r->n_domains + 1;
-	s->route_hops = calloc(s->nroutes, sizeof(*s->route_hops));
-	s->hops = calloc(max, sizeof(*s->hops));
+	if (max > s->hops_cap) {
+		/* an array of pointers: the hops themselves stay where they are */
+		struct rhop **nh = realloc(s->hops, max * sizeof(*nh));
+
+		if (nh == NULL)
+			return -ENOMEM;
+		s->hops = nh;
+		s->hops_cap = max;
+	}
+	rh = calloc(nroutes, sizeof(*rh));
 	tab = malloc(size * sizeof(*tab));
-	if (s->route_hops == NULL || s->hops == NULL || tab == NULL) {
-		free(tab);
-		return -ENOMEM;
+	named = calloc(max, 1);
+	if (rh == NULL || tab == NULL || named == NULL) {
+		rc = -ENOMEM;
+		goto out;
 	}
 	memset(tab, 0xff, size * sizeof(*tab));
-	for (unsigned e = 0; e < s->nroutes; e++) {
-		const struct cfg_next_hop *hops = e < r->n_domains ? r->domains[e].hops : r->smarthost;
-		unsigned n = e < r->n_domains ? r->domains[e].n_hops : r->n_smarthost;
+#define HOP_SLOT(addr, port)                                                                      \
+	((unsigned)((((uint64_t)(addr) << 16 | (port)) * 0x9e3779b97f4a7c15ull) >> 40) & (size - 1))
+	for (unsigned id = 0; id < n0; id++) {
+		unsigned i = HOP_SLOT(s->hops[id]->addr, s->hops[id]->port);
+
+		while (tab[i] != UINT32_MAX)
+			i = (i + 1) & (size - 1);
+		tab[i] = id;
+	}
+	for (unsigned e = 0; e < nroutes; e++) {
+		bool dom = e < r->n_domains;
+		const struct cfg_next_hop *hops = dom ? r->domains[e].hops : r->smarthost;
+		unsigned n = dom ? r->domains[e].n_hops : r->n_smarthost;
 
 		for (unsigned k = 0; k < n && k < CFG_MAX_NEXT_HOPS; k++) {
-			uint64_t key = (uint64_t)hops[k].addr << 16 | hops[k].port;
-			unsigned i = (unsigned)((key * 0x9e3779b97f4a7c15ull) >> 40) & (size - 1);
+			unsigned i = HOP_SLOT(hops[k].addr, hops[k].port);
 
-			while (tab[i] != UINT32_MAX &&
-			       !(s->hops[tab[i]].addr == hops[k].addr &&
-				 s->hops[tab[i]].port == hops[k].port))
+			while (tab[i] != UINT32_MAX && !(s->hops[tab[i]]->addr == hops[k].addr &&
+							 s->hops[tab[i]]->port == hops[k].port))
 				i = (i + 1) & (size - 1);
 			if (tab[i] == UINT32_MAX) {
-				struct rhop *h = &s->hops[s->nhops];
+				struct rhop *h;
 				const uint8_t *a = (const uint8_t *)&hops[k].addr;
 
+				if (s->nhops >= NO_HOP) {
+					rc = -E2BIG;
+					goto out;
+				}
+				h = calloc(1, sizeof(*h));
+				if (h == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
 				tab[i] = s->nhops;
+				s->hops[s->nhops] = h;
 				h->id = (uint16_t)s->nhops++;
 				h->addr = hops[k].addr;
 				h->port = hops[k].port;
@@ -2235,17 +2271,59 @@ static int build_hops(struct relay_sched *s)
 				hop_pool_init(&h->pool);
 				TAILQ_INIT(&h->wait);
 			}
-			/* a hop several routes name: the strictest TLS policy wins */
-			struct rhop *th = &s->hops[tab[i]];
+			rh[e][k] = (uint16_t)tab[i];
+		}
+	}
+#undef HOP_SLOT
+	/* committed: a hop R names takes the strictest TLS policy of R's routes naming it */
+	for (unsigned e = 0; e < nroutes; e++) {
+		bool dom = e < r->n_domains;
+		const struct cfg_next_hop *hops = dom ? r->domains[e].hops : r->smarthost;
+		unsigned n = dom ? r->domains[e].n_hops : r->n_smarthost;
+
+		for (unsigned k = 0; k < n && k < CFG_MAX_NEXT_HOPS; k++) {
+			struct rhop *th = s->hops[rh[e][k]];
+
+			if (!named[th->id]) {
+				named[th->id] = 1;
+				th->tls = CFG_HOP_TLS_NONE;
+				th->tls_name[0] = '\0';
+			}
 			if (hops[k].tls > th->tls || (hops[k].tls == th->tls && !th->tls_name[0])) {
 				th->tls = hops[k].tls;
 				snprintf(th->tls_name, sizeof(th->tls_name), "%s", hops[k].tls_name);
 			}
-			s->route_hops[e][k] = (uint16_t)tab[i];
 		}
 	}
+	free(s->route_hops);
+	s->route_hops = rh;
+	s->nroutes = nroutes;
+	s->cfg.routes = r;
+	rh = NULL;
+out:
+	if (rc != 0)
+		while (s->nhops > n0) /* the hops made for R: nothing points at them yet */
+			free(s->hops[--s->nhops]);
+	free(rh);
 	free(tab);
-	return s->nhops > NO_HOP ? -E2BIG : 0;
+	free(named);
+	return rc;
+}
+
+int relay_sched_set_routes(struct relay_sched *s, const struct cfg_routes *routes)
+{
+	int rc;
+
+	if (s == NULL || routes == NULL)
+		return -EINVAL;
+	if (s->closing)
+		return -ESHUTDOWN;
+	rc = set_routes(s, routes);
+	if (rc == 0)
+		relay_log_printf(&s->log, clock_now(s),
+				 "routes set: %u domain routes, %u next hops known",
+				 routes->n_domains, s->nhops);
+	return rc;
 }
 
 struct relay_sched *relay_sched_new(const struct relay_sched_config *cfg)
@@ -2333,7 +2411,7 @@ struct relay_sched *relay_sched_new(const struct relay_sched_config *cfg)
 		s->dsns[i].next_free = s->dsn_free;
 		s->dsn_free = &s->dsns[i];
 	}
-	int rc = build_hops(s);
+	int rc = set_routes(s, cfg->routes);
 	if (rc != 0) {
 		err = -rc;
 		goto fail;
@@ -2378,6 +2456,8 @@ void relay_sched_free(struct relay_sched *s)
 	free(s->ovf);
 	free(s->dsns);
 	free(s->scratch);
+	for (unsigned i = 0; s->hops && i < s->nhops; i++)
+		free(s->hops[i]);
 	free(s->hops);
 	free(s->route_hops);
 	free(s);
@@ -2497,8 +2577,9 @@ unsigned relay_sched_n_hops(const struct relay_sched *s)
 
 const struct relay_hop_stats *relay_sched_hop_stats(const struct relay_sched *s, unsigned i)
 {
-	return i < s->nhops ? &s->hops[i].st : NULL;
+	return i < s->nhops ? &s->hops[i]->st : NULL;
 }
+
 /* ---- the operator's view of the queue (relay_admin.h) ------------------------------------- */
 
 #include "dataplane/relay/relay_admin.h"
@@ -2861,7 +2942,7 @@ unsigned relay_sched_q_flush(struct relay_sched *s)
 	unsigned moved = 0, k = 0;
 
 	for (unsigned i = 0; i < s->nhops; i++)
-		s->hops[i].down_until = 0;
+		s->hops[i]->down_until = 0;
 	/* what stays (held: all the same key) is a heap in any order */
 	for (unsigned i = 0; i < s->nheap; i++) {
 		struct rmsg *m = s->heap[i];

@@ -115,7 +115,7 @@ struct relay_transport_ops {
 };
 
 struct relay_sched_config {
-	const struct cfg_routes *routes; /* must outlive the engine */
+	const struct cfg_routes *routes; /* until relay_sched_set_routes() replaces it */
 	const struct cfg_relay *relay;	 /* pools, timeouts, queue_max, client options */
 	struct retry_config retry;	 /* valid (retry_config_validate()) */
 	struct dsn_config dsn;		 /* hostname: the Reporting-MTA */
@@ -157,6 +157,22 @@ struct relay_sched *relay_sched_new(const struct relay_sched_config *cfg);
  * store->drain(), detaches DSNs being spooled, frees S. NULL is fine.
  */
 void relay_sched_free(struct relay_sched *s);
+
+/*
+ * Routes ROUTES from here on (a config reload): attempts that begin later
+ * group and route their recipients by it; an attempt already delivering
+ * keeps the hops it was given (its jobs, failover included, and the
+ * connections they are on). Next hops are matched by address and port:
+ * one ROUTES still names keeps its pool, idle connections, down mark and
+ * counters, and takes ROUTES' TLS policy for new connections; new ones
+ * are added (relay_sched_n_hops() grows); dropped ones are kept, unused
+ * by later attempts, until free (at most NO_HOP, 65535, in one run).
+ * ROUTES must stay valid until the next successful call or free; the
+ * previous one is not read after a successful call returns. Returns 0, or
+ * -ENOMEM / -E2BIG (too many hops in one run) / -ESHUTDOWN, with the
+ * previous routes kept. On the owning worker, outside the engine's callbacks.
+ */
+int relay_sched_set_routes(struct relay_sched *s, const struct cfg_routes *routes);
 
 /* M is durable with recipients to deliver; the engine owns its delivery from here. */
 void relay_sched_submit(struct relay_sched *s, struct spool_msg *m);

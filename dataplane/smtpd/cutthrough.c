@@ -88,6 +88,7 @@ struct ct {
 	struct dp_worker *w;
 	struct smtp_session *s;
 	const char *helo;
+	const struct cfg_routes *routes; /* the session's config snapshot's (ct_set_routes()) */
 	ct_wake_fn wake;
 	void *wake_arg;
 	struct tcp_conn *tc;
@@ -976,7 +977,13 @@ void ct_init(struct ct *ct, struct dp_worker *w, struct smtp_session *s, const c
 	ct->helo = helo;
 	ct->wake = wake;
 	ct->wake_arg = arg;
+	ct->routes = &w->dp->cfg->routes; /* the start-up config's until ct_set_routes() */
 	timer_init(&ct->timer, on_timer, ct);
+}
+
+void ct_set_routes(struct ct *ct, const struct cfg_routes *routes)
+{
+	ct->routes = routes;
 }
 
 /*
@@ -1039,8 +1046,7 @@ int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcp
 	size_t n;
 
 	(void)tx;
-	if (route_lookup(&ct->w->dp->cfg->routes, (const char *)rcpt->domain.p, rcpt->domain.len,
-			 &rt) != 0) {
+	if (route_lookup(ct->routes, (const char *)rcpt->domain.p, rcpt->domain.len, &rt) != 0) {
 		count(ct, DP_C_SMTPD_UNROUTABLE);
 		return SMTP_R_UNROUTABLE;
 	}

@@ -36,6 +36,13 @@ typedef void (*ct_wake_fn)(void *arg);
 void ct_init(struct ct *ct, struct dp_worker *w, struct smtp_session *s, const char *helo,
 	     ct_wake_fn wake, void *arg);
 
+/*
+ * The routes CT's transactions are routed by: the session's config
+ * snapshot's (they outlive the session), so a reload does not move a
+ * session under way. Until called: the start-up config's.
+ */
+void ct_set_routes(struct ct *ct, const struct cfg_routes *routes);
+
 /* The session ends: the next hop's connection is let go of (its transaction aborted). */
 void ct_fini(struct ct *ct);
 

@@ -213,10 +213,10 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 	if (l->cfg->ack == CFG_ACK_CUT_THROUGH)
 		return ct_rcpt(((struct smtpd_sess *)smtp_server_udata(s))->ct, tx, rcpt);
 	/* mail we keep must have somewhere to go (RFC 3463 5.4.4: unable to route), by the
-	 * routes the relay delivers with: those of the start-up config (restart.h) */
+	 * session's snapshot's routes: the relay routes by them too once it has seen it */
 	struct route rt;
 	if (l->cfg->ack == CFG_ACK_STORE &&
-	    route_lookup(&l->d->w->dp->cfg->routes, (const char *)rcpt->domain.p,
+	    route_lookup(&l->root->routes, (const char *)rcpt->domain.p,
 			 rcpt->domain.len, &rt) != 0) {
 		count(l->d, DP_C_SMTPD_UNROUTABLE);
 		return SMTP_R_UNROUTABLE;
@@ -876,6 +876,7 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 		ss->ct = (struct ct *)(ss->engine + RTE_ALIGN_CEIL(d->engine_size, 16));
 		ct_init(ss->ct, d->w, engine(ss), helo != NULL ? helo : l->scfg.hostname, sess_wake,
 			ss);
+		ct_set_routes(ss->ct, &l->root->routes); /* the session's snapshot's */
 	}
 	tcp_set_arg(c, ss);
 	sess_after(ss);

@@ -7,7 +7,8 @@ opened before it finishes under the settings it started with while a new one
 sees the new ones, no connection drops while reloads come and go, a broken file
 changes nothing and says why, and a file that changes what only a restart can
 (lcores, ports, listener ports, control.socket) is refused as a whole, naming
-every such key."""
+every such key. Routes reload too: the relay and cut-through send new mail by the
+new next hops while nothing already under way moves."""
 
 import json
 import re
@@ -18,6 +19,7 @@ import pytest
 
 from conftest import KERNEL_ADDR
 from mxctl import Control, control_yaml
+from test_relay import HOP_A, HOP_B, HOP_PORT, NextHop, next_hops  # noqa: F401
 from test_smtp import Client
 
 netns = pytest.mark.netns
@@ -41,15 +43,15 @@ policy:
 
 @pytest.fixture
 def reload_env(request, start_dataplane, tmp_path):
-    """Returns start(worker_cores=(1,)) -> (dp, ctl, write): a dataplane with one SMTP
-    listener and a connected mxgate-control. write(text, name=None) replaces the running
+    """Returns start(worker_cores=(1,), text=None) -> (dp, ctl, write): a dataplane with
+    one SMTP listener (smtp_yaml(), or TEXT) and a connected mxgate-control. write(text, name=None) replaces the running
     config file (or writes NAME beside it) with the dataplane's own first part plus TEXT,
     and returns its path."""
     started = []
 
-    def start(worker_cores=(1,)):
+    def start(worker_cores=(1,), text=None):
         dp = start_dataplane(worker_cores=worker_cores, extra=control_yaml(tmp_path) +
-                             smtp_yaml())
+                             (smtp_yaml() if text is None else text))
         ctl = Control(dp, tmp_path)
         started.append(ctl)
         ctl.start()
@@ -385,3 +387,110 @@ def test_the_dataplanes_log_is_rate_limited_under_a_flood(reload_env):
         assert suppressed, ctl.log()[-2000:]
         counts = [int(re.search(r"count=(\d+)", ln).group(1)) for ln in suppressed]
         assert sum(counts) == 400 - written, (suppressed, written)
+
+
+# ---- routes: hitless (relay_sched_set_routes(), the session's snapshot for cut-through) ----
+
+def routes_yaml(ack, hop, spool=None, extra_domain=""):
+    """One listener in ACK mode; example.org routed to HOP (HOP_PORT), no smarthost."""
+    spool_part = f"spool:\n  directory: {spool}\n  segment_mb: 32\n  staging_mb: 16\n" \
+        if spool else ""
+    return f"""\
+listeners:
+  - name: mx
+    port: {PORT}
+    ack: {ack}
+    hostname: mx.example.com
+policy:
+  relay_networks: [198.51.100.0/24]
+{spool_part}routes:
+  domains:
+    - domain: example.org
+      next_hops: [{{address: {hop}, port: {HOP_PORT}}}]
+{extra_domain}relay:
+  helo_name: mx.example.com
+  retry_first_s: 1
+  retry_max_s: 2
+  idle_timeout_s: 30
+  connect_timeout_s: 3
+"""
+
+
+def mail(c, rcpt, subject):
+    c.cmd("MAIL FROM:<sender@example.com>", 250)
+    c.cmd(f"RCPT TO:<{rcpt}>", 250)
+    c.cmd("DATA", 354)
+    c.send(f"Subject: {subject}\r\n\r\nbody\r\n.\r\n")
+    c.expect(250)
+
+
+def subjects(hop):
+    return [re.search(r"Subject: (\S+)", m["data"]).group(1) for m in hop.messages()]
+
+
+@netns
+@pytest.mark.parametrize("ack", ["store", "cut-through"])
+def test_routes_reload_hitlessly_new_mail_goes_to_the_new_next_hop(reload_env, tmp_path,
+                                                                   next_hops, ack):
+    """example.org -> A; a message; reload with example.org -> B (and example.net added);
+    a message on the session opened before the reload and one on a new session: both
+    arrive at B, none at A after the reload, and no connection is dropped."""
+    spool = tmp_path / "spool" if ack == "store" else None
+    dp, ctl, write = reload_env(text=routes_yaml(ack, HOP_A, spool))
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", name="hop-a")
+    next_hops.append(a)
+    b = NextHop(dp, HOP_B, HOP_PORT, tmp_path / "b", name="hop-b")
+    next_hops.append(b)
+
+    old = session(dp)
+    old.cmd("EHLO client.example.org", 250)
+    mail(old, "alice@example.org", "before")
+    assert [m["rcpt_tos"] for m in a.wait(1)] == [["alice@example.org"]]
+    # example.net has no route yet (no smarthost either): 550 5.4.4 at RCPT
+    old.cmd("MAIL FROM:<sender@example.com>", 250)
+    old.cmd("RCPT TO:<carol@example.net>", 550, "5.4.4")
+    old.cmd("RSET", 250)
+
+    net = f"    - domain: example.net\n      next_hops: [{{address: {HOP_B}, port: {HOP_PORT}}}]\n"
+    write(routes_yaml(ack, HOP_B, spool, extra_domain=net))
+    r = ctl.ctl("config", "reload")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "applied (generation 2)" in r.stdout, r.stdout
+
+    new = session(dp)
+    new.cmd("EHLO client.example.org", 250)
+    mail(new, "bob@example.org", "after-new")
+    new.cmd("MAIL FROM:<sender@example.com>", 250)
+    new.cmd("RCPT TO:<carol@example.net>", 250)  # the new route, on the new session
+    new.cmd("RSET", 250)
+    if ack == "store":
+        # the relay routes by the new table from its next poll: mail the session from
+        # before the reload spooled goes there too; its RCPT check stays the old one's
+        mail(old, "dave@example.org", "after-old")
+        old.cmd("MAIL FROM:<sender@example.com>", 250)
+        old.cmd("RCPT TO:<carol@example.net>", 550, "5.4.4")
+        old.cmd("RSET", 250)
+        want = {"after-new", "after-old"}
+    else:
+        # cut-through: the old session routes by its snapshot to the end -- to A
+        mail(old, "dave@example.org", "after-old")
+        assert set(subjects(a)) == {"before", "after-old"}, subjects(a)
+        want = {"after-new"}
+    got = b.wait(len(want))
+    assert set(subjects(b)) == want, subjects(b)
+    assert all(rt == ["bob@example.org"] or rt == ["dave@example.org"]
+               for rt in (m["rcpt_tos"] for m in got))
+    old.cmd("QUIT", 221)
+    new.cmd("QUIT", 221)
+    assert old.closed() and new.closed()
+    old.close()
+    new.close()
+    time.sleep(0.5)  # nothing more arrives at A
+    assert len(a.messages()) == (1 if ack == "store" else 2), subjects(a)
+    assert dp.counter("smtp_sessions_aborted") == 0
+    # the relay let go of the old snapshot once it had the new routes; the old session too
+    assert wait_info(dp, "snapshots_retired", 0) == 0
+    assert info(dp)["snapshots_freed"] == 1
+    if ack == "store":
+        assert dp.wait_counter("relay_rcpts_delivered", 3) == 3
+        assert dp.counter("relay_rcpts_deferred") == 0

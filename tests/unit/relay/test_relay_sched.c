@@ -891,3 +891,132 @@ Test(relay, a_config_the_engine_cannot_use_is_refused)
 	rx_relay.queue_max = 0;
 	cr_assert_null(relay_sched_new(&cfg));
 }
+
+/* ---- new routes while running (a config reload: relay_sched_set_routes()) ---- */
+
+#define HOP_N IP4(203, 0, 113, 30) /* where a reload moves example.com */
+
+static struct cfg_mail_route moved_domains[2];
+static struct cfg_routes moved;
+
+/* rx_routes with example.com moved from A to N (A named nowhere any more). */
+static const struct cfg_routes *routes_moved(void)
+{
+	moved = rx_routes;
+	memcpy(moved_domains, rx_routes.domains, sizeof(moved_domains));
+	moved_domains[0].hops[0].addr = HOP_N;
+	moved.domains = moved_domains;
+	return &moved;
+}
+
+Test(relay, a_deferred_message_retried_after_new_routes_goes_to_the_new_hop)
+{
+	struct rx_hop *a = rx_hop(HOP_A), *n = rx_hop(HOP_N);
+
+	a->rcpt[0].addr = "bob@example.com";
+	a->rcpt[0].reply = "451 4.3.0 try again later";
+	start();
+	struct spool_msg *m = submit1("bob@example.com");
+	run_ms(500);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DEFERRED, "the first attempt, at A, deferred");
+	cr_assert_eq(a->rcpts, 1);
+
+	cr_assert_eq(relay_sched_set_routes(s, routes_moved()), 0);
+	cr_assert_eq(relay_sched_n_hops(s), 5, "N added; A kept (its counters, its pool)");
+	cr_assert_eq(relay_sched_hop_stats(s, 0)->replies_4xx, 1, "A's counters survive");
+	a->rcpt[0].addr = NULL; /* A would take it now: it must not be asked */
+	run_s(61);
+	cr_assert(m->final);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(n->msgs, 1, "the retry went to the new hop");
+	cr_assert_eq(a->msgs, 0);
+	cr_assert_eq(a->rcpts, 1, "and A was not asked again");
+	cr_assert_eq(relay_sched_hop_stats(s, 4)->rcpts_delivered, 1, "N's own counters");
+	cr_assert_eq(rx_log_count("relay=[203.0.113.30]:25"), 1, "logged with the new hop");
+	cr_assert_eq(rx_log_count("routes set: 2 domain routes, 5 next hops known"), 1);
+	/* and other routes are as they were: the smarthost still takes the rest */
+	struct spool_msg *m2 = submit1("zed@elsewhere.example");
+	run_ms(500);
+	cr_assert_eq(fs_state(m2, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(rx_hop(HOP_S)->msgs, 1);
+	assert_clean();
+}
+
+Test(relay, an_attempt_under_way_keeps_its_hops_failover_included_across_new_routes)
+{
+	struct rx_hop *b1 = rx_hop(HOP_B1), *b2 = rx_hop(HOP_B2), *n = rx_hop(HOP_N);
+	static struct cfg_mail_route doms[2];
+	static struct cfg_routes r2;
+
+	b1->mode = RX_SILENT; /* the first hop's connect hangs for connect_timeout_s (30 s) */
+	start();
+	struct spool_msg *m = submit1("bob@failover.example");
+	run_ms(500);
+	cr_assert_eq(b1->connects, 1, "the attempt began at B1");
+	cr_assert(!m->final);
+
+	/* failover.example now goes to N alone */
+	r2 = rx_routes;
+	memcpy(doms, rx_routes.domains, sizeof(doms));
+	doms[1].hops[0] = (struct cfg_next_hop){ .addr = HOP_N, .port = 25, .priority = 10,
+						 .weight = 1 };
+	doms[1].n_hops = 1;
+	r2.domains = doms;
+	cr_assert_eq(relay_sched_set_routes(s, &r2), 0);
+	run_s(31);
+	cr_assert(m->final);
+	cr_assert_eq(fs_state(m, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(b2->msgs, 1, "the attempt failed over along the hops it began with");
+	cr_assert_eq(n->connects, 0, "not to the new table's hop");
+	cr_assert_eq(C(RELAY_RCPTS_DEFERRED), 0);
+
+	/* the next message goes by the new table */
+	struct spool_msg *m2 = submit1("carol@failover.example");
+	run_ms(500);
+	cr_assert_eq(fs_state(m2, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(n->msgs, 1);
+	cr_assert_eq(b2->msgs, 1);
+	cr_assert_eq(b1->connects, 1);
+	assert_clean();
+}
+
+Test(relay, a_hop_the_new_routes_still_name_keeps_its_pooled_connection)
+{
+	struct rx_hop *a = rx_hop(HOP_A);
+	static struct cfg_mail_route doms[3];
+	static struct cfg_routes more;
+
+	start();
+	struct spool_msg *m1 = submit1("bob@example.com");
+	run_ms(500);
+	cr_assert_eq(fs_state(m1, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(a->conns, 1);
+
+	/* a third domain, also to A, and no smarthost: the rest is unroutable now */
+	more = rx_routes;
+	memcpy(doms, rx_routes.domains, 2 * sizeof(doms[0]));
+	doms[2] = (struct cfg_mail_route){
+		.domain = { .name = "example.net" },
+		.hops = { { .addr = HOP_A, .port = 25, .priority = 10, .weight = 1 } },
+		.n_hops = 1,
+	};
+	more.domains = doms;
+	more.n_domains = 3;
+	more.n_smarthost = 0;
+	cr_assert_eq(relay_sched_set_routes(s, &more), 0);
+	cr_assert_eq(relay_sched_n_hops(s), 4, "every hop was known: the same ids");
+
+	struct spool_msg *m2 = submit1("dan@example.net");
+	struct spool_msg *m3 = submit1("eve@elsewhere.example");
+	run_ms(500);
+	cr_assert_eq(fs_state(m2, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(a->conns, 1, "A's idle connection took the new domain's message");
+	cr_assert_eq(a->msgs, 2);
+	cr_assert_eq(fs_state(m3, 0), SPOOL_RCPT_FAILED, "no smarthost any more: 5.4.4");
+	cr_assert_eq(rx_hop(HOP_S)->connects, 0);
+	cr_assert_eq(fs.injected, 1, "eve's bounce");
+	cr_assert_eq(C(RELAY_RCPTS_UNROUTABLE), 2,
+		     "eve, then her bounce to alice@sender.example: no route for that either");
+	cr_assert_eq(relay_sched_set_routes(s, NULL), -EINVAL);
+	assert_clean();
+}
