@@ -185,6 +185,7 @@ struct rhop {
 	uint8_t tls;  /* enum cfg_hop_tls: the strictest of the routes naming it */
 	char tls_name[CFG_TLS_NAME_MAX]; /* SNI and the name verified; "": the address */
 	uint64_t tls_plain_until; /* ms: "may" whose handshake failed goes in the clear till then */
+	uint32_t tls_gen; /* +1 each time new routes change tls or tls_name */
 	TAILQ_ENTRY(rhop) sl;
 	struct relay_hop_stats st;
 };
@@ -212,6 +213,7 @@ struct relay_conn {
 	bool again;	 /* conn_run() was asked for while running */
 	bool abort;	 /* close() with a reset: a connect that timed out */
 	bool tls_wait;	 /* starttls() made: relay_conn_tls_done() comes */
+	uint32_t tls_gen; /* its hop's when it chose its TLS policy: an older one is not reused */
 	struct timer timer;
 	void *udata;
 	TAILQ_ENTRY(relay_conn) link; /* the free list */
@@ -1018,8 +1020,9 @@ static bool conn_ready(struct relay_conn *c)
 	struct rhop *h = c->hop;
 	struct rjob *j;
 
-	if (hop_pool_worn(&c->hc, s->rc->messages_per_connection)) {
-		/* its place under the cap frees when it is closed (conn_end() dispatches then) */
+	if (hop_pool_worn(&c->hc, s->rc->messages_per_connection) || c->tls_gen != h->tls_gen) {
+		/* its place under the cap frees when it is closed (conn_end() dispatches then);
+		 * one opened under a TLS policy new routes changed goes the same way */
 		cnt(s, RELAY_CONNS_RECYCLED);
 		conn_set_state(c, CS_QUIT);
 		smtp_client_quit(c->cli, now_ms(s));
@@ -2112,6 +2115,7 @@ void relay_conn_connected(struct relay_conn *c, int err)
 		c->hop->tls == CFG_HOP_TLS_ENCRYPT			      ? &s->ccfg_encrypt :
 		c->hop->tls == CFG_HOP_TLS_MAY && now_ms(s) >= c->hop->tls_plain_until ? &s->ccfg_may :
 											   &s->ccfg;
+	c->tls_gen = c->hop->tls_gen;
 	c->cli = smtp_client_init(c->mem, ccfg, &s->cctx, 0, now_ms(s));
 	if (c->cli == NULL) {
 		snprintf(why, sizeof(why), "%s: no SMTP session", c->hop->name);
@@ -2205,6 +2209,10 @@ static int set_routes(struct relay_sched *s, const struct cfg_routes *r)
 	uint16_t(*rh)[CFG_MAX_NEXT_HOPS];
 	uint32_t *tab;
 	uint8_t *named;
+	struct hop_tls {
+		uint8_t tls;
+		char name[CFG_TLS_NAME_MAX];
+	} *prev;
 	int rc = 0;
 
 	while (size < 2 * max)
@@ -2221,7 +2229,8 @@ static int set_routes(struct relay_sched *s, const struct cfg_routes *r)
 	rh = calloc(nroutes, sizeof(*rh));
 	tab = malloc(size * sizeof(*tab));
 	named = calloc(max, 1);
-	if (rh == NULL || tab == NULL || named == NULL) {
+	prev = calloc(max, sizeof(*prev));
+	if (rh == NULL || tab == NULL || named == NULL || prev == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -2286,6 +2295,8 @@ static int set_routes(struct relay_sched *s, const struct cfg_routes *r)
 
 			if (!named[th->id]) {
 				named[th->id] = 1;
+				prev[th->id].tls = th->tls;
+				memcpy(prev[th->id].name, th->tls_name, sizeof(th->tls_name));
 				th->tls = CFG_HOP_TLS_NONE;
 				th->tls_name[0] = '\0';
 			}
@@ -2295,6 +2306,11 @@ static int set_routes(struct relay_sched *s, const struct cfg_routes *r)
 			}
 		}
 	}
+	for (unsigned id = 0; id < s->nhops; id++) /* connections under the old policy retire */
+		if (named[id] && id < n0 &&
+		    (prev[id].tls != s->hops[id]->tls ||
+		     strcmp(prev[id].name, s->hops[id]->tls_name) != 0))
+			s->hops[id]->tls_gen++;
 	free(s->route_hops);
 	s->route_hops = rh;
 	s->nroutes = nroutes;
@@ -2307,6 +2323,7 @@ out:
 	free(rh);
 	free(tab);
 	free(named);
+	free(prev);
 	return rc;
 }
 

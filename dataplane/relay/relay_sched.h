@@ -164,7 +164,9 @@ void relay_sched_free(struct relay_sched *s);
  * keeps the hops it was given (its jobs, failover included, and the
  * connections they are on). Next hops are matched by address and port:
  * one ROUTES still names keeps its pool, idle connections, down mark and
- * counters, and takes ROUTES' TLS policy for new connections; new ones
+ * counters, and takes ROUTES' TLS policy (when that changed, its
+ * connections opened under the old one carry no further transaction:
+ * they QUIT at their next turn, counted as recycled); new ones
  * are added (relay_sched_n_hops() grows); dropped ones are kept, unused
  * by later attempts, until free (at most NO_HOP, 65535, in one run).
  * ROUTES must stay valid until the next successful call or free; the

@@ -1020,3 +1020,36 @@ Test(relay, a_hop_the_new_routes_still_name_keeps_its_pooled_connection)
 	cr_assert_eq(relay_sched_set_routes(s, NULL), -EINVAL);
 	assert_clean();
 }
+
+Test(relay, a_hop_whose_tls_policy_new_routes_change_gets_new_connections)
+{
+	struct rx_hop *a = rx_hop(HOP_A);
+	static struct cfg_mail_route doms[2];
+	static struct cfg_routes r2;
+
+	start();
+	struct spool_msg *m1 = submit1("bob@example.com");
+	run_ms(500);
+	cr_assert_eq(fs_state(m1, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(a->conns, 1);
+	cr_assert_eq(rx_conns_open(), 1, "kept idle, opened under tls: none");
+
+	r2 = rx_routes;
+	memcpy(doms, rx_routes.domains, sizeof(doms));
+	doms[0].hops[0].tls = CFG_HOP_TLS_MAY; /* A offers no STARTTLS: still clear, but asked */
+	r2.domains = doms;
+	cr_assert_eq(relay_sched_set_routes(s, &r2), 0);
+	struct spool_msg *m2 = submit1("carol@example.com");
+	run_ms(500);
+	cr_assert_eq(fs_state(m2, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(a->conns, 2, "the connection of the old policy was not reused");
+	cr_assert_eq(a->quits, 1, "it left with QUIT");
+	cr_assert_eq(C(RELAY_CONNS_RECYCLED), 1);
+	/* the same policy again: the new connection is kept and reused */
+	cr_assert_eq(relay_sched_set_routes(s, &r2), 0);
+	struct spool_msg *m3 = submit1("dan@example.com");
+	run_ms(500);
+	cr_assert_eq(fs_state(m3, 0), SPOOL_RCPT_DELIVERED);
+	cr_assert_eq(a->conns, 2);
+	assert_clean();
+}
