@@ -213,6 +213,7 @@ struct relay_conn {
 	bool again;	 /* conn_run() was asked for while running */
 	bool abort;	 /* close() with a reset: a connect that timed out */
 	bool tls_wait;	 /* starttls() made: relay_conn_tls_done() comes */
+	bool tls_failed; /* a "may" hop's handshake failed: retry in the clear, not a hop failure */
 	uint32_t tls_gen; /* its hop's when it chose its TLS policy: an older one is not reused */
 	struct timer timer;
 	void *udata;
@@ -890,6 +891,26 @@ static void hop_fail(struct relay_sched *s, struct rhop *h, const char *why)
 	}
 }
 
+/*
+ * C's STARTTLS handshake with a "may" hop failed (an alert, or the hop left
+ * mid-handshake): not a hop failure. relay_conn_tls_done()/relay_conn_lost()
+ * set the hop's tls_plain_until, so the connection hop_dispatch() opens for
+ * its waiting jobs now goes in the clear, as Postfix's opportunistic TLS
+ * level retries (RFC 3207 §4 leaves the choice to the client). Once per
+ * tls_plain_until, so it cannot loop.
+ */
+static void conn_tls_fallback(struct relay_conn *c, const char *why)
+{
+	struct relay_sched *s = c->s;
+	struct rhop *h = c->hop;
+
+	hcnt(&h->st.conns_failed);
+	cnt(s, RELAY_CONNS_FAILED);
+	snprintf(h->down_why, sizeof(h->down_why), "%s", why);
+	conn_release(c);
+	hop_dispatch(h);
+}
+
 /* C failed before it was usable: release it, then the hop decides what its waiting jobs do. */
 static void conn_fail(struct relay_conn *c, const char *why)
 {
@@ -1108,6 +1129,10 @@ static void conn_end(struct relay_conn *c)
 		char why[WHY_MAX];
 		snprintf(why, sizeof(why), "%s: %.120s", h->name,
 			 e ? e->reply->text : "connection closed during the greeting");
+		if (c->tls_failed) {
+			conn_tls_fallback(c, why);
+			return;
+		}
 		conn_fail(c, why);
 		return;
 	}
@@ -1173,7 +1198,10 @@ static void conn_run(struct relay_conn *c)
 			snprintf(why, sizeof(why), "%s: %.120s", h->name,
 				 smtp_client_error(c->cli)->reply->text);
 			conn_set_state(c, CS_QUIT);
-			hop_fail(s, h, why);
+			if (c->tls_failed)
+				hop_dispatch(h); /* a new connection, in the clear (conn_tls_fallback) */
+			else
+				hop_fail(s, h, why);
 			moved = true;
 		}
 		if (c->job != NULL && c->job->tx_done) {
@@ -2127,6 +2155,9 @@ void relay_conn_connected(struct relay_conn *c, int err)
 	conn_run(c);
 }
 
+/* How long a "may" hop whose TLS handshake failed is sent mail in the clear (ms). */
+#define TLS_PLAIN_MS 600000
+
 void relay_conn_tls_done(struct relay_conn *c, bool ok)
 {
 	struct relay_sched *s = c->s;
@@ -2135,8 +2166,10 @@ void relay_conn_tls_done(struct relay_conn *c, bool ok)
 		return;
 	c->tls_wait = false;
 	/* Postfix's "may": a failed handshake is retried in the clear (10 minutes) */
-	if (!ok && c->hop->tls == CFG_HOP_TLS_MAY)
-		c->hop->tls_plain_until = now_ms(s) + 600000;
+	if (!ok && c->hop->tls == CFG_HOP_TLS_MAY) {
+		c->hop->tls_plain_until = now_ms(s) + TLS_PLAIN_MS;
+		c->tls_failed = true;
+	}
 	smtp_client_tls_done(c->cli, ok, now_ms(s));
 	conn_run(c);
 }
@@ -2166,6 +2199,15 @@ void relay_conn_lost(struct relay_conn *c, int err)
 		return;
 	}
 	c->blocked = false;
+	if (c->tls_wait) {
+		/* the hop went away mid-handshake: for "may" as much a failed handshake
+		 * as an alert is, so its next sessions go in the clear (as in tls_done) */
+		c->tls_wait = false;
+		if (c->hop->tls == CFG_HOP_TLS_MAY) {
+			c->hop->tls_plain_until = now_ms(c->s) + TLS_PLAIN_MS;
+			c->tls_failed = true;
+		}
+	}
 	smtp_client_lost(c->cli, now_ms(c->s));
 	conn_run(c);
 }

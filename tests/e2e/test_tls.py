@@ -404,8 +404,15 @@ import json, os, signal, ssl, sys
 from aiosmtpd.controller import Controller
 
 addr, port, cert, key, folder = sys.argv[1:6]
+# "require": STARTTLS before MAIL; "broken": STARTTLS offered, but only TLS 1.0/1.1,
+# which our client refuses, so every handshake fails; "plain": no STARTTLS at all
+mode = sys.argv[6] if len(sys.argv) > 6 else "require"
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
+if mode == "broken":
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
 
 
 class Handler:
@@ -420,8 +427,9 @@ class Handler:
 
 
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-c = Controller(Handler(), hostname=addr, port=int(port), tls_context=ctx,
-               require_starttls=True, server_hostname=addr)
+c = Controller(Handler(), hostname=addr, port=int(port),
+               tls_context=None if mode == "plain" else ctx,
+               require_starttls=mode == "require", server_hostname=addr)
 c.start()
 print("ready", flush=True)
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
@@ -432,7 +440,7 @@ c.stop()
 class TlsHop:
     """An aiosmtpd next hop in DP's namespace that takes mail only after STARTTLS."""
 
-    def __init__(self, dp, folder, cert, key, port=HOP_PORT):
+    def __init__(self, dp, folder, cert, key, port=HOP_PORT, mode="require"):
         import sys
         self.dir = folder
         folder.mkdir()
@@ -440,7 +448,7 @@ class TlsHop:
         script.write_text(TLS_HOP)
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", dp.name, sys.executable, str(script), KERNEL_ADDR, str(port),
-             str(cert), str(key), str(folder)],
+             str(cert), str(key), str(folder), mode],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         assert line.strip() == "ready", f"TLS hop did not start: {line!r} {self.proc.stderr.read()}"
@@ -484,7 +492,7 @@ def hop_certs(certs):
     return d
 
 
-def encrypt_relay_config(certs, spool):
+def encrypt_relay_config(certs, spool, policy="encrypt"):
     return tls_section(certs) + f"""\
   ca_file: {certs}/ca.pem
 listeners:
@@ -502,7 +510,7 @@ spool:
   staging_mb: 16
 routes:
   smarthost:
-    - {{address: {KERNEL_ADDR}, port: {HOP_PORT}, tls: encrypt, tls_name: {HOP_NAME}}}
+    - {{address: {KERNEL_ADDR}, port: {HOP_PORT}, tls: {policy}, tls_name: {HOP_NAME}}}
 relay:
   helo_name: {HOSTNAME}
   retry_first_s: 1
@@ -545,6 +553,76 @@ def test_encrypt_policy_defers_when_the_hops_certificate_does_not_verify(start_d
         assert dp.wait_counter("relay_messages_deferred", 1, timeout=10) >= 1
         assert dp.counter("relay_messages_delivered") == 0
         assert dp.counter("relay_messages_bounced") == 0
+        assert hop.messages() == []
+    finally:
+        hop.stop()
+
+
+@netns
+def test_may_policy_uses_starttls_without_verifying(start_dataplane, certs, hop_certs, tmp_path):
+    """tls: may takes STARTTLS when offered and does not ask who the hop is (RFC 3207 §4,
+    opportunistic): a self-signed certificate is fine."""
+    dp = start_dataplane(extra=encrypt_relay_config(certs, tmp_path / "spool", "may"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "rogue.pem", hop_certs / "rogue.key",
+                 mode="require")
+    try:
+        send_one(dp, b"Subject: may\r\n\r\nopportunistic\r\n")
+        got = hop.wait(1)
+        assert len(got) == 1, dp.stdout()[-2000:]
+        assert got[0]["tls"], "STARTTLS was offered, so it was used"
+        assert dp.counter("tls_fail_verify") == 0
+    finally:
+        hop.stop()
+
+
+@netns
+def test_may_policy_falls_back_to_clear_text_when_the_handshake_fails(start_dataplane, certs,
+                                                                     hop_certs, tmp_path):
+    """A hop that offers STARTTLS but cannot complete a TLS 1.2+ handshake: "may" retries
+    that hop in the clear (Postfix's opportunistic level), so the mail is delivered."""
+    dp = start_dataplane(extra=encrypt_relay_config(certs, tmp_path / "spool", "may"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key",
+                 mode="broken")
+    try:
+        send_one(dp, b"Subject: may, broken TLS\r\n\r\nin the clear then\r\n")
+        got = hop.wait(1, timeout=30)
+        assert len(got) == 1, dp.stdout()[-2000:]
+        assert not got[0]["tls"], "delivered in the clear after the failed handshake"
+        assert "in the clear then" in got[0]["data"]
+        assert dp.counter("tls_handshakes_client") == 0
+        assert dp.wait_counter("relay_messages_delivered", 1) == 1
+        assert dp.counter("relay_messages_bounced") == 0
+    finally:
+        hop.stop()
+
+
+@netns
+def test_may_policy_sends_in_the_clear_to_a_hop_without_starttls(start_dataplane, certs,
+                                                                 hop_certs, tmp_path):
+    dp = start_dataplane(extra=encrypt_relay_config(certs, tmp_path / "spool", "may"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key",
+                 mode="plain")
+    try:
+        send_one(dp, b"Subject: may, no STARTTLS\r\n\r\nclear\r\n")
+        got = hop.wait(1)
+        assert len(got) == 1, dp.stdout()[-2000:]
+        assert not got[0]["tls"]
+        assert dp.counter("relay_messages_deferred") == 0
+    finally:
+        hop.stop()
+
+
+@netns
+def test_encrypt_policy_defers_when_the_hop_offers_no_starttls(start_dataplane, certs,
+                                                              hop_certs, tmp_path):
+    """RFC 3207 §4: a client that requires TLS does not send mail in the clear."""
+    dp = start_dataplane(extra=encrypt_relay_config(certs, tmp_path / "spool"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key",
+                 mode="plain")
+    try:
+        send_one(dp, b"Subject: encrypt, no STARTTLS\r\n\r\nkeep me\r\n")
+        assert dp.wait_counter("relay_messages_deferred", 1, timeout=10) >= 1
+        assert dp.counter("relay_messages_delivered") == 0
         assert hop.messages() == []
     finally:
         hop.stop()
