@@ -371,6 +371,13 @@ static int connect_next(struct ct *ct, bool pooled)
 		const struct cfg_next_hop *h = &ct->rt.hops[ct->order[ct->hop]];
 		uint32_t src = net_source_for(&ct->w->net, h->addr);
 
+		if (h->tls == CFG_HOP_TLS_ENCRYPT) {
+			/* cut-through speaks to hops in the clear only: a hop whose route
+			 * requires TLS is never sent mail without it (a store listener
+			 * relays to it); "may" goes in the clear, which it allows */
+			count(ct, DP_C_SMTPD_CT_TLS_SKIPPED);
+			continue;
+		}
 		ct->line_len = 0;
 		ct->in_reply = false;
 		ct->msg_len = 0;

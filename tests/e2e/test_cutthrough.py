@@ -166,6 +166,28 @@ def test_an_unreachable_next_hop_is_451_4_4_1_and_a_second_hop_is_tried(start_da
 
 
 @netns
+def test_a_hop_whose_route_requires_tls_is_never_used_in_the_clear(start_dataplane, tmp_path,
+                                                                  next_hops):
+    """Cut-through has no TLS client: a next hop with `tls: encrypt` is skipped (counted),
+    never sent mail in the clear; the route's next hop takes it."""
+    dp = start_dataplane(extra=cut_config(extra_hops_a=(
+        f", {{address: {HOP_B}, port: {HOP_PORT}, priority: 20}}")).replace(
+        f"next_hops: [{{address: {HOP_A}, port: {HOP_PORT}}}",
+        f"next_hops: [{{address: {HOP_A}, port: {HOP_PORT}, tls: encrypt}}"))
+    a = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "a", name="hop-a")
+    b = NextHop(dp, HOP_B, HOP_PORT, tmp_path / "b", name="hop-b")
+    next_hops.extend([a, b])
+    smtp = connect(dp)
+    smtp.sendmail("sender@example.org", ["alice@example.com"], b"Subject: tls\r\n\r\nx\r\n")
+    smtp.quit()
+    assert len(b.wait(1)) == 1
+    assert a.messages() == []
+    assert not (tmp_path / "a" / "connections.log").exists(), "hop A was never connected to"
+    assert dp.counter("smtp_ct_tls_skipped") == 1
+    assert dp.counter("smtp_ct_connects") == 1, "one connection: to hop B"
+
+
+@netns
 def test_a_client_that_leaves_mid_data_aborts_the_next_hops_transaction(start_dataplane,
                                                                          tmp_path, next_hops):
     dp = start_dataplane(extra=cut_config())
