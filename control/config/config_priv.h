@@ -119,6 +119,9 @@ struct cfg_enum {
 	int value;
 };
 
+/* logging.level's names (loglevel.c), ending with {NULL, 0}. */
+extern const struct cfg_enum cfg_log_levels[];
+
 /* TAB ends with a {NULL, 0} entry. */
 int cfg_get_enum(struct cfg_ctx *x, const char *path, const char *raw, const struct cfg_enum *tab,
 		 int def, int *out);

@@ -44,32 +44,6 @@ const cyaml_schema_field_t cfg_logging_fields[] = {
 };
 /* clang-format on */
 
-static const struct cfg_enum log_levels[] = {
-	{ "error", CFG_LOG_ERROR },
-	{ "warning", CFG_LOG_WARNING },
-	{ "info", CFG_LOG_INFO },
-	{ "debug", CFG_LOG_DEBUG },
-	{ NULL, 0 },
-};
-
-const char *cfg_log_level_name(enum cfg_log_level l)
-{
-	for (unsigned i = 0; log_levels[i].name != NULL; i++)
-		if (log_levels[i].value == (int)l)
-			return log_levels[i].name;
-	return "?";
-}
-
-int cfg_log_level_parse(const char *s, enum cfg_log_level *out)
-{
-	for (unsigned i = 0; log_levels[i].name != NULL; i++)
-		if (strcmp(s, log_levels[i].name) == 0) {
-			*out = (enum cfg_log_level)log_levels[i].value;
-			return 0;
-		}
-	return -1;
-}
-
 /*
  * An absolute path that fits a unix socket address. *OUT is a copy of RAW or
  * DEF. Returns 0, or -1 after reporting (then *OUT holds a copy of DEF).
@@ -199,7 +173,7 @@ void cfg_logging_build(struct cfg_ctx *x, const struct cfg_raw_logging *raw, str
 
 	if (raw == NULL)
 		raw = &none;
-	cfg_get_enum(x, "logging.level", raw->level, log_levels, CFG_LOG_INFO, &level);
+	cfg_get_enum(x, "logging.level", raw->level, cfg_log_levels, CFG_LOG_INFO, &level);
 	l->level = (enum cfg_log_level)level;
 	l->dest = CFG_LOG_STDOUT;
 	if (cfg_get_str(x, path, raw->destination, "stdout", &dest) != 0 || dest == NULL)
