@@ -34,6 +34,10 @@
 #define WHY_CTL	   "mxgate-control binds its socket and metrics address at start"
 #define WHY_LOG	   "the log destination is opened at start"
 #define WHY_TLS	   "the TLS contexts (certificates, versions, ciphers) are made at start"
+#define WHY_AUTH                                                                                   \
+	"the authentication thread and the per-client table AUTH failures are counted in "         \
+	"start with mxgate-dp when a listener offers AUTH"
+#define WHY_AUTHQ "the authentication thread's queues are sized at start"
 
 #define VAL_MAX 512
 
@@ -212,16 +216,55 @@ static bool limits_on(const struct cfg *c)
 	       (l->connections != 0 || l->connection_rate != 0 || l->message_rate != 0);
 }
 
+static bool any_auth(const struct cfg *c)
+{
+	for (unsigned i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].auth)
+			return true;
+	return false;
+}
+
+/* mxgate-dp makes the per-client table when a limit is set or a listener offers AUTH */
+static bool table_made(const struct cfg *c)
+{
+	return limits_on(c) || (c->n_listeners != 0 && any_auth(c));
+}
+
 static void client_limits(struct diff *d, const struct cfg *o, const struct cfg *n)
 {
 	const struct cfg_client_limits *p = &o->policy.client_limits, *q = &n->policy.client_limits;
 
-	/* with no limit at start there is no table: turning one on needs it */
-	if (!limits_on(o) && limits_on(n))
+	/* with no table at start (no limit, no AUTH) turning a limit on needs it */
+	if (!table_made(o) && limits_on(n))
 		differ(d, "policy.client_limits", "all off", "a limit set", WHY_CLIENT);
-	if (limits_on(o))
+	if (table_made(o))
 		num(d, "policy.client_limits.table_size", p->table_size, q->table_size,
 		    WHY_CLIENT);
+}
+
+/*
+ * auth: password_file is read again by every reload (smtpd_auth_reload()),
+ * max_failures and lockout_s are read from the session's snapshot at each
+ * failure (a lockout already running keeps the end it was given), and
+ * queue_depth may be lowered (authd_set_depth()): all hitless. What is made
+ * at start is the authentication thread with its rings (sized by
+ * queue_depth) and the client table the failures are counted in: AUTH
+ * offered by no listener at start cannot be turned on, and queue_depth
+ * cannot grow past the rings.
+ */
+static void auth(struct diff *d, const struct cfg *o, const struct cfg *n)
+{
+	const struct cfg_auth *p = &o->auth, *q = &n->auth;
+
+	if (!any_auth(o)) {
+		if (any_auth(n))
+			differ(d, "listeners[].auth", "offered by no listener",
+			       "offered by a listener", WHY_AUTH);
+		return;
+	}
+	if (q->queue_depth > p->queue_depth)
+		num(d, "auth.queue_depth", p->queue_depth, q->queue_depth,
+		    WHY_AUTHQ " (it may be lowered without one)");
 }
 
 static void spool(struct diff *d, const struct cfg_spool *o, const struct cfg_spool *n)
@@ -316,6 +359,7 @@ unsigned cfg_restart_diff(const struct cfg *run, const struct cfg *next, unsigne
 		dataplane(&d, &run->dp, &next->dp);
 		listeners(&d, run, next);
 		client_limits(&d, run, next);
+		auth(&d, run, next);
 		spool(&d, &run->spool, &next->spool);
 		relay(&d, &run->relay, &next->relay);
 		tls(&d, &run->tls, &next->tls);

@@ -27,6 +27,7 @@ struct authd {
 	bool stop;
 	bool stopped; /* the thread is joined */
 	unsigned n_workers, depth;
+	unsigned limit;		    /* requests a worker may have out: at most depth */
 	struct rte_ring *req;	    /* workers -> thread, multi-producer */
 	struct rte_ring **reply;    /* thread -> worker k, single producer and consumer */
 	uint32_t *out;		    /* requests out per worker; written by that worker only */
@@ -132,6 +133,7 @@ struct authd *authd_new(unsigned n_workers, unsigned depth, struct auth_db *db, 
 	}
 	a->n_workers = n_workers;
 	a->depth = depth;
+	a->limit = depth;
 	a->req = ring_new("mx_authd_req", n_workers * depth, RING_F_EXACT_SZ | RING_F_SC_DEQ);
 	a->reply = calloc(n_workers, sizeof(*a->reply));
 	a->out = calloc(n_workers, sizeof(*a->out));
@@ -211,9 +213,20 @@ void authd_set_db(struct authd *a, struct auth_db *db)
 	sem_post(&a->wake);
 }
 
+unsigned authd_set_depth(struct authd *a, unsigned depth)
+{
+	if (depth == 0)
+		depth = 1;
+	if (depth > a->depth)
+		depth = a->depth; /* the rings were sized for the start's depth */
+	__atomic_store_n(&a->limit, depth, __ATOMIC_RELAXED);
+	return depth;
+}
+
 int authd_submit(struct authd *a, struct authd_req *r)
 {
-	if (r->worker >= a->n_workers || a->out[r->worker] >= a->depth)
+	if (r->worker >= a->n_workers ||
+	    a->out[r->worker] >= __atomic_load_n(&a->limit, __ATOMIC_RELAXED))
 		return -ENOBUFS;
 	if (rte_ring_mp_enqueue(a->req, r) != 0)
 		return -ENOBUFS;

@@ -59,8 +59,16 @@ void authd_free(struct authd *a);
 void authd_set_db(struct authd *a, struct auth_db *db);
 
 /*
+ * A reload's auth.queue_depth: from now on each worker may have DEPTH
+ * requests out (those already out stay). The rings were sized by
+ * authd_new()'s depth, so DEPTH is capped there (and raised to 1); returns
+ * the depth in force. Any thread.
+ */
+unsigned authd_set_depth(struct authd *a, unsigned depth);
+
+/*
  * Worker R->worker hands R over: 0, or -ENOBUFS when that worker already
- * has DEPTH requests out or the ring is full (answer 454 4.7.0 then).
+ * has its depth (authd_set_depth()) out or the ring is full (answer 454 4.7.0 then).
  */
 int authd_submit(struct authd *a, struct authd_req *r);
 

@@ -96,6 +96,8 @@ int smtpd_auth_reload(const struct cfg *cfg, char *err, size_t errlen)
 			 "(restart it)");
 		return -ENOENT;
 	}
+	/* lowering applies now; raising past the start's depth is refused by mxgate-control */
+	authd_set_depth(authd, cfg->auth.queue_depth);
 	if (cfg->auth.password_file == NULL)
 		return 0; /* no listener offers AUTH any more: the old table is harmless */
 	db = auth_db_load(cfg->auth.password_file, err, errlen);

@@ -159,3 +159,25 @@ Test(authd, stop_hands_back_what_the_thread_never_took)
 	authd_free(a);
 	free(r[0]), free(r[1]);
 }
+
+Test(authd, a_lowered_depth_applies_to_new_requests_and_is_capped_at_the_start_depth)
+{
+	struct authd *a = authd_new(1, 2, db_with("alice", "pw"), NULL);
+	struct authd_req *r[3] = { req(0, "alice", "pw"), req(0, "alice", "pw"),
+				   req(0, "alice", "pw") };
+	struct got g = { 0 };
+
+	cr_assert_eq(authd_set_depth(a, 1), 1);
+	cr_assert_eq(authd_submit(a, r[0]), 0);
+	cr_assert_eq(authd_submit(a, r[1]), -ENOBUFS, "a reload lowered the depth to 1");
+	wait_for(a, 0, &g, 1);
+	cr_assert_eq(authd_set_depth(a, 99), 2, "the rings hold 2 a worker: no more");
+	cr_assert_eq(authd_set_depth(a, 0), 1);
+	cr_assert_eq(authd_set_depth(a, 2), 2);
+	cr_assert_eq(authd_submit(a, r[1]), 0);
+	cr_assert_eq(authd_submit(a, r[2]), 0);
+	wait_for(a, 0, &g, 3);
+	for (int i = 0; i < 3; i++)
+		free(r[i]);
+	authd_free(a);
+}

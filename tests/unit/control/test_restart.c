@@ -260,3 +260,66 @@ Test(restart, tls_settings_need_a_restart_but_a_listeners_tls_mode_does_not)
 			  CFG_RESTART_DP, &r),
 		     0, "%s", r.text);
 }
+
+#define SUBMISSION                                                                                 \
+	"listeners:\n  - port: 25\n    ack: sink\n  - port: 587\n    ack: sink\n"              \
+	"    mode: submission\n"
+#define AUTH(extra) "auth:\n  password_file: /etc/mxgate/users\n" extra
+
+Test(restart, auth_password_file_failures_and_lockout_are_hitless)
+{
+	struct report r;
+
+	cr_assert_eq(diff(PORTS SUBMISSION AUTH(""),
+			  PORTS SUBMISSION AUTH("  max_failures: 2\n  lockout_s: 3600\n")
+				  "policy:\n  client_limits:\n    connections: 4\n",
+			  CFG_RESTART_DP, &r),
+		     0, "%s", r.text);
+	cr_assert_eq(diff(PORTS SUBMISSION AUTH(""),
+			  PORTS SUBMISSION "auth:\n  password_file: /etc/mxgate/users.new\n",
+			  CFG_RESTART_DP, &r),
+		     0, "%s", r.text);
+}
+
+Test(restart, auth_queue_depth_may_be_lowered_but_not_raised)
+{
+	struct report r;
+
+	cr_assert_eq(diff(PORTS SUBMISSION AUTH(""), PORTS SUBMISSION AUTH("  queue_depth: 16\n"),
+			  CFG_RESTART_DP, &r),
+		     0, "%s", r.text);
+	cr_assert_eq(diff(PORTS SUBMISSION AUTH("  queue_depth: 16\n"), PORTS SUBMISSION AUTH(""),
+			  CFG_RESTART_DP, &r),
+		     1);
+	cr_assert_str_eq(r.text, "auth.queue_depth: 16 -> 256\n");
+	cr_assert(strstr(r.why, "queues are sized at start") != NULL, "%s", r.why);
+	/* without AUTH at start there is no thread, and the depth means nothing */
+	cr_assert_eq(diff(PORTS LISTENER "auth:\n  queue_depth: 16\n", PORTS LISTENER,
+			  CFG_RESTART_DP, &r),
+		     0, "%s", r.text);
+}
+
+Test(restart, offering_auth_where_no_listener_did_at_start_needs_a_restart)
+{
+	struct report r;
+
+	cr_assert_eq(diff(PORTS SUBMISSION, PORTS SUBMISSION AUTH(""), CFG_RESTART_DP, &r), 1);
+	cr_assert_str_eq(r.text,
+			 "listeners[].auth: offered by no listener -> offered by a listener\n");
+	cr_assert(strstr(r.why, "authentication thread") != NULL, "%s", r.why);
+	/* and turning it off is fine: the thread stays, unused */
+	cr_assert_eq(diff(PORTS SUBMISSION AUTH(""), PORTS SUBMISSION, CFG_RESTART_DP, &r), 0,
+		     "%s", r.text);
+}
+
+Test(restart, with_auth_the_client_table_exists_so_limits_turn_on_but_its_size_is_fixed)
+{
+	struct report r;
+
+	cr_assert_eq(diff(PORTS SUBMISSION AUTH(""),
+			  PORTS SUBMISSION AUTH("") "policy:\n  client_limits:\n    connections: 4\n"
+						    "    table_size: 1024\n",
+			  CFG_RESTART_DP, &r),
+		     1);
+	cr_assert_str_eq(r.text, "policy.client_limits.table_size: 65536 -> 1024\n");
+}
