@@ -45,6 +45,7 @@ struct client_table {
 	uint64_t seed;
 	uint32_t mask; /* buckets - 1 */
 	struct bucket *b;
+	uint64_t full; /* newcomers left untracked: no slot could be taken (atomic) */
 };
 
 static void lock(struct bucket *b)
@@ -144,9 +145,26 @@ static struct slot *find(struct bucket *b, uint32_t addr)
 	return NULL;
 }
 
-/* ADDR's slot, or a new one: a free slot, else the oldest without live connections. */
-static struct slot *find_or_take(const struct cfg_client_limits *lim, struct bucket *b,
-				 uint32_t addr, uint64_t now)
+/* C is a better slot to give a newcomer than V: fewer AUTH failures, then older. */
+static bool cheaper(const struct slot *c, const struct slot *v)
+{
+	if (v == NULL)
+		return true;
+	if (c->auth_fails != v->auth_fails)
+		return c->auth_fails < v->auth_fails;
+	return c->seen < v->seen;
+}
+
+/*
+ * ADDR's slot, or a new one: a free slot, else, among those without live
+ * connections and not locked out, the one with the fewest AUTH failures
+ * (then the least recently seen). A lockout is never given up for a
+ * newcomer, or an attacker cycling through source addresses that share a
+ * bucket would free itself (or another's) by pushing the entry out. NULL
+ * when no slot may be taken: the newcomer goes untracked (and is counted).
+ */
+static struct slot *find_or_take(struct client_table *t, const struct cfg_client_limits *lim,
+				 struct bucket *b, uint32_t addr, uint64_t now)
 {
 	struct slot *s = find(b, addr), *victim = NULL;
 
@@ -159,12 +177,20 @@ static struct slot *find_or_take(const struct cfg_client_limits *lim, struct buc
 			victim = c;
 			break;
 		}
-		if (c->conns == 0 && (victim == NULL || c->seen < victim->seen))
+		if (c->conns == 0 && c->locked_until <= now && cheaper(c, victim))
 			victim = c;
 	}
-	if (victim != NULL)
-		slot_reset(lim, victim, addr, now);
+	if (victim == NULL) {
+		__atomic_fetch_add(&t->full, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	slot_reset(lim, victim, addr, now);
 	return victim;
+}
+
+uint64_t client_table_full(const struct client_table *t)
+{
+	return __atomic_load_n(&t->full, __ATOMIC_RELAXED);
 }
 
 enum client_verdict client_connect(struct client_table *t, uint32_t addr, uint64_t now_ms)
@@ -179,7 +205,7 @@ enum client_verdict client_connect_lim(struct client_table *t, const struct cfg_
 	enum client_verdict v = CLIENT_OK;
 
 	lock(b);
-	struct slot *s = find_or_take(lim, b, addr, now_ms);
+	struct slot *s = find_or_take(t, lim, b, addr, now_ms);
 	if (s == NULL) {
 		v = CLIENT_UNTRACKED;
 		goto out;
@@ -226,7 +252,7 @@ enum client_verdict client_message_lim(struct client_table *t, const struct cfg_
 	if (lim->message_rate == 0)
 		return CLIENT_OK;
 	lock(b);
-	struct slot *s = find_or_take(lim, b, addr, now_ms);
+	struct slot *s = find_or_take(t, lim, b, addr, now_ms);
 	if (s == NULL) {
 		v = CLIENT_UNTRACKED;
 		goto out;
@@ -242,13 +268,21 @@ out:
 bool client_auth_failed(struct client_table *t, uint32_t addr, uint64_t now_ms, unsigned max,
 			uint64_t lockout_ms)
 {
+	return client_auth_fail(t, addr, now_ms, max, lockout_ms) == CLIENT_AUTH_LOCKED;
+}
+
+enum client_auth_result client_auth_fail(struct client_table *t, uint32_t addr, uint64_t now_ms,
+					 unsigned max, uint64_t lockout_ms)
+{
 	struct bucket *b = bucket_of(t, addr);
-	bool locked = false;
+	enum client_auth_result res = CLIENT_AUTH_COUNTED;
 
 	lock(b);
-	struct slot *s = find_or_take(&t->lim, b, addr, now_ms);
-	if (s == NULL)
+	struct slot *s = find_or_take(t, &t->lim, b, addr, now_ms);
+	if (s == NULL) {
+		res = CLIENT_AUTH_UNTRACKED;
 		goto out;
+	}
 	s->seen = now_ms;
 	if (s->auth_fails == 0 || now_ms - s->auth_since > lockout_ms) {
 		s->auth_fails = 0; /* the earlier ones are too old to count */
@@ -257,11 +291,11 @@ bool client_auth_failed(struct client_table *t, uint32_t addr, uint64_t now_ms, 
 	if (++s->auth_fails >= max) {
 		s->locked_until = now_ms + lockout_ms;
 		s->auth_fails = 0;
-		locked = true;
+		res = CLIENT_AUTH_LOCKED;
 	}
 out:
 	unlock(b);
-	return locked;
+	return res;
 }
 
 bool client_auth_locked(struct client_table *t, uint32_t addr, uint64_t now_ms)

@@ -9,9 +9,14 @@
  *
  * The table has a fixed size. An address is looked up in one bucket of
  * CLIENT_WAYS slots chosen by a keyed hash; a new address takes a free slot
- * or the least recently seen one without live connections. When all slots
- * of its bucket hold live connections the client is let through untracked
- * (and the caller counts it): a full table must not lock strangers out.
+ * or, among those without live connections and not locked out for failed
+ * AUTHs, the one with the fewest failures, then the least recently seen. A
+ * lockout is never evicted for a newcomer, so cycling source addresses
+ * cannot lift one. When no slot of its bucket may be taken the client is
+ * let through untracked (the table counts it, client_table_full(), and so
+ * does the caller): a full table must not lock strangers out -- the price
+ * is that an untracked address's AUTH failures are not counted until a
+ * slot frees up (a lockout ends, a connection closes).
  */
 #ifndef MX_POLICY_CLIENTS_H
 #define MX_POLICY_CLIENTS_H
@@ -72,7 +77,20 @@ enum client_verdict client_message(struct client_table *t, uint32_t addr, uint64
  */
 bool client_auth_failed(struct client_table *t, uint32_t addr, uint64_t now_ms, unsigned max,
 			uint64_t lockout_ms);
+
+enum client_auth_result {
+	CLIENT_AUTH_COUNTED,   /* the failure was counted; not (yet) locked out */
+	CLIENT_AUTH_LOCKED,    /* that failure locked ADDR out */
+	CLIENT_AUTH_UNTRACKED, /* no slot could be taken: not counted, not locked */
+};
+
+/* client_auth_failed() saying whether the failure was counted at all. */
+enum client_auth_result client_auth_fail(struct client_table *t, uint32_t addr, uint64_t now_ms,
+					 unsigned max, uint64_t lockout_ms);
 bool client_auth_locked(struct client_table *t, uint32_t addr, uint64_t now_ms);
+
+/* Newcomers left untracked since the start because their bucket had no slot to give. */
+uint64_t client_table_full(const struct client_table *t);
 
 /* ADDR's live connections as counted (0 when not in the table): for telemetry and tests. */
 unsigned client_connections(struct client_table *t, uint32_t addr);

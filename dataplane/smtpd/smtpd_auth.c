@@ -119,10 +119,17 @@ static void count(const struct smtpd_auth_env *e, enum dp_counter c)
 static int failed(struct smtpd_auth *sa, uint64_t now_ms, struct dp_worker *w)
 {
 	sa->user[0] = '\0';
-	if (sa->clients != NULL &&
-	    client_auth_failed(sa->clients, sa->raddr, now_ms, sa->max_failures, sa->lockout_ms)) {
+	if (sa->clients == NULL)
+		return SMTP_R_AUTH_FAILED;
+	switch (client_auth_fail(sa->clients, sa->raddr, now_ms, sa->max_failures, sa->lockout_ms)) {
+	case CLIENT_AUTH_LOCKED:
 		dp_count(&w->stats, DP_C_SMTPD_AUTH_LOCKOUTS, 1);
 		return SMTP_R_AUTH_LOCKED; /* 421: the engine ends the session */
+	case CLIENT_AUTH_UNTRACKED: /* its bucket is full of lockouts and live clients */
+		dp_count(&w->stats, DP_C_SMTPD_CLIENT_UNTRACKED, 1);
+		break;
+	case CLIENT_AUTH_COUNTED:
+		break;
 	}
 	return SMTP_R_AUTH_FAILED;
 }

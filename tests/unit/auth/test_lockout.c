@@ -70,3 +70,67 @@ Test(lockout, a_limit_of_one_locks_at_once_and_connections_stay_counted)
 	cr_assert(client_auth_locked(t, a, 500));
 	client_table_free(t);
 }
+
+/* One bucket: every address collides (table_size = CLIENT_WAYS). */
+static struct client_table *one_bucket(void)
+{
+	struct cfg_client_limits l = { .table_size = CLIENT_WAYS, .connection_burst = 1,
+				       .message_burst = 1 };
+	struct client_table *t = client_table_new(&l, 7);
+	cr_assert_not_null(t);
+	return t;
+}
+
+static uint32_t nth(unsigned i)
+{
+	/* 203.0.113.0/24 then 198.51.100.0/24: enough distinct attackers */
+	return htonl((i < 256 ? 0xcb007100u : 0xc6336400u) | (i & 0xff));
+}
+
+Test(lockout, addresses_cycling_through_a_full_bucket_never_evict_a_lockout)
+{
+	struct client_table *t = one_bucket();
+	const uint64_t lockout = 600000;
+
+	for (unsigned i = 0; i < CLIENT_WAYS; i++)
+		cr_assert(client_auth_failed(t, nth(i), 1000 + i, 1, lockout), "slot %u locked", i);
+	/* 500 colliding addresses connect, fail AUTH, send mail, at later and later times */
+	for (unsigned i = CLIENT_WAYS; i < 500; i++) {
+		uint64_t now = 2000 + i;
+
+		cr_assert_eq(client_connect(t, nth(i), now), CLIENT_UNTRACKED);
+		cr_assert_eq(client_auth_fail(t, nth(i), now, 1, lockout), CLIENT_AUTH_UNTRACKED);
+		cr_assert_not(client_auth_locked(t, nth(i), now), "a newcomer is not locked out");
+	}
+	for (unsigned i = 0; i < CLIENT_WAYS; i++)
+		cr_assert(client_auth_locked(t, nth(i), 3000), "address %u is still locked out", i);
+	cr_assert_eq(client_table_full(t), 2 * (500 - CLIENT_WAYS));
+	/* once a lockout ends its slot may go to a newcomer, whose failures count again */
+	cr_assert_eq(client_auth_fail(t, nth(600), 1000 + lockout, 2, lockout),
+		     CLIENT_AUTH_COUNTED);
+	cr_assert(client_auth_failed(t, nth(600), 1001 + lockout, 2, lockout));
+	client_table_free(t);
+}
+
+Test(lockout, a_newcomer_takes_the_slot_with_the_fewest_failures_never_a_locked_one)
+{
+	struct client_table *t = one_bucket();
+	const uint64_t lockout = 600000;
+	uint32_t locked1 = nth(1), locked2 = nth(2), tried = nth(3), idle = nth(4);
+
+	cr_assert(client_auth_failed(t, locked1, 10, 1, lockout));
+	cr_assert(client_auth_failed(t, locked2, 20, 1, lockout));
+	/* TRIED has 2 failures of 3 and is the older; IDLE has none */
+	cr_assert_not(client_auth_failed(t, tried, 30, 3, lockout));
+	cr_assert_not(client_auth_failed(t, tried, 40, 3, lockout));
+	cr_assert_eq(client_connect(t, idle, 50), CLIENT_OK);
+	client_disconnect(t, idle);
+	/* the newcomer takes IDLE's slot: TRIED keeps its count, so one more failure locks it */
+	cr_assert_eq(client_connect(t, nth(5), 60), CLIENT_OK);
+	cr_assert_eq(client_connections(t, idle), 0);
+	cr_assert(client_auth_failed(t, tried, 70, 3, lockout), "the third failure locks");
+	cr_assert(client_auth_locked(t, locked1, 80));
+	cr_assert(client_auth_locked(t, locked2, 80));
+	cr_assert_eq(client_table_full(t), 0);
+	client_table_free(t);
+}
