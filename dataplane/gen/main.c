@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -98,6 +99,18 @@ static void usage(FILE *f)
 		"                           5321's, 5 to 10 minutes); a timeout defers: retried\n"
 		"      --run-id HEX         16 hex digits in every token (default random);\n"
 		"                           sink: accept only this run (default: the first seen)\n"
+		"      --tls MODE           none: clear text (default);\n"
+		"                           starttls: STARTTLS required (RFC 3207): a server that\n"
+		"                             does not offer it is a session error, never clear text;\n"
+		"                           implicit: the handshake right after connect, then the\n"
+		"                             220 (RFC 8314; --port defaults to 465)\n"
+		"      --tls-ca FILE        verify the server's certificate against the CAs in FILE\n"
+		"                           (PEM) and --tls-name (default: no verification)\n"
+		"      --tls-name NAME      SNI, and the name the certificate must carry with --tls-ca\n"
+		"                           (default: none; with --tls-ca, --dst as an IP SAN)\n"
+		"      --tls-ciphers LIST   TLS 1.2 cipher list (OpenSSL syntax; default OpenSSL's)\n"
+		"      --tls-ciphersuites L TLS 1.3 cipher suites (default OpenSSL's)\n"
+		"      --tls-groups LIST    key exchange groups, e.g. X25519:P-256 (default OpenSSL's)\n"
 		"  sink:\n"
 		"      --expect N           tokens 0..N-1 are expected: stop once all came, report\n"
 		"                           the missing ones as lost\n"
@@ -152,6 +165,12 @@ enum {
 	OPT_ACKED_OUT,
 	OPT_ACKED_FROM,
 	OPT_REPLY_TIMEOUT,
+	OPT_TLS,
+	OPT_TLS_CA,
+	OPT_TLS_NAME,
+	OPT_TLS_CIPHERS,
+	OPT_TLS_SUITES,
+	OPT_TLS_GROUPS,
 };
 
 static const struct option long_opts[] = {
@@ -182,6 +201,12 @@ static const struct option long_opts[] = {
 	{"acked-out", required_argument, NULL, OPT_ACKED_OUT},
 	{"acked-from", required_argument, NULL, OPT_ACKED_FROM},
 	{"reply-timeout", required_argument, NULL, OPT_REPLY_TIMEOUT},
+	{"tls", required_argument, NULL, OPT_TLS},
+	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
+	{"tls-name", required_argument, NULL, OPT_TLS_NAME},
+	{"tls-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
+	{"tls-ciphersuites", required_argument, NULL, OPT_TLS_SUITES},
+	{"tls-groups", required_argument, NULL, OPT_TLS_GROUPS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -202,7 +227,15 @@ struct opts {
 	const char *size_dir;
 	unsigned retries, backoff_min, backoff_max, reply_timeout;
 	const char *acked_out, *acked_from;
+	enum gen_tls tls;
+	char *tls_ca, *tls_name, *tls_ciphers, *tls_suites, *tls_groups; /* optarg's */
 	bool conc_set, size_set, seconds_set;
+};
+
+static const char *const tls_names[] = {
+	[GEN_TLS_NONE] = "none",
+	[GEN_TLS_STARTTLS] = "starttls",
+	[GEN_TLS_IMPLICIT] = "implicit",
 };
 
 static const char *const mode_names[MODE_MAX] = {
@@ -349,6 +382,36 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_uint(optarg, 1, 3600, &o->reply_timeout))
 				bad = "is not 1..3600 seconds";
 			break;
+		case OPT_TLS:
+			bad = "is not none, starttls or implicit";
+			for (unsigned i = 0; i < RTE_DIM(tls_names); i++)
+				if (strcmp(optarg, tls_names[i]) == 0) {
+					o->tls = (enum gen_tls)i;
+					bad = NULL;
+				}
+			break;
+		case OPT_TLS_CA:
+			if (access(optarg, R_OK) != 0)
+				bad = "cannot be read";
+			o->tls_ca = optarg;
+			break;
+		case OPT_TLS_NAME:
+			/* RFC 6066 §3: a host name; RFC 1035 §2.3.4: at most 253 octets */
+			if (!*optarg || strlen(optarg) > 253 ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789.-") != strlen(optarg))
+				bad = "is not a host name";
+			o->tls_name = optarg;
+			break;
+		case OPT_TLS_CIPHERS:
+		case OPT_TLS_SUITES:
+		case OPT_TLS_GROUPS:
+			if (!*optarg)
+				bad = "is empty";
+			*(opt == OPT_TLS_CIPHERS ? &o->tls_ciphers
+			  : opt == OPT_TLS_SUITES ? &o->tls_suites
+						  : &o->tls_groups) = optarg;
+			break;
 		case 'h': usage(stdout); exit(EXIT_SUCCESS);
 		default: usage(stderr); return -1;
 		}
@@ -381,6 +444,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "mxgate-gen: --acked-from is for --mode sink\n");
 		return -1;
 	}
+	if ((o->tls || o->tls_ca || o->tls_name || o->tls_ciphers || o->tls_suites ||
+	     o->tls_groups) && o->mode != MODE_SMTP) {
+		fprintf(stderr, "mxgate-gen: --tls and --tls-* are for --mode smtp\n");
+		return -1;
+	}
+	if ((o->tls_ca || o->tls_name || o->tls_ciphers || o->tls_suites || o->tls_groups) &&
+	    o->tls == GEN_TLS_NONE) {
+		fprintf(stderr, "mxgate-gen: --tls-* options need --tls starttls or implicit\n");
+		return -1;
+	}
 	if (o->mode == MODE_SMTP && !o->conc_set)
 		o->concurrency = 16;
 	if (o->mode == MODE_SINK && !o->conc_set)
@@ -388,7 +461,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (o->mode >= MODE_SMTP && (o->messages || o->expect || o->acked_from) && !o->seconds_set)
 		o->seconds = 600;
 	if (!o->port)
-		o->port = o->mode == GEN_MODE_STREAM ? 9 : o->mode >= MODE_SMTP ? 25 : 7;
+		o->port = o->mode == GEN_MODE_STREAM ? 9
+			  : o->tls == GEN_TLS_IMPLICIT ? 465 /* RFC 8314 §7.3 */
+			  : o->mode >= MODE_SMTP       ? 25
+						       : 7;
 	return 0;
 }
 
@@ -435,6 +511,51 @@ static int apply_overrides(struct cfg *cfg, const struct opts *o)
 		d->file_prefix = p;
 	}
 	return 0;
+}
+
+static struct cfg_tls g_tls_cfg;	/* the client side's settings, for every worker */
+static char g_tls_name[INET_ADDRSTRLEN]; /* --dst, the name to verify without --tls-name */
+
+/*
+ * The TLS options as a client config (no certificates: cfg/tls.h), tried
+ * once here so a bad list or CA file is a usage error before any port is
+ * touched. Returns 0 or -1 (said on stderr).
+ */
+static int tls_options(const struct opts *o)
+{
+	static const struct { const char *key, *opt; } names[] = {
+		{"tls.ciphersuites", "--tls-ciphersuites"},
+		{"tls.ciphers", "--tls-ciphers"},
+		{"tls.groups", "--tls-groups"},
+		{"tls.ca_file", "--tls-ca"},
+	};
+	char err[256];
+	struct tls_ctx *t;
+
+	if (o->tls == GEN_TLS_NONE)
+		return 0;
+	g_tls_cfg = (struct cfg_tls){
+		.min_version = CFG_TLS_V1_2,
+		.ciphers = o->tls_ciphers,
+		.ciphersuites = o->tls_suites,
+		.groups = o->tls_groups,
+		.ca_file = o->tls_ca,
+	};
+	inet_ntop(AF_INET, &o->dst, g_tls_name, sizeof(g_tls_name));
+	t = tls_ctx_new(&g_tls_cfg, NULL, err, sizeof(err));
+	if (t != NULL) {
+		tls_ctx_free(t);
+		return 0;
+	}
+	for (unsigned i = 0; i < RTE_DIM(names); i++) {
+		size_t n = strlen(names[i].key);
+		if (strncmp(err, names[i].key, n) == 0) {
+			fprintf(stderr, "mxgate-gen: %s%s\n", names[i].opt, err + n);
+			return -1;
+		}
+	}
+	fprintf(stderr, "mxgate-gen: TLS: %s\n", err);
+	return -1;
 }
 
 static void sleep_ms(unsigned ms)
@@ -544,6 +665,7 @@ static void read_schedstat(uint64_t *run_ns, uint64_t *wait_ns)
 }
 
 static int g_mode; /* the run's mode, for take_sample() */
+static enum gen_tls g_tls; /* --tls, for the live line */
 static struct gen_files g_files;   /* --size-dir */
 static uint64_t *g_acked_bits;	   /* --acked-out: bit T once token T was acked */
 static uint64_t g_acked_nbits;
@@ -769,14 +891,21 @@ static void print_live_smtp(unsigned sec, const struct sample *a, const struct s
 {
 	double dt = secs(a, b, hz);
 
-	if (g_mode == MODE_SMTP)
+	if (g_mode == MODE_SMTP) {
+		char hs[48] = "";
+
+		if (g_tls != GEN_TLS_NONE)
+			snprintf(hs, sizeof(hs), "  %.0f TLS hs/s",
+				 (double)(b->sm.tls.c[TLS_C_TLS_HANDSHAKES] -
+					  a->sm.tls.c[TLS_C_TLS_HANDSHAKES]) /
+					 dt);
 		printf("mxgate-gen: %3us %9.0f msg/s %8.3f Gbit/s  active %u  acked %" PRIu64
-		       "  retries %" PRIu64 "  errors %" PRIu64 "  busy %.0f%%  cpu wait %.0f%%\n",
+		       "  retries %" PRIu64 "  errors %" PRIu64 "%s  busy %.0f%%  cpu wait %.0f%%\n",
 		       sec, (double)(b->sm.msgs_acked - a->sm.msgs_acked) / dt,
 		       (double)(b->sm.bytes_acked - a->sm.bytes_acked) * 8 / dt / 1e9, b->active,
 		       b->sm.msgs_acked, b->sm.retries_4xx + b->sm.retries_lost, smtp_errors(&b->sm),
-		       busy_pct(a, b), wait_pct(a, b));
-	else
+		       hs, busy_pct(a, b), wait_pct(a, b));
+	} else
 		printf("mxgate-gen: %3us %9.0f msg/s %8.3f Gbit/s  active %u  messages %" PRIu64
 		       "  unique %" PRIu64 "  duplicates %" PRIu64 "  errors %" PRIu64
 		       "  busy %.0f%%  cpu wait %.0f%%\n",
@@ -788,8 +917,108 @@ static void print_live_smtp(unsigned sec, const struct sample *a, const struct s
 }
 
 static const char *const lat_names[3] = {"connect", "mail", "dot"};
-static const char *const lat_labels[3] = {"connect -> 220", "MAIL -> reply",
-					  "end of data -> reply"};
+static const char *const lat_labels[4] = {"connect -> 220", "MAIL -> reply",
+					  "end of data -> reply", "TLS handshake"};
+
+/* TLS figures: failure reasons, versions and ciphers as the TLS module counts them. */
+struct tls_label {
+	const char *name;
+	enum tls_counter c;
+};
+
+static const struct tls_label tls_fails[] = {
+	{"protocol", TLS_C_TLS_FAIL_PROTOCOL}, {"version", TLS_C_TLS_FAIL_VERSION},
+	{"cipher", TLS_C_TLS_FAIL_CIPHER},     {"verify", TLS_C_TLS_FAIL_VERIFY},
+	{"closed", TLS_C_TLS_FAIL_CLOSED},     {"timeout", TLS_C_TLS_FAIL_TIMEOUT},
+	{"alert", TLS_C_TLS_FAIL_ALERT},       {"other", TLS_C_TLS_FAIL_OTHER},
+	{NULL, 0},
+};
+static const struct tls_label tls_versions[] = {
+	{"tls1_2", TLS_C_TLS_V1_2}, {"tls1_3", TLS_C_TLS_V1_3}, {"other", TLS_C_TLS_V_OTHER},
+	{NULL, 0},
+};
+static const struct tls_label tls_ciphers[] = {
+	{"aes128_gcm", TLS_C_TLS_CIPHER_AES128_GCM},
+	{"aes256_gcm", TLS_C_TLS_CIPHER_AES256_GCM},
+	{"chacha20_poly1305", TLS_C_TLS_CIPHER_CHACHA20},
+	{"other", TLS_C_TLS_CIPHER_OTHER},
+	{NULL, 0},
+};
+
+static uint64_t tls_failures(const struct tls_stats *t)
+{
+	uint64_t n = 0;
+
+	for (const struct tls_label *l = tls_fails; l->name; l++)
+		n += t->c[l->c];
+	return n;
+}
+
+/* "name N, name N" of L's non-zero counters into BUF, or "none". */
+static void tls_list(char *buf, size_t len, const struct tls_stats *t, const struct tls_label *l)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (; l->name && n < len; l++)
+		if (t->c[l->c])
+			n += (size_t)snprintf(buf + n, len - n, "%s%s %" PRIu64, n ? ", " : "", l->name,
+					      t->c[l->c]);
+	if (n == 0)
+		snprintf(buf, len, "none");
+}
+
+/* {"name":N,...} of every counter of L. */
+static void tls_json(const struct tls_stats *t, const struct tls_label *l)
+{
+	printf("{");
+	for (const struct tls_label *f = l; f->name; f++)
+		printf("%s\"%s\":%" PRIu64, f == l ? "" : ",", f->name, t->c[f->c]);
+	printf("}");
+}
+
+static void print_smtp_tls_table(const struct opts *o, const struct gen_smtp_stats *t,
+				 double hs_rate)
+{
+	char buf[256];
+
+	if (o->tls == GEN_TLS_NONE)
+		return;
+	printf("  %-22s %12" PRIu64 "  %.0f/s, %s, %s%s; resumed %" PRIu64 "\n",
+	       "TLS handshakes", t->tls.c[TLS_C_TLS_HANDSHAKES], hs_rate, tls_names[o->tls],
+	       o->tls_ca ? "verified against " : "not verified", o->tls_ca ? o->tls_ca : "",
+	       t->tls.c[TLS_C_TLS_RESUMED]);
+	tls_list(buf, sizeof(buf), &t->tls, tls_versions);
+	printf("  %-22s %12s  %s\n", "TLS versions", "", buf);
+	tls_list(buf, sizeof(buf), &t->tls, tls_ciphers);
+	printf("  %-22s %12s  %s\n", "TLS ciphers", "", buf);
+	tls_list(buf, sizeof(buf), &t->tls, tls_fails);
+	printf("  %-22s %12" PRIu64 "  (%s; STARTTLS not offered %" PRIu64 ")\n", "TLS failures",
+	       tls_failures(&t->tls), buf, t->tls_not_offered);
+}
+
+static void print_smtp_tls_json(const struct opts *o, const struct gen_smtp_stats *t,
+				const struct hist *h, double hs_rate)
+{
+	printf(",\"tls\":{\"mode\":\"%s\",\"verify\":%s,\"started\":%" PRIu64
+	       ",\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.0f,\"resumed\":%" PRIu64
+	       ",\"failures\":%" PRIu64 ",\"not_offered\":%" PRIu64
+	       ",\"errors_after_handshake\":%" PRIu64 ",\"handshake_cycles\":%" PRIu64
+	       ",\"failed\":",
+	       tls_names[o->tls], o->tls_ca ? "true" : "false", t->tls_started,
+	       t->tls.c[TLS_C_TLS_HANDSHAKES], hs_rate, t->tls.c[TLS_C_TLS_RESUMED],
+	       tls_failures(&t->tls), t->tls_not_offered,
+	       t->tls.c[TLS_C_TLS_ERRORS_AFTER_HANDSHAKE], t->tls.c[TLS_C_TLS_HANDSHAKE_CYCLES]);
+	tls_json(&t->tls, tls_fails);
+	printf(",\"versions\":");
+	tls_json(&t->tls, tls_versions);
+	printf(",\"ciphers\":");
+	tls_json(&t->tls, tls_ciphers);
+	printf(",\"handshake_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
+	       ",\"max\":%" PRIu64 ",\"n\":%" PRIu64 "}}",
+	       hist_quantile(h, 0.5), hist_quantile(h, 0.99), hist_quantile(h, 0.999), h->max,
+	       h->n);
+}
 
 static void print_smtp_report(const struct opts *o, const struct sample *first,
 			      const struct sample *at_stop, const struct sample *last,
@@ -801,14 +1030,18 @@ static void print_smtp_report(const struct opts *o, const struct sample *first,
 	double rate = dt > 0 ? (double)acked_w / dt : 0;
 	double gbps = dt > 0 ? (double)(at_stop->sm.bytes_acked - first->sm.bytes_acked) * 8 / dt / 1e9
 			     : 0;
-	const struct hist *hs[3] = {&h->connect, &h->mail, &h->dot};
+	const struct hist *hs[4] = {&h->connect, &h->mail, &h->dot, &h->tls};
+	double hs_rate = dt > 0 ? (double)(at_stop->sm.tls.c[TLS_C_TLS_HANDSHAKES] -
+					   first->sm.tls.c[TLS_C_TLS_HANDSHAKES]) /
+					  dt
+				: 0;
 	char dst[INET_ADDRSTRLEN];
 
 	inet_ntop(AF_INET, &o->dst, dst, sizeof(dst));
 	printf("\nmxgate-gen smtp: %s port %u, %u sessions, %u per session, size %u-%u, %u rcpt%s, "
-	       "pipelining %s\n",
+	       "pipelining %s, tls %s\n",
 	       dst, o->port, o->concurrency, o->per_session, o->size, o->size_max, o->rcpts,
-	       o->rcpts == 1 ? "" : "s", o->no_pipelining ? "off" : "on");
+	       o->rcpts == 1 ? "" : "s", o->no_pipelining ? "off" : "on", tls_names[o->tls]);
 	printf("  %-22s %12.3f s\n", "measured", dt);
 	printf("  %-22s %12.0f msg/s  %.3f Gbit/s\n", "rate", rate, gbps);
 	printf("  %-22s %12" PRIu64 "\n", "messages started", t->msgs_started);
@@ -824,11 +1057,12 @@ static void print_smtp_report(const struct opts *o, const struct sample *first,
 	       t->sessions_opened, t->sessions_ok, t->session_errors);
 	printf("  %-22s %10s %10s %10s %10s %10s\n", "latency (us)", "p50", "p99", "p99.9", "max",
 	       "count");
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < (o->tls != GEN_TLS_NONE ? 4 : 3); i++)
 		printf("  %-22s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
 		       "\n",
 		       lat_labels[i], hist_quantile(hs[i], 0.5), hist_quantile(hs[i], 0.99),
 		       hist_quantile(hs[i], 0.999), hs[i]->max, hs[i]->n);
+	print_smtp_tls_table(o, t, hs_rate);
 	printf("  %-22s", "replies");
 	for (unsigned c = 0; c < GEN_CODES; c++)
 		if (t->codes[c])
@@ -858,10 +1092,12 @@ static void print_smtp_report(const struct opts *o, const struct sample *first,
 		if (t->codes[c])
 			printf("%s\"%u\":%" PRIu64, n++ ? "," : "", c + 200, t->codes[c]);
 	printf("},\"segments\":%" PRIu64 ",\"retransmits\":%" PRIu64 ",\"gen_busy_cycles\":%" PRIu64
-	       ",\"gen_busy_pct\":%.1f,\"gen_cpu_wait_pct\":%.1f,\"tsc_hz\":%" PRIu64 "}\n",
+	       ",\"gen_busy_pct\":%.1f,\"gen_cpu_wait_pct\":%.1f,\"tsc_hz\":%" PRIu64,
 	       at_stop->segments - first->segments, at_stop->retransmits - first->retransmits,
 	       at_stop->busy_cycles - first->busy_cycles, busy_pct(first, at_stop),
 	       wait_pct(first, at_stop), hz);
+	print_smtp_tls_json(o, t, &h->tls, hs_rate);
+	printf("}\n");
 	fflush(stdout);
 }
 
@@ -1043,6 +1279,10 @@ static int make_apps(struct dp *dp, const struct opts *o, struct gen_tokens *tk,
 				.reply_timeout_ms = o->reply_timeout * 1000,
 				.acked_bits = g_acked_bits,
 				.acked_nbits = g_acked_nbits,
+				.tls = o->tls,
+				.tls_cfg = &g_tls_cfg,
+				.tls_name = o->tls_name ? o->tls_name : o->tls_ca ? g_tls_name : NULL,
+				.tls_verify = o->tls_ca != NULL,
 			};
 			apps[i] = gen_smtp_new(&p, dp->workers[i]);
 		} else if (g_mode == MODE_SINK) {
@@ -1068,7 +1308,7 @@ static int make_apps(struct dp *dp, const struct opts *o, struct gen_tokens *tk,
 			snprintf(err, errlen, "worker %u: cannot make the %s role (%s)", i,
 				 mode_names[g_mode],
 				 g_mode == MODE_SINK ? "out of memory, or the port is taken"
-						     : "no route to --dst?");
+						     : "no route to --dst, or out of memory?");
 			return -1;
 		}
 	}
@@ -1104,10 +1344,11 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) != 0)
 		return EXIT_USAGE;
 	g_mode = o.mode;
+	g_tls = o.tls;
 	struct cfg *cfg = cfg_load(o.config, stderr);
 	if (!cfg)
 		return EXIT_USAGE;
-	if (apply_overrides(cfg, &o) != 0) {
+	if (apply_overrides(cfg, &o) != 0 || tls_options(&o) != 0) {
 		cfg_free(cfg);
 		return EXIT_USAGE;
 	}

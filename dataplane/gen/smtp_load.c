@@ -11,6 +11,14 @@
  * so the first reply line after the connect is the greeting and the first
  * after MAIL is MAIL's.
  *
+ * With TLS (STARTTLS, or implicit TLS right after the connect) a
+ * tls_conn sits between the two as in relay.c: the engine's output is
+ * encrypted before it becomes mbufs, and what TCP hands in is decrypted
+ * before the engine (and the reply scanner) see it. Handshakes and their
+ * failures are counted by the TLS module into the worker's stats, by
+ * reason; the time from the ClientHello to the handshake's end goes into
+ * a histogram of its own.
+ *
  * A deferred transaction (4xx, or the connection lost before the final
  * reply) keeps its token: the session waits a backoff on a timer of its own
  * and sends it again; when the connection is gone, the token goes to the
@@ -46,6 +54,8 @@ struct gs_sess {
 	struct tcp_conn *c;
 	struct smtp_client *cli; /* in eng[], from connected() to closed() */
 	struct rte_mbuf *pending; /* output tcp_send() had no room for */
+	struct tls_conn *tls;	  /* once the ClientHello went: the engine's octets are plaintext */
+	uint64_t t_tls;		  /* TSC at the ClientHello */
 	struct timer timer;
 	struct timer wake; /* the end of a retry's backoff */
 	unsigned msgs;	 /* messages begun on this connection (retries not counted) */
@@ -90,6 +100,7 @@ struct gen_smtp {
 	struct smtp_client_config ccfg;
 	struct smtp_client_ops cops;
 	struct smtp_client_ctx cctx;
+	struct tls_ctx *tls;	       /* the worker's client context (p.tls != GEN_TLS_NONE) */
 	struct smtp_client_rcpt *rcpt; /* p.rcpts recipients, the same for every message */
 	char *rcpt_addr;	       /* their strings, ADDR_MAX each */
 	struct gen_body body;
@@ -120,6 +131,71 @@ static inline uint64_t us_since(const struct gen_smtp *g, uint64_t t)
 
 /* ---- output ---- */
 
+/*
+ * TLS records waiting (handshake, alerts, encrypted commands) onto the
+ * wire, behind a chain tcp_send() refused. Returns 1 when octets went or
+ * were queued, 0 for none, -ENOMEM (they stay in TLS for the poll), -EPIPE.
+ */
+static int tls_push(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+	const uint8_t *p;
+	size_t n = tls_output(s->tls, &p);
+	int rc;
+
+	if (n == 0 || s->c == NULL)
+		return 0;
+	struct rte_mbuf *m = dp_mbuf_chain(g->txpool, p, n);
+	if (m == NULL) {
+		s->starved = g->starved = true;
+		return -ENOMEM;
+	}
+	tls_output_done(s->tls, n);
+	if (s->pending != NULL) {
+		if (rte_pktmbuf_chain(s->pending, m) != 0) {
+			rte_pktmbuf_free(m);
+			return -EPIPE;
+		}
+		return 1;
+	}
+	rc = tcp_send(s->c, m);
+	if (rc == -EAGAIN) {
+		s->pending = m;
+		return 1;
+	}
+	if (rc != 0) {
+		rte_pktmbuf_free(m);
+		return -EPIPE;
+	}
+	return 1;
+}
+
+/*
+ * The engine's output through TLS: records left from before first; new
+ * plaintext only once they are all out and the handshake is done, so TLS
+ * holds at most one engine output.
+ */
+static int sess_flush_tls(struct gs_sess *s)
+{
+	const uint8_t *p;
+	int rc = tls_push(s);
+
+	if (rc < 0)
+		return rc;
+	if (s->pending != NULL)
+		return rc > 0 ? 1 : -EAGAIN;
+	if (!tls_handshake_done(s->tls))
+		return rc;
+	size_t n = smtp_client_output(s->cli, &p);
+	if (n == 0)
+		return rc;
+	if (tls_write(s->tls, p, n) != (ssize_t)n)
+		return -EPIPE;
+	smtp_client_output_done(s->cli, n, now_ms(s->g));
+	rc = tls_push(s);
+	return rc == -EPIPE ? rc : 1; /* -ENOMEM: the records wait for the poll */
+}
+
 /* Sends the engine's output. Returns 1 when octets went, 0 for none, -EAGAIN, -ENOMEM or -EPIPE. */
 static int sess_flush(struct gs_sess *s)
 {
@@ -138,6 +214,8 @@ static int sess_flush(struct gs_sess *s)
 		}
 		s->pending = NULL;
 	}
+	if (s->tls != NULL)
+		return sess_flush_tls(s);
 	size_t n = smtp_client_output(s->cli, &p);
 	if (n == 0)
 		return 0;
@@ -343,13 +421,37 @@ static void sess_arm(struct gs_sess *s)
 /* Closes the connection once the output is out (now, or from writable()). */
 static void sess_close(struct gs_sess *s)
 {
+	bool was_closing = s->closing;
+
 	s->closing = true;
 	timer_cancel(&s->g->w->timers, &s->timer);
 	timer_cancel(&s->g->w->timers, &s->wake);
-	if (s->pending != NULL || s->closed)
+	if (s->closed)
+		return;
+	/* RFC 8446 §6.1: a session that ends well says so before the FIN */
+	if (!was_closing && s->tls != NULL && tls_handshake_done(s->tls) &&
+	    tls_conn_fail(s->tls) == TLS_OK) {
+		tls_close(s->tls);
+		(void)tls_push(s);
+	}
+	if (s->pending != NULL)
 		return;
 	s->closed = true;
 	tcp_close(s->c); /* closed() follows, perhaps from inside */
+}
+
+/* Starts TLS on the session: the ClientHello goes out with the next flush. 0, or -ENOMEM. */
+static int sess_tls_start(struct gs_sess *s)
+{
+	struct gen_smtp *g = s->g;
+
+	s->tls = tls_client_new(g->tls, &g->st.tls, g->p.tls_name, g->p.tls_verify);
+	if (s->tls == NULL)
+		return -ENOMEM;
+	s->t_tls = rte_rdtsc();
+	stat_add(&g->st.tls_started, 1);
+	(void)tls_read(s->tls, NULL, 0); /* writes the ClientHello */
+	return 0;
 }
 
 /* Drives the session after anything happened, until nothing moves. */
@@ -382,9 +484,14 @@ static void sess_run(struct gs_sess *s)
 			return;
 		}
 		if (s->pending == NULL && fl != -ENOMEM) {
-			if (ev & SMTP_CLIENT_EV_STARTTLS)
-				smtp_client_tls_done(s->cli, false, now_ms(s->g)); /* never asked for */
-			else if (ev & SMTP_CLIENT_EV_READY)
+			if (ev & SMTP_CLIENT_EV_STARTTLS) {
+				/* RFC 3207 §4.2: the 220 came; the handshake answers it */
+				if (s->tls == NULL) {
+					if (sess_tls_start(s) != 0)
+						smtp_client_tls_done(s->cli, false, now_ms(s->g));
+					moved = true;
+				}
+			} else if (ev & SMTP_CLIENT_EV_READY)
 				moved = sess_next(s) || moved;
 			else if (ev & SMTP_CLIENT_EV_CONTENT)
 				moved = sess_feed(s) || moved;
@@ -410,8 +517,11 @@ static void sess_timer(struct timer *t, void *arg)
 	struct gs_sess *s = arg;
 
 	(void)t;
-	if (smtp_client_timeout(s->cli, now_ms(s->g)))
+	if (smtp_client_timeout(s->cli, now_ms(s->g))) {
+		if (s->tls != NULL)
+			tls_timed_out(s->tls); /* counted as a TLS failure while the handshake ran */
 		sess_run(s);
+	}
 	else
 		sess_arm(s);
 }
@@ -503,14 +613,61 @@ static void on_connected(struct tcp_conn *c, int err)
 
 	if (err != 0)
 		return; /* closed() follows: it counts the error and frees the slot */
-	s->cli = smtp_client_init(s->eng, &g->ccfg, &g->cctx, 0, now_ms(g));
+	bool implicit = g->p.tls == GEN_TLS_IMPLICIT;
+	s->cli = smtp_client_init(s->eng, &g->ccfg, &g->cctx, implicit ? SMTP_CLIENT_TLS_ON : 0,
+				  now_ms(g));
 	if (s->cli == NULL) { /* the config was checked in gen_smtp_new() */
 		s->closed = true;
 		tcp_abort(c);
 		return;
 	}
 	smtp_client_set_udata(s->cli, s);
+	/* RFC 8314 §3.3: the handshake first; the 220 comes under TLS */
+	if (implicit && sess_tls_start(s) != 0) {
+		smtp_client_abort(s->cli, now_ms(g));
+		s->closed = true;
+		tcp_abort(c);
+		return;
+	}
 	sess_run(s);
+}
+
+/* Ciphertext from the server: plaintext on to the engine, the handshake's end to it too. */
+static void tls_received(struct gs_sess *s, struct rte_mbuf *data)
+{
+	struct gen_smtp *g = s->g;
+	uint8_t buf[16384];
+	bool done = tls_handshake_done(s->tls);
+
+	for (struct rte_mbuf *m = data; m != NULL; m = m->next)
+		if (m->data_len &&
+		    tls_input(s->tls, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len) != 0) {
+			smtp_client_lost(s->cli, now_ms(g));
+			return;
+		}
+	while (s->cli != NULL && smtp_client_state(s->cli) != SMTP_CLIENT_ST_CLOSED) {
+		ssize_t k = tls_read(s->tls, buf, sizeof(buf));
+
+		if (!done && tls_handshake_done(s->tls)) {
+			done = true;
+			hist_add(&g->h.tls, us_since(g, s->t_tls));
+			if (g->p.tls == GEN_TLS_STARTTLS)
+				smtp_client_tls_done(s->cli, true, now_ms(g));
+		}
+		if (k > 0) {
+			scan_replies(s, buf, (size_t)k);
+			smtp_client_input(s->cli, buf, (size_t)k, now_ms(g));
+			continue;
+		}
+		if (k == 0)
+			break;
+		(void)tls_push(s); /* the alert, before the engine closes */
+		if (!done && g->p.tls == GEN_TLS_STARTTLS)
+			smtp_client_tls_done(s->cli, false, now_ms(g)); /* 4.7.5 */
+		else
+			smtp_client_lost(s->cli, now_ms(g)); /* close_notify or a bad record */
+		break;
+	}
 }
 
 static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
@@ -518,6 +675,12 @@ static void on_received(struct tcp_conn *c, struct rte_mbuf *data)
 	struct gs_sess *s = tcp_arg(c);
 
 	tcp_consumed(c, data->pkt_len); /* the engine takes every octet */
+	if (s->tls != NULL && s->cli != NULL) {
+		tls_received(s, data);
+		rte_pktmbuf_free(data);
+		sess_run(s);
+		return;
+	}
 	for (struct rte_mbuf *m = data; m != NULL && s->cli != NULL; m = m->next) {
 		if (m->data_len == 0)
 			continue;
@@ -550,6 +713,8 @@ static void on_peer_closed(struct tcp_conn *c)
 {
 	struct gs_sess *s = tcp_arg(c);
 
+	if (s->tls != NULL)
+		tls_peer_closed(s->tls); /* a handshake still running failed */
 	if (s->cli != NULL && smtp_client_state(s->cli) != SMTP_CLIENT_ST_CLOSED)
 		smtp_client_lost(s->cli, now_ms(s->g)); /* after QUIT this is the normal end */
 	sess_close(s);
@@ -566,9 +731,17 @@ static void on_closed(struct tcp_conn *c, enum tcp_close_reason reason)
 	if (s->cli != NULL) {
 		if (smtp_client_state(s->cli) != SMTP_CLIENT_ST_CLOSED)
 			smtp_client_lost(s->cli, now_ms(g)); /* tx_done() for a transaction cut */
-		ok = smtp_client_error(s->cli) == NULL;
+		const struct smtp_client_result *e = smtp_client_error(s->cli);
+		ok = e == NULL;
+		if (e != NULL && e->reason == SMTP_CR_NO_STARTTLS)
+			stat_add(&g->st.tls_not_offered, 1);
 		smtp_client_fini(s->cli);
 		s->cli = NULL;
+	}
+	if (s->tls != NULL) {
+		tls_peer_closed(s->tls); /* reset mid-handshake: counted as closed */
+		tls_conn_free(s->tls);
+		s->tls = NULL;
 	}
 	(void)reason; /* a reset after our QUIT was answered loses nothing */
 	orphan(g, s);
@@ -682,6 +855,19 @@ struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker 
 	smtp_client_config_default(&g->ccfg);
 	g->ccfg.helo_name = p->helo;
 	g->ccfg.pipelining = p->pipelining;
+	/* required, not opportunistic: a load test over TLS never falls back to clear text */
+	g->ccfg.tls = p->tls == GEN_TLS_STARTTLS ? SMTP_CLIENT_TLS_ENCRYPT : SMTP_CLIENT_TLS_NONE;
+	if (p->tls != GEN_TLS_NONE) {
+		char err[256];
+
+		if (p->tls_cfg == NULL)
+			goto fail;
+		g->tls = tls_ctx_new(p->tls_cfg, NULL, err, sizeof(err));
+		if (g->tls == NULL) {
+			fprintf(stderr, "mxgate-gen: worker %u: tls: %s\n", w->id, err);
+			goto fail;
+		}
+	}
 	g->ccfg.output_size = 32768 + 4096;
 	g->ccfg.envelope_size = 32768;
 	if (p->reply_timeout_ms) {
@@ -733,6 +919,7 @@ void gen_smtp_free(struct gen_smtp *g)
 	if (!g)
 		return;
 	rte_mempool_free(g->txpool);
+	tls_ctx_free(g->tls);
 	gen_body_free(&g->body);
 	rte_free(g->orphans);
 	gen_opener_fini(&g->op);
@@ -779,5 +966,6 @@ void gen_smtp_read(const struct gen_smtp *g, struct gen_smtp_stats *out, struct 
 		hist_merge(&h->connect, &g->h.connect);
 		hist_merge(&h->mail, &g->h.mail);
 		hist_merge(&h->dot, &g->h.dot);
+		hist_merge(&h->tls, &g->h.tls);
 	}
 }

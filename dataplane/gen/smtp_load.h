@@ -17,6 +17,14 @@
 #include "dataplane/core/dp.h"
 #include "dataplane/gen/files.h"
 #include "dataplane/gen/hist.h"
+#include "dataplane/tls/tls.h"
+
+/* TLS of the load client's sessions. */
+enum gen_tls {
+	GEN_TLS_NONE,	  /* clear text */
+	GEN_TLS_STARTTLS, /* RFC 3207, required: a server that does not offer it is an error */
+	GEN_TLS_IMPLICIT, /* RFC 8314 §3.3: the handshake right after connect, then the 220 */
+};
 
 struct gen_smtp_params {
 	uint32_t dst;		 /* the gateway, network order */
@@ -50,6 +58,17 @@ struct gen_smtp_params {
 	/* NULL, or a bitmap of acked_nbits tokens shared by the workers: bit T set once T is acked */
 	uint64_t *acked_bits;
 	uint64_t acked_nbits;
+	/*
+	 * TLS: with tls other than NONE, each worker makes its own client
+	 * tls_ctx from tls_cfg (no certificates: ca_file, cipher and group
+	 * lists). tls_name is sent as SNI (not for an address literal);
+	 * tls_verify checks the server's chain against tls_cfg->ca_file and
+	 * that it carries tls_name (an address literal: an IP SAN).
+	 */
+	enum gen_tls tls;
+	const struct cfg_tls *tls_cfg;
+	const char *tls_name;
+	bool tls_verify;
 };
 
 /* Replies counted by code, 200..599 (others in the last slot). */
@@ -69,12 +88,16 @@ struct gen_smtp_stats {
 	uint64_t retries_exhausted; /* messages failed because max_retries were used up */
 	uint64_t bytes_acked;	    /* content octets of the acked messages */
 	uint64_t codes[GEN_CODES];  /* final reply lines seen, by code - 200 */
+	uint64_t tls_not_offered;   /* sessions ended: STARTTLS required, not offered or refused */
+	uint64_t tls_started;	    /* ClientHellos sent */
+	struct tls_stats tls;	    /* handshakes by version and cipher, failures by reason */
 };
 
 struct gen_smtp_hists {
 	struct hist connect; /* SYN sent -> 220 read, us */
 	struct hist mail;    /* MAIL sent -> its reply read, us */
 	struct hist dot;     /* end of data sent -> final reply read, us */
+	struct hist tls;     /* ClientHello written -> handshake done, us */
 };
 
 struct gen_smtp;
@@ -82,7 +105,8 @@ struct gen_smtp;
 /*
  * Makes worker W's SMTP client (idle until gen_smtp_start()); installs it as
  * W's app_poll. Returns it, or NULL (out of memory, no route to p->dst, bad
- * parameters). P's strings must outlive it.
+ * parameters, a TLS context that cannot be made). P's strings and tls_cfg
+ * must outlive it.
  */
 struct gen_smtp *gen_smtp_new(const struct gen_smtp_params *p, struct dp_worker *w);
 
