@@ -18,6 +18,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
+#include <rte_reciprocal.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mempool.h>
@@ -71,6 +72,8 @@ struct smtpd {
 	uint64_t slow_until_tsc;   /* ...makes new mail wait until then */
 	uint64_t tsc_per_ms;
 	uint64_t tsc_per_us;
+	/* the same as multiply-shift reciprocals: the poll loop divides by them each turn */
+	struct rte_reciprocal_u64 per_ms, per_us;
 	int64_t wall_offset_ms;	   /* wall clock = session clock + this */
 	size_t engine_size;	   /* the largest engine session of the listeners */
 	struct smtp_server_ctx ctx;
@@ -130,7 +133,7 @@ static inline struct smtp_session *engine(struct smtpd_sess *ss)
 
 static inline uint64_t now_ms(const struct smtpd *d)
 {
-	return rte_rdtsc() / d->tsc_per_ms;
+	return rte_reciprocal_divide_u64(rte_rdtsc(), &d->per_ms);
 }
 
 static inline void count(struct smtpd *d, enum dp_counter c)
@@ -1181,6 +1184,8 @@ int smtpd_start(struct dp_worker *w)
 	d->w = w;
 	d->tsc_per_ms = RTE_MAX(w->dp->hz / 1000, (uint64_t)1);
 	d->tsc_per_us = RTE_MAX(w->dp->hz / 1000000, (uint64_t)1);
+	d->per_ms = rte_reciprocal_value_u64(d->tsc_per_ms);
+	d->per_us = rte_reciprocal_value_u64(d->tsc_per_us);
 	if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0 || d->hostname[0] == '\0')
 		snprintf(d->hostname, sizeof(d->hostname), "localhost");
 	/* queue ids: the worker and a fresh nonce per start keep them apart (queueid.h) */
@@ -1343,11 +1348,11 @@ unsigned smtpd_poll(struct dp_worker *w, uint64_t now)
 	if (d == NULL)
 		return 0;
 	/* AUTH answers from the authentication thread: each resumes its session */
-	unsigned work = smtpd_auth_poll(w, now / d->tsc_per_ms, auth_resume);
+	unsigned work = smtpd_auth_poll(w, rte_reciprocal_divide_u64(now, &d->per_ms), auth_resume);
 
 	if (d->spool == NULL)
 		return work;
-	work += spool_poll(d->spool, now / d->tsc_per_us);
+	work += spool_poll(d->spool, rte_reciprocal_divide_u64(now, &d->per_us));
 
 	if (d->relay != NULL)
 		work += relay_poll(d->relay, now);
