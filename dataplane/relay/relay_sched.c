@@ -461,17 +461,22 @@ static void log_rcpt(struct relay_sched *s, struct rload *ld, unsigned ri, const
 	const struct rres *r = &ld->res[ri];
 	const struct smtp_rcpt *rc = &ld->rcpts[ri];
 	char from[2 * SMTP_PATH_MAX], to[2 * SMTP_PATH_MAX], text[2 * REPLY_TEXT_MAX];
-	char code[8] = "";
+	char code[8] = "", auth[2 * SPOOL_AUTHID_MAX + 8] = "";
 
 	if (r->code)
 		snprintf(code, sizeof(code), "%u ", r->code);
+	if (ld->env.authid.len) { /* the authenticated submitter (RFC 4954 §5) */
+		char q[2 * SPOOL_AUTHID_MAX + 1];
+		snprintf(auth, sizeof(auth), " auth=<%s>",
+			 relay_log_quote(q, sizeof(q), ld->env.authid.p, ld->env.authid.len, false));
+	}
 	relay_log_printf(&s->log, clock_now(s),
-			 "qid=%s status=%s from=<%s> to=<%s> relay=%s delay=%llds attempts=%u "
+			 "qid=%s status=%s from=<%s>%s to=<%s> relay=%s delay=%llds attempts=%u "
 			 "reply=\"%s%s %s\"",
 			 qid_of(s, ld->m), what,
 			 relay_log_quote(from, sizeof(from), ld->env.sender.p, ld->env.sender.len,
 					 false),
-			 relay_log_quote(to, sizeof(to), rc->addr.p, rc->addr.len, false),
+			 auth, relay_log_quote(to, sizeof(to), rc->addr.p, rc->addr.len, false),
 			 r->hop != NO_HOP ? s->hops[r->hop]->name : "none",
 			 (long long)(wall_now(s) - ld->env.received), ld->attempt, code,
 			 r->status, relay_log_quote(text, sizeof(text), r->text, r->text_len, true));
@@ -1006,6 +1011,7 @@ static void job_begin(struct relay_conn *c, struct rjob *j)
 		.smtputf8 = ld->env.smtputf8,
 		.ret = (uint8_t)ld->env.ret,
 		.envid = { ld->envid, ld->envid_len },
+		.auth = ld->env.authid, /* RFC 4954 §5: AUTH= to a hop offering AUTH */
 	};
 
 	for (unsigned k = 0; k < j->n; k++) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/smtp/authparam.h"
 #include "dataplane/smtp/client.h"
 
 #define SMTP_CC_NAME_(e, name) name,
@@ -1109,7 +1110,8 @@ static int msg_check(const struct smtp_client *c, const struct smtp_client_msg *
 		return -EINVAL;
 	if (m->nrcpt > c->cfg->max_rcpts)
 		return -E2BIG;
-	if (!addr_ok(m->sender, true) || m->envid.len > 4096 || (m->envid.len && !m->envid.p))
+	if (!addr_ok(m->sender, true) || m->envid.len > 4096 || (m->envid.len && !m->envid.p) ||
+	    (m->auth.len && !m->auth.p))
 		return -EINVAL;
 	*utf8 = m->smtputf8 || !is_ascii(m->sender);
 	for (unsigned i = 0; i < m->nrcpt; i++) {
@@ -1137,7 +1139,7 @@ static void refuse_all(struct smtp_client *c, enum smtp_client_reason why)
 	tx_finish(c);
 }
 
-/* MAIL FROM:<sender> and its parameters (RFC 1870, 6152, 6531, 3461 §4.3-4.4). */
+/* MAIL FROM:<sender> and its parameters (RFC 1870, 6152, 6531, 3461 §4.3-4.4, 4954 §5). */
 static void build_mail(struct smtp_client *c, struct wb *b, const struct smtp_client_msg *m,
 		       bool body8, bool utf8)
 {
@@ -1167,6 +1169,12 @@ static void build_mail(struct smtp_client *c, struct wb *b, const struct smtp_cl
 				wb_put(b, x, (size_t)xl);
 			}
 		}
+	}
+	if (c->ext & SMTP_EXT_AUTH) {
+		char a[SMTP_AUTHP_WIRE_MAX];
+		ssize_t al = smtp_authp_format(a, sizeof(a), m->auth);
+		if (al > 0)
+			wb_put(b, a, (size_t)al);
 	}
 	wb_str(b, "\r\n");
 }

@@ -266,6 +266,9 @@ struct smtp_client_msg {
 	bool smtputf8; /* needs SMTPUTF8 (UTF-8 header fields); implied by a UTF-8 address */
 	uint8_t ret;   /* enum smtp_ret: DSN RET=; SMTP_RET_NONE: not given */
 	struct smtp_str envid; /* DSN ENVID=, decoded (sent as xtext); empty: none */
+	/* RFC 4954 §5 submitter mailbox (smtp_authp_identity()), decoded; empty: unknown. Sent
+	 * as AUTH=xtext, or AUTH=<> when empty, to a server whose EHLO offers AUTH only */
+	struct smtp_str auth;
 };
 
 /* Session states. */

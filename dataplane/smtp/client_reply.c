@@ -111,6 +111,7 @@ unsigned smtp_ehlo_keyword(const uint8_t *p, size_t len, uint64_t *size)
 		{ "DSN", SMTP_EXT_DSN },
 		{ "STARTTLS", SMTP_EXT_STARTTLS },
 		{ "ENHANCEDSTATUSCODES", SMTP_EXT_ENHANCEDSTATUSCODES },
+		{ "AUTH", SMTP_EXT_AUTH },
 	};
 	size_t k = 0;
 	while (k < len && (is_alnum(p[k]) || (k > 0 && p[k] == '-')))

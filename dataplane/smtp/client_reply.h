@@ -64,6 +64,7 @@ enum smtp_reply_line_err smtp_reply_parse_line(const uint8_t *p, size_t len,
 #define SMTP_EXT_DSN		     0x020 /* RFC 3461 */
 #define SMTP_EXT_STARTTLS	     0x040 /* RFC 3207 */
 #define SMTP_EXT_ENHANCEDSTATUSCODES 0x080 /* RFC 2034 */
+#define SMTP_EXT_AUTH		     0x100 /* RFC 4954: MAIL takes AUTH= (§5) */
 
 /*
  * The extension one EHLO reply line offers: its text (after "250-"/"250 "),

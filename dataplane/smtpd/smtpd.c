@@ -30,6 +30,7 @@
 #include "dataplane/relay/relay_admin.h"
 #include "dataplane/relay/route.h"
 #include "dataplane/policy/policy.h"
+#include "dataplane/smtp/authparam.h"
 #include "dataplane/smtp/received.h"
 #include "dataplane/smtp/smtp.h"
 #include "dataplane/smtpd/ct_pool.h"
@@ -298,6 +299,11 @@ static int store_begin(void *arg, struct smtp_tx *tx)
 		return SMTP_R_CONGESTED;
 	}
 	spool_env_from_tx(&env, tx, smtp_server_protocol(s));
+	/* RFC 4954 §5: who submitted it, as the relay will tell the next hop (AUTH=) */
+	char authid[SMTP_AUTHID_MAX];
+	env.authid.p = (const uint8_t *)authid;
+	env.authid.len = smtp_authp_identity(tx->auth, smtpd_auth_user(ss->auth), l->scfg.hostname,
+					     authid, sizeof(authid));
 	rc = spool_begin(d->spool, &env, tx->size, &ss->stx);
 	if (rc != 0) {
 		ss->stx = NULL;

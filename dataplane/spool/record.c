@@ -266,6 +266,15 @@ void spool_env_from_tx(struct spool_env *env, const struct smtp_tx *tx, const ch
 	env->rcpt = tx->rcpt;
 }
 
+/* An authid is an addr-spec (RFC 4954 §5): no space or control octets; empty is "none". */
+static bool authid_ok(struct smtp_str a)
+{
+	for (size_t i = 0; i < a.len; i++)
+		if (a.p[i] <= ' ' || a.p[i] == 0x7f)
+			return false;
+	return true;
+}
+
 /* True when ENV is inside every limit spool_rec_decode_msg() checks. */
 static bool env_ok(const struct spool_env *e)
 {
@@ -277,7 +286,10 @@ static bool env_ok(const struct spool_env *e)
 		return false;
 	if (e->protocol.len > SPOOL_PROTO_MAX || e->client.len > SMTP_ADDR_LITERAL_MAX ||
 	    e->helo.len > SPOOL_HELO_MAX || e->sender.len > SMTP_PATH_MAX ||
-	    e->envid.len > SMTP_ENVID_MAX || e->auth.len > SMTP_AUTHP_MAX)
+	    e->envid.len > SMTP_ENVID_MAX || e->auth.len > SMTP_AUTHP_MAX ||
+	    e->authid.len > SPOOL_AUTHID_MAX || (e->authid.len && !e->authid.p))
+		return false;
+	if (!authid_ok(e->authid))
 		return false;
 	if (e->nrcpt == 0 || e->nrcpt > SPOOL_RCPT_LIMIT || e->rcpt == NULL)
 		return false;
@@ -295,6 +307,8 @@ size_t spool_rec_env_size(const struct spool_env *e)
 	size_t n = 1 + SMTP_QID_LEN + 8 + 1 + 16 + 2 + 3;
 	n += 2 + e->protocol.len + 2 + e->client.len + 2 + e->helo.len + 2 + e->sender.len;
 	n += 2 + e->envid.len + 2 + e->auth.len + 4;
+	if (e->authid.len)
+		n += 2 + e->authid.len;
 	for (unsigned i = 0; i < e->nrcpt; i++)
 		n += 2 + e->rcpt[i].addr.len + 1 + 2 + e->rcpt[i].orcpt.len;
 	return n;
@@ -305,7 +319,7 @@ size_t spool_rec_encode_env(uint8_t *out, size_t cap, const struct spool_env *e)
 	if (!env_ok(e))
 		return 0;
 	struct wr w = { .p = out, .cap = cap };
-	w_u8(&w, SPOOL_REC_VERSION);
+	w_u8(&w, e->authid.len ? SPOOL_MSG_VERSION_AUTHID : SPOOL_REC_VERSION);
 	w_bytes(&w, e->queue_id, SMTP_QID_LEN);
 	w_u64(&w, (uint64_t)e->received);
 	w_u8(&w, e->peer.family);
@@ -320,6 +334,8 @@ size_t spool_rec_encode_env(uint8_t *out, size_t cap, const struct spool_env *e)
 	w_str(&w, e->sender);
 	w_str(&w, e->envid);
 	w_str(&w, e->auth);
+	if (e->authid.len)
+		w_str(&w, e->authid);
 	w_u32(&w, e->nrcpt);
 	for (unsigned i = 0; i < e->nrcpt; i++) {
 		w_str(&w, e->rcpt[i].addr);
@@ -337,7 +353,8 @@ enum spool_rec_err spool_rec_decode_msg(const uint8_t *p, size_t n, struct spool
 	memset(e, 0, sizeof(*e));
 
 	uint8_t version = r_u8(&r);
-	if (r.err == SPOOL_RE_OK && version != SPOOL_REC_VERSION)
+	if (r.err == SPOOL_RE_OK && version != SPOOL_REC_VERSION &&
+	    version != SPOOL_MSG_VERSION_AUTHID)
 		return SPOOL_RE_BAD_VERSION;
 	const uint8_t *qid = r_take(&r, SMTP_QID_LEN);
 	if (qid) {
@@ -365,6 +382,12 @@ enum spool_rec_err spool_rec_decode_msg(const uint8_t *p, size_t n, struct spool
 	e->sender = r_str(&r, SMTP_PATH_MAX);
 	e->envid = r_str(&r, SMTP_ENVID_MAX);
 	e->auth = r_str(&r, SMTP_AUTHP_MAX);
+	if (version == SPOOL_MSG_VERSION_AUTHID) {
+		e->authid = r_str(&r, SPOOL_AUTHID_MAX);
+		/* empty is what version 1 says; the encoder never writes it as version 2 */
+		if (r.err == SPOOL_RE_OK && (e->authid.len == 0 || !authid_ok(e->authid)))
+			r_fail(&r, SPOOL_RE_BAD_AUTHID);
+	}
 	uint32_t nrcpt = r_u32(&r);
 	if (r.err == SPOOL_RE_OK && nrcpt == 0)
 		return SPOOL_RE_NO_RCPTS;

@@ -30,8 +30,13 @@
  *   MESSAGE  u8 version, qid[20], i64 received (unix s), u8 family,
  *            u8 addr[16], u16 port, u8 ret, u8 body, u8 flags, str protocol,
  *            str client, str helo, str sender, str envid, str auth,
+ *            [version 2: str authid,]
  *            u32 nrcpt, nrcpt x (str addr, u8 notify, str orcpt),
  *            then the content (dot-unstuffed, our Received: first) to the end
+ *
+ * A MESSAGE is written as version 1 unless it has an authid, so only mail
+ * that carries one needs a reader of version 2; both versions are read.
+ * STATE and SEGMENT payloads are version 1.
  *   STATE    u8 version, qid[20], u32 rcpt, u8 state, i64 when (unix s),
  *            i64 next attempt (unix s; deferred only), str reply
  *   PAD      anything (written by the shard's write probe; ignored)
@@ -49,11 +54,13 @@
 #define SPOOL_REC_HDR	  32u
 #define SPOOL_REC_ALIGN	  8u
 #define SPOOL_REC_VERSION 1u
+#define SPOOL_MSG_VERSION_AUTHID 2u /* a MESSAGE with an authid (RFC 4954 §5) */
 #define SPOOL_SEG_SEED	  0u /* CRC seed of the SEGMENT record (the salt is inside it) */
 
 /* Field limits the decoder enforces (RFC 5321 §4.5.3.1, RFC 3461 §4) */
 #define SPOOL_PROTO_MAX	 16u   /* "UTF8SMTPSA" is the longest keyword */
 #define SPOOL_HELO_MAX	 512u  /* a HELO argument fits a command line */
+#define SPOOL_AUTHID_MAX 254u  /* an addr-spec: a path less its brackets (SMTP_AUTHID_MAX) */
 #define SPOOL_REPLY_MAX	 2048u /* a (multi-line) reply kept for a DSN */
 #define SPOOL_RCPT_LIMIT 100000u
 
@@ -92,7 +99,8 @@ enum spool_rec_type {
 	X(NO_RCPTS)                                                                                \
 	X(TOO_MANY_RCPTS) /* over SPOOL_RCPT_LIMIT or the caller's array */                        \
 	X(BAD_STATE)	  /* unknown state, or next attempt given/missing */                       \
-	X(BAD_SEGMENT)	  /* segment record fields out of range */
+	X(BAD_SEGMENT)	  /* segment record fields out of range */                                 \
+	X(BAD_AUTHID)	  /* version 2 authid empty or not an addr-spec */
 
 #define SPOOL_RE_ENUM_(e) SPOOL_RE_##e,
 enum spool_rec_err { SPOOL_REC_ERRORS(SPOOL_RE_ENUM_) SPOOL_RE_MAX };
@@ -159,6 +167,8 @@ struct spool_env {
 	struct smtp_str sender;	  /* empty for the null reverse-path */
 	struct smtp_str envid;	  /* RFC 3461 ENVID= xtext as sent */
 	struct smtp_str auth;	  /* RFC 4954 MAIL AUTH= as sent */
+	struct smtp_str authid;	  /* RFC 4954 §5 submitter mailbox we vouch for (see
+				   * smtp_authp_identity()); empty: unknown, AUTH=<> */
 	unsigned nrcpt;
 	const struct smtp_rcpt *rcpt; /* rcpt[0..nrcpt); NOTIFY and ORCPT as sent */
 };
@@ -166,7 +176,7 @@ struct spool_env {
 /*
  * Fills ENV from a transaction TX of the SMTP engine and the listener's
  * protocol keyword PROTOCOL (a static string). The slices point into TX,
- * which must outlive ENV.
+ * which must outlive ENV. AUTHID is left empty: the session decides it.
  */
 void spool_env_from_tx(struct spool_env *env, const struct smtp_tx *tx, const char *protocol);
 

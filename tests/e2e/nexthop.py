@@ -28,6 +28,10 @@ message it accepts to a folder, one file per message, and answers as told:
     the input holds no further whole command (as Postfix flushes its replies,
     RFC 2920 §3.2), so they reach the client in one segment: a refused MAIL's
     550 arrives together with its RCPTs' replies.
+--offer-auth: offer AUTH (RFC 4954) in the EHLO reply and take MAIL's AUTH=
+    parameter (without it, aiosmtpd refuses AUTH= with 555 like any unknown
+    parameter); each message file says what AUTH= carried, as sent ("mail_auth",
+    null when MAIL had none). The hop never asks anyone to authenticate.
 --stall-content: not aiosmtpd but a bare server that answers the greeting,
     EHLO (PIPELINING), MAIL, RCPT and DATA (354), then never reads again, with
     a small receive buffer: its TCP window shuts and stays shut.
@@ -59,6 +63,19 @@ class HopSMTP(SMTP):
 
     mx_log_reads = False
     mx_group = False
+    mx_offer_auth = False
+
+    async def smtp_MAIL(self, arg):
+        # RFC 4954 §5: AUTH=xtext or AUTH=<>, kept as sent; aiosmtpd knows no AUTH=
+        self.session.mx_auth = None
+        if self.mx_offer_auth and arg:
+            words = arg.split(" ")
+            for w in words[1:]:
+                if w.upper().startswith("AUTH="):
+                    self.session.mx_auth = w[5:]
+            arg = " ".join([words[0]] + [w for w in words[1:]
+                                         if not w.upper().startswith("AUTH=")])
+        return await super().smtp_MAIL(arg)
 
     def data_received(self, data):
         if self.mx_log_reads:
@@ -80,13 +97,14 @@ class HopSMTP(SMTP):
 
 
 class HopController(Controller):
-    def __init__(self, handler, log_reads, group, **kw):
-        self.mx_log_reads, self.mx_group = log_reads, group
+    def __init__(self, handler, log_reads, group, offer_auth=False, **kw):
+        self.mx_log_reads, self.mx_group, self.mx_offer_auth = log_reads, group, offer_auth
         super().__init__(handler, **kw)
 
     def factory(self):
         smtp = HopSMTP(self.handler, **self.SMTP_kwargs)
         smtp.mx_log_reads, smtp.mx_group = self.mx_log_reads, self.mx_group
+        smtp.mx_offer_auth = self.mx_offer_auth
         return smtp
 
 
@@ -132,6 +150,8 @@ class Handler:
         session.host_name = hostname
         if self.args.pipelining:
             responses.insert(1, "250-PIPELINING")
+        if self.args.offer_auth:
+            responses.insert(1, "250-AUTH PLAIN LOGIN")
         return responses
 
     def new_conn(self, session):  # one line per connection, at its (first) EHLO
@@ -171,6 +191,7 @@ class Handler:
                        "next_hop": self.args.name,
                        "peer": f"{session.peer[0]}:{session.peer[1]}",
                        "rcpt_with_mail": getattr(session, "rcpt_with_mail", None),
+                       "mail_auth": getattr(session, "mx_auth", None),
                        "reads": reads}, f)
         os.rename(name + ".tmp", name)
         return "250 2.0.0 Ok: stored"
@@ -237,6 +258,7 @@ def main():
     p.add_argument("--log-reads", action="store_true")
     p.add_argument("--reject-mail-from", action="append", default=[])
     p.add_argument("--group-replies", action="store_true")
+    p.add_argument("--offer-auth", action="store_true")
     args = p.parse_args()
     args.reject_rcpt = {a.lower() for a in args.reject_rcpt}
     args.reject_mail_from = {a.lower() for a in args.reject_mail_from}
@@ -246,7 +268,7 @@ def main():
         return stall_server(host, int(port))
 
     ctl = HopController(
-        Handler(args), args.log_reads, args.group_replies, hostname=host, port=int(port), server_hostname=args.name,
+        Handler(args), args.log_reads, args.group_replies, offer_auth=args.offer_auth, hostname=host, port=int(port), server_hostname=args.name,
         enable_SMTPUTF8=True, data_size_limit=64 << 20, decode_data=False)
     ctl.start()
     print("ready", flush=True)

@@ -50,6 +50,10 @@ static void round_trip_msg(const uint8_t *p, size_t n)
 		abort();
 	check_str(env.sender, env2.sender);
 	check_str(env.helo, env2.helo);
+	check_str(env.auth, env2.auth);
+	check_str(env.authid, env2.authid); /* version 1 and 2 alike (RFC 4954 §5 identity) */
+	check_str(env.auth, env2.auth);
+	check_str(env.authid, env2.authid); /* version 1 and 2 alike (RFC 4954 §5 identity) */
 	check_str(content, content2);
 	for (unsigned i = 0; i < env.nrcpt; i++) {
 		check_str(rcpts[i].addr, again[i].addr);

@@ -71,6 +71,7 @@ struct spool_msg *fs_add(const struct fs_msg *in)
 		.helo = str("client.example"),
 		.sender = str(in->sender ? in->sender : "alice@sender.example"),
 		.envid = str(in->envid),
+		.authid = str(in->authid),
 		.rcpt = rcpt,
 	};
 	unsigned n = 0;

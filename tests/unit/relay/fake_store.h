@@ -87,6 +87,7 @@ struct fs_msg {
 	size_t content_len;		 /* 0: strlen(content) */
 	enum smtp_ret ret;
 	const char *envid; /* xtext */
+	const char *authid; /* RFC 4954 §5 submitter mailbox; NULL: none */
 	bool smtputf8;
 	int64_t received; /* 0: the clock's wall time now */
 };

@@ -1053,3 +1053,51 @@ Test(relay, a_hop_whose_tls_policy_new_routes_change_gets_new_connections)
 	cr_assert_eq(a->conns, 2);
 	assert_clean();
 }
+
+/* ---- the submitter identity (RFC 4954 §5) ---- */
+
+static const char ehlo_auth[] = "PIPELINING\nSIZE 10000000\n8BITMIME\nDSN\nAUTH PLAIN LOGIN\n";
+
+Test(relay, the_submitter_goes_as_auth_to_a_hop_offering_auth_and_is_logged)
+{
+	rx_hop(HOP_A)->ehlo = ehlo_auth;
+	struct spool_msg *m = fs_add(&(struct fs_msg){ .rcpt = { "bob@example.com" },
+						       .authid = "carol@mx.example.org" });
+	start();
+	relay_sched_submit(s, m);
+	run_ms(200);
+	struct rx_hop *a = rx_hop(HOP_A);
+	cr_assert_eq(a->msgs, 1);
+	cr_assert_not_null(strstr(a->last_mail, " AUTH=carol@mx.example.org"), "%s", a->last_mail);
+	cr_assert_eq(rx_log_count("status=delivered"), 1);
+	cr_assert_eq(rx_log_count("auth=<carol@mx.example.org> to=<bob@example.com>"), 1);
+	assert_clean();
+}
+
+Test(relay, a_message_without_a_submitter_goes_as_auth_empty_and_logs_no_user)
+{
+	rx_hop(HOP_A)->ehlo = ehlo_auth;
+	start();
+	submit1("bob@example.com");
+	run_ms(200);
+	struct rx_hop *a = rx_hop(HOP_A);
+	cr_assert_eq(a->msgs, 1);
+	cr_assert_not_null(strstr(a->last_mail, " AUTH=<>"), "%s", a->last_mail);
+	cr_assert_eq(rx_log_count("status=delivered"), 1);
+	cr_assert_eq(rx_log_count("auth="), 0);
+	assert_clean();
+}
+
+Test(relay, a_hop_not_offering_auth_gets_no_auth_parameter)
+{
+	struct spool_msg *m = fs_add(&(struct fs_msg){ .rcpt = { "bob@example.com" },
+						       .authid = "carol@mx.example.org" });
+	start();
+	relay_sched_submit(s, m);
+	run_ms(200);
+	struct rx_hop *a = rx_hop(HOP_A);
+	cr_assert_eq(a->msgs, 1);
+	cr_assert_null(strstr(a->last_mail, "AUTH="), "%s", a->last_mail);
+	cr_assert_eq(rx_log_count("auth=<carol@mx.example.org>"), 1, "logged all the same");
+	assert_clean();
+}

@@ -602,3 +602,67 @@ Test(engine, mail_auth_parameter_is_taken_once_authenticated)
 	conv_expect(c, "250 2.1.0 Ok");
 	cr_assert_eq(smtp_server_tx(c->s)->auth.len, 17);
 }
+
+/* ---- MAIL AUTH= (RFC 4954 §5) ---- */
+
+Test(engine, mail_auth_empty_brackets_and_xtext_are_taken_before_authenticating)
+{
+	/* §5: a client that has not authenticated may send AUTH=; we treat it as <>
+	 * (smtp_authp_identity()), but the parameter itself is not an error */
+	start_tls_session();
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<alice@example.org> AUTH=<>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	cr_assert_eq(smtp_server_tx(c->s)->auth.len, 2);
+	cr_assert_not(smtp_server_authenticated(c->s));
+	conv_send(c, "RSET\r\n");
+	conv_expect(c, "250 2.0.0 Ok");
+	conv_send(c, "MAIL FROM:<a+b@example.org> AUTH=a+2Bb@example.org\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+	const struct smtp_str *a = &smtp_server_tx(c->s)->auth;
+	cr_assert(a->len == 17 && memcmp(a->p, "a+2Bb@example.org", 17) == 0, "kept as sent");
+}
+
+Test(engine, mail_auth_with_malformed_xtext_is_501_5_5_4)
+{
+	/* "=" and CTLs are outside RFC 5321's esmtp-value: the parameter's syntax is bad */
+	static const struct {
+		const char *param, *reply;
+	} bad[] = {
+		{ "AUTH=alice+2bx@example.org", "501 5.5.4 Bad AUTH parameter value" }, /* hex case */
+		{ "AUTH=alice+2", "501 5.5.4 Bad AUTH parameter value" }, /* "+" short of digits */
+		{ "AUTH=a=b@example.org", "501 5.5.4 Bad parameter syntax" }, /* "=" never */
+		{ "AUTH=a\x01b@example.org", "501 5.5.4 Bad parameter syntax" }, /* a CTL */
+		{ "AUTH", "501 5.5.4 Bad AUTH parameter value" },	  /* no value */
+		{ "AUTH=", "501 5.5.4 Bad AUTH parameter value" },	  /* an empty value */
+	};
+	char line[200];
+	start_tls_session();
+	conv_ehlo(c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line), "MAIL FROM:<alice@example.org> %s\r\n", bad[i].param);
+		conv_send(c, line);
+		conv_expect(c, bad[i].reply);
+		cr_assert_eq(smtp_server_state(c->s), SMTP_ST_HELO, "%s", bad[i].param);
+	}
+	conv_send(c, "MAIL FROM:<alice@example.org> AUTH=<> AUTH=<>\r\n");
+	conv_expect(c, "501 5.5.4 Duplicate AUTH parameter");
+	cr_assert_eq(smtp_server_state(c->s), SMTP_ST_HELO);
+}
+
+Test(engine, mail_auth_where_auth_is_not_offered_is_555_like_any_unknown_parameter)
+{
+	/* AUTH is offered under TLS only: in the clear, AUTH= is not a parameter we know */
+	c->hooks.auth = hook;
+	c->hooks.auth_mechs = SMTP_AUTH_MECHS;
+	c->cfg.auth_requires_tls = true;
+	conv_start(c, 0);
+	conv_skip_reply(c, "220");
+	conv_ehlo(c);
+	conv_send(c, "MAIL FROM:<alice@example.org> AUTH=<>\r\n");
+	conv_expect(c, "555 5.5.4 Unsupported option: AUTH");
+	conv_send(c, "MAIL FROM:<alice@example.org> AUTH=alice@example.org\r\n");
+	conv_expect(c, "555 5.5.4 Unsupported option: AUTH");
+	conv_send(c, "MAIL FROM:<alice@example.org>\r\n");
+	conv_expect(c, "250 2.1.0 Ok");
+}

@@ -419,7 +419,7 @@ Test(session, ehlo_keywords_are_case_insensitive_and_size_is_read)
 	cr_assert_eq(smtp_client_ext(c->c),
 		     SMTP_EXT_PIPELINING | SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |
 			     SMTP_EXT_CHUNKING | SMTP_EXT_DSN | SMTP_EXT_STARTTLS |
-			     SMTP_EXT_ENHANCEDSTATUSCODES);
+			     SMTP_EXT_ENHANCEDSTATUSCODES | SMTP_EXT_AUTH);
 	cr_assert_eq(smtp_client_size_limit(c->c), 2048);
 }
 
@@ -2562,4 +2562,75 @@ Test(interop, the_server_size_limit_is_honoured_both_ways)
 	expect_result(0, SMTP_CO_FAILED, 552, "5.3.4", "Message size exceeds fixed limit");
 	cr_assert_eq(c->res[0].stage, SMTP_CS_DOT);
 	cr_assert_eq(events(), SMTP_CLIENT_EV_READY);
+}
+
+/* ---- MAIL AUTH= (RFC 4954 §5) ---- */
+
+TestSuite(auth_param, .init = setup, .fini = teardown);
+
+#define EHLO_AUTH "250-mx.example.com\r\n250-8BITMIME\r\n250 AUTH PLAIN LOGIN\r\n"
+
+Test(auth_param, the_submitter_goes_as_xtext_to_a_server_offering_auth)
+{
+	start(0);
+	hello(EHLO_AUTH);
+	cr_assert(smtp_client_ext(c->c) & SMTP_EXT_AUTH);
+	msg("alice@example.org");
+	rcpt("user@example.com");
+	c->msg.auth = str("al+ce@mx.example.com");
+	cr_assert_eq(begin(), 0);
+	expect_sent("MAIL FROM:<alice@example.org> AUTH=al+2Bce@mx.example.com\r\n");
+}
+
+Test(auth_param, an_unknown_submitter_is_auth_empty_brackets_to_a_server_offering_auth)
+{
+	start(0);
+	hello(EHLO_AUTH);
+	msg("");
+	rcpt("user@example.com");
+	cr_assert_eq(begin(), 0);
+	expect_sent("MAIL FROM:<> AUTH=<>\r\n");
+}
+
+Test(auth_param, nothing_is_sent_to_a_server_not_offering_auth)
+{
+	start(0);
+	hello(EHLO_ALL);
+	cr_assert_not(smtp_client_ext(c->c) & SMTP_EXT_AUTH);
+	msg("alice@example.org");
+	rcpt("user@example.com");
+	c->msg.auth = str("alice@mx.example.com");
+	c->msg.size = 10;
+	cr_assert_eq(begin(), 0);
+	expect_sent("MAIL FROM:<alice@example.org> SIZE=10\r\nRCPT TO:<user@example.com>\r\n"
+		    "DATA\r\n");
+}
+
+Test(auth_param, the_old_auth_equals_keyword_is_not_the_auth_extension)
+{
+	/* "AUTH=LOGIN" is a pre-RFC 2554 spelling some servers add beside "AUTH LOGIN";
+	 * alone it does not say the server takes MAIL AUTH= */
+	start(0);
+	hello("250-mx.example.com\r\n250 AUTH=LOGIN\r\n");
+	cr_assert_not(smtp_client_ext(c->c) & SMTP_EXT_AUTH);
+	msg("alice@example.org");
+	rcpt("user@example.com");
+	c->msg.auth = str("alice@mx.example.com");
+	cr_assert_eq(begin(), 0);
+	expect_sent("MAIL FROM:<alice@example.org>\r\n");
+}
+
+Test(auth_param, an_ehlo_after_helo_fallback_offers_nothing)
+{
+	start(0);
+	server("220 mx.example.com ESMTP\r\n");
+	expect_sent("EHLO " HELO_NAME "\r\n");
+	server("502 5.5.2 no EHLO here\r\n");
+	expect_sent("HELO " HELO_NAME "\r\n");
+	server("250 mx.example.com\r\n");
+	msg("alice@example.org");
+	rcpt("user@example.com");
+	c->msg.auth = str("alice@mx.example.com");
+	cr_assert_eq(begin(), 0);
+	expect_sent("MAIL FROM:<alice@example.org>\r\n");
 }

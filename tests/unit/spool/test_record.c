@@ -260,7 +260,8 @@ Test(message, every_payload_reason_is_reported)
 		uint8_t v;
 		enum spool_rec_err want;
 	} cases[] = {
-		{ O_VERSION, 2, SPOOL_RE_BAD_VERSION },
+		{ O_VERSION, 0, SPOOL_RE_BAD_VERSION },
+		{ O_VERSION, 3, SPOOL_RE_BAD_VERSION },
 		{ O_QID + 4, 'I', SPOOL_RE_BAD_QID },
 		{ O_FAMILY, 9, SPOOL_RE_BAD_FAMILY },
 		{ O_RET, 3, SPOOL_RE_BAD_ENUM },
@@ -460,4 +461,188 @@ Test(message, the_envelope_comes_from_the_smtp_transaction_without_copies)
 	cr_assert_eq(e.ret, SMTP_RET_FULL);
 	uint8_t buf[1024];
 	cr_assert_eq(spool_rec_encode_env(buf, sizeof(buf), &e), spool_rec_env_size(&e));
+}
+
+/* ---- the submitter identity (RFC 4954 §5): MESSAGE version 2 ---- */
+
+TestSuite(authid, .fini = fini);
+
+static const struct smtp_str alice = { (const uint8_t *)"alice@mx.example.com", 20 };
+
+static enum spool_rec_err decode_env(const uint8_t *buf, size_t n, struct spool_env *d,
+				     struct smtp_rcpt *rc, struct smtp_str *c)
+{
+	return spool_rec_decode_msg(guard_place(&g, buf, n), n, d, rc, 8, c);
+}
+
+Test(authid, a_message_with_an_identity_round_trips_as_version_2)
+{
+	struct fx_env e;
+	fx_env(&e, 7, 3);
+	e.env.auth = (struct smtp_str){ (const uint8_t *)"alice@mx.example.com", 20 };
+	e.env.authid = alice;
+	uint8_t buf[2048];
+	size_t n = spool_rec_encode_env(buf, sizeof(buf), &e.env);
+	cr_assert_eq(n, spool_rec_env_size(&e.env));
+	cr_assert_eq(buf[O_VERSION], SPOOL_MSG_VERSION_AUTHID);
+	memcpy(buf + n, "body\r\n", 6);
+
+	struct spool_env d;
+	struct smtp_rcpt rc[8];
+	struct smtp_str c;
+	cr_assert_eq(decode_env(buf, n + 6, &d, rc, &c), SPOOL_RE_OK);
+	cr_assert_eq(d.authid.len, 20);
+	cr_assert(memcmp(d.authid.p, "alice@mx.example.com", 20) == 0);
+	cr_assert_eq(d.auth.len, 20);
+	cr_assert_eq(d.nrcpt, 3);
+	cr_assert_eq(rc[2].addr.len, e.rcpt[2].addr.len);
+	cr_assert(memcmp(rc[2].addr.p, e.rcpt[2].addr.p, rc[2].addr.len) == 0);
+	cr_assert(c.len == 6 && memcmp(c.p, "body\r\n", 6) == 0);
+}
+
+Test(authid, a_message_without_an_identity_is_still_written_as_version_1)
+{
+	/* so a reader from before version 2 reads every message that carries no identity */
+	struct fx_env e;
+	fx_env(&e, 7, 1);
+	uint8_t buf[1024];
+	size_t n = spool_rec_encode_env(buf, sizeof(buf), &e.env);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(buf[O_VERSION], SPOOL_REC_VERSION);
+	struct spool_env d;
+	struct smtp_rcpt rc[8];
+	struct smtp_str c;
+	cr_assert_eq(decode_env(buf, n, &d, rc, &c), SPOOL_RE_OK);
+	cr_assert_eq(d.authid.len, 0);
+}
+
+/* Little-endian writers for a payload built by hand, field by field, from record.h. */
+static size_t put_u(uint8_t *p, uint64_t v, int octets)
+{
+	for (int i = 0; i < octets; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return (size_t)octets;
+}
+
+static size_t put_s(uint8_t *p, const char *s)
+{
+	size_t n = strlen(s);
+	put_u(p, n, 2);
+	memcpy(p + 2, s, n);
+	return 2 + n;
+}
+
+Test(authid, a_version_1_record_written_before_version_2_existed_is_read)
+{
+	/* the MESSAGE layout of version 1, assembled by hand rather than by the encoder */
+	uint8_t p[512];
+	size_t o = 0;
+	p[o++] = 1;
+	memcpy(p + o, "0123456789ABCDEFGHJK", 20);
+	o += 20;
+	o += put_u(p + o, 1767225600, 8);
+	p[o++] = 4;
+	memset(p + o, 0, 16);
+	memcpy(p + o, (uint8_t[]){ 203, 0, 113, 5 }, 4);
+	o += 16;
+	o += put_u(p + o, 41000, 2);
+	p[o++] = SMTP_RET_FULL;
+	p[o++] = SMTP_BODY_7BIT;
+	p[o++] = 0;
+	o += put_s(p + o, "ESMTPSA");
+	o += put_s(p + o, "[203.0.113.5]");
+	o += put_s(p + o, "client.example.org");
+	o += put_s(p + o, "carol@example.com");
+	o += put_s(p + o, "");
+	o += put_s(p + o, "carol@mx.example.com"); /* AUTH= as sent: no identity field */
+	o += put_u(p + o, 1, 4);
+	o += put_s(p + o, "someone@elsewhere.example.org");
+	p[o++] = 0;
+	o += put_s(p + o, "");
+	memcpy(p + o, "Subject: old\r\n\r\nx\r\n", 19);
+	o += 19;
+
+	struct spool_env d;
+	struct smtp_rcpt rc[8];
+	struct smtp_str c;
+	cr_assert_eq(decode_env(p, o, &d, rc, &c), SPOOL_RE_OK);
+	cr_assert_str_eq(d.queue_id, "0123456789ABCDEFGHJK");
+	cr_assert_eq(d.peer.port, 41000);
+	cr_assert(d.auth.len == 20 && memcmp(d.auth.p, "carol@mx.example.com", 20) == 0);
+	cr_assert_eq(d.authid.len, 0, "version 1: no identity, relayed as AUTH=<>");
+	cr_assert_eq(d.nrcpt, 1);
+	cr_assert(rc[0].addr.len == 29 && memcmp(rc[0].addr.p, "someone@elsewhere", 17) == 0);
+	cr_assert(c.len == 19 && memcmp(c.p, "Subject: old", 12) == 0);
+
+	/* the same octets framed as a record pass the CRCs as they always did */
+	uint8_t rec[600];
+	size_t rn = spool_rec_encode(rec, sizeof(rec), SPOOL_REC_MESSAGE, 5, 0x5a17, p, o);
+	cr_assert_gt(rn, 0);
+	struct spool_rec r;
+	cr_assert_eq(spool_rec_frame(guard_place(&g, rec, rn), rn, 0x5a17, 1u << 20, &r),
+		     SPOOL_RE_OK);
+	cr_assert_eq(spool_rec_decode_msg(r.payload, r.len, &d, rc, 8, &c), SPOOL_RE_OK);
+}
+
+/* Offset of the identity's length in fx_env(1, 2) with AUTHID: after the six strings. */
+static size_t authid_at(const uint8_t *buf)
+{
+	size_t o = O_PROTO;
+	for (int s = 0; s < 6; s++)
+		o += 2 + (buf[o] | buf[o + 1] << 8);
+	return o;
+}
+
+Test(authid, an_over_long_empty_or_garbage_identity_is_refused)
+{
+	struct fx_env e;
+	uint8_t buf[2048], bad[2048];
+	fx_env(&e, 1, 2);
+	e.env.authid = alice;
+	size_t n = spool_rec_encode_env(buf, sizeof(buf), &e.env);
+	cr_assert_gt(n, 0);
+	size_t a = authid_at(buf);
+	cr_assert_eq(buf[a] | buf[a + 1] << 8, 20);
+	struct spool_env d;
+	struct smtp_rcpt rc[8];
+	struct smtp_str c;
+	/* every cut inside a version 2 envelope is TRUNCATED */
+	for (size_t k = 0; k < n; k++)
+		cr_assert_eq(decode_env(buf, k, &d, rc, &c), SPOOL_RE_TRUNCATED, "cut at %zu", k);
+
+	memcpy(bad, buf, n);
+	bad[a] = SPOOL_AUTHID_MAX + 1, bad[a + 1] = 0;
+	cr_assert_eq(decode_env(bad, n, &d, rc, &c), SPOOL_RE_FIELD_TOO_LONG);
+	memcpy(bad, buf, n);
+	bad[a + 2 + 5] = ' ';
+	cr_assert_eq(decode_env(bad, n, &d, rc, &c), SPOOL_RE_BAD_AUTHID, "a space");
+	memcpy(bad, buf, n);
+	bad[a + 2 + 5] = '\n';
+	cr_assert_eq(decode_env(bad, n, &d, rc, &c), SPOOL_RE_BAD_AUTHID, "a control octet");
+	/* version 2 with an empty identity: what version 1 says, never written as 2 */
+	memcpy(bad, buf, a);
+	bad[a] = 0, bad[a + 1] = 0;
+	memcpy(bad + a + 2, buf + a + 2 + 20, n - a - 2 - 20);
+	cr_assert_eq(decode_env(bad, n - 20, &d, rc, &c), SPOOL_RE_BAD_AUTHID);
+	/* version 1 octets relabelled 2: the recipient count is read as the identity */
+	fx_env(&e, 1, 2);
+	size_t n1 = spool_rec_encode_env(buf, sizeof(buf), &e.env);
+	memcpy(bad, buf, n1);
+	bad[O_VERSION] = SPOOL_MSG_VERSION_AUTHID;
+	cr_assert_neq(decode_env(bad, n1, &d, rc, &c), SPOOL_RE_OK);
+}
+
+Test(authid, the_encoder_refuses_an_identity_the_decoder_would)
+{
+	struct fx_env e;
+	uint8_t buf[2048];
+	char longid[SPOOL_AUTHID_MAX + 1];
+	memset(longid, 'a', sizeof(longid));
+	fx_env(&e, 1, 1);
+	e.env.authid = (struct smtp_str){ (const uint8_t *)longid, sizeof(longid) };
+	cr_assert_eq(spool_rec_encode_env(buf, sizeof(buf), &e.env), 0, "too long");
+	e.env.authid.len = SPOOL_AUTHID_MAX;
+	cr_assert_gt(spool_rec_encode_env(buf, sizeof(buf), &e.env), 0, "at the limit");
+	e.env.authid = (struct smtp_str){ (const uint8_t *)"al ice@example.com", 18 };
+	cr_assert_eq(spool_rec_encode_env(buf, sizeof(buf), &e.env), 0, "a space");
 }
