@@ -14,9 +14,19 @@
  * not derived from the routes), per-hop pools are made as hops appear, and
  * cut-through's pool finds hops by address. What routes still cannot do
  * without a restart lives elsewhere: connections_per_hop and the rest of
- * relay: (below), and the TLS client context a "tls: encrypt" hop is
- * verified with (tls:, below). A relay keeps a dropped hop's slot and
- * counters until a restart (65535 distinct hops per run).
+ * relay: (below). A relay keeps a dropped hop's slot and counters until a
+ * restart (65535 distinct hops per run).
+ *
+ * tls: is hitless as a whole. Every snapshot makes each worker's TLS
+ * contexts anew on the main lcore (certificates and keys read again,
+ * min_version, ciphers, ciphersuites, groups, session_tickets, ca_file):
+ * STARTTLS and implicit TLS take the session's snapshot's server context,
+ * and each worker's relay takes the snapshot's client context when it moves
+ * to the snapshot's routes (relay_set_snap_tls()); a handshake under way
+ * keeps the context it began with (OpenSSL counts its users), and
+ * handshake_timeout_ms is read when a handshake starts. The ticket keys are
+ * made once per process and configured nowhere, so tickets issued before a
+ * reload still resume after it.
  */
 #include "control/config/restart.h"
 
@@ -33,7 +43,6 @@
 #define WHY_CLIENT "the per-client table is made at start"
 #define WHY_CTL	   "mxgate-control binds its socket and metrics address at start"
 #define WHY_LOG	   "the log destination is opened at start"
-#define WHY_TLS	   "the TLS contexts (certificates, versions, ciphers) are made at start"
 #define WHY_AUTH                                                                                   \
 	"the authentication thread and the per-client table AUTH failures are counted in "         \
 	"start with mxgate-dp when a listener offers AUTH"
@@ -307,27 +316,6 @@ static void relay(struct diff *d, const struct cfg_relay *o, const struct cfg_re
 	    WHY_RELAY);
 }
 
-static void tls(struct diff *d, const struct cfg_tls *o, const struct cfg_tls *n)
-{
-	char key[64];
-
-	num(d, "tls.certificates (how many)", o->n_certs, n->n_certs, WHY_TLS);
-	for (unsigned i = 0; i < o->n_certs && i < n->n_certs; i++) {
-		str(d, KEY(key, "tls.certificates[%u].cert", i), o->certs[i].cert, n->certs[i].cert,
-		    WHY_TLS);
-		str(d, KEY(key, "tls.certificates[%u].key", i), o->certs[i].key, n->certs[i].key,
-		    WHY_TLS);
-	}
-	num(d, "tls.min_version", o->min_version, n->min_version, WHY_TLS);
-	str(d, "tls.ciphers", o->ciphers, n->ciphers, WHY_TLS);
-	str(d, "tls.ciphersuites", o->ciphersuites, n->ciphersuites, WHY_TLS);
-	str(d, "tls.groups", o->groups, n->groups, WHY_TLS);
-	num(d, "tls.session_tickets", o->session_tickets, n->session_tickets, WHY_TLS);
-	num(d, "tls.handshake_timeout_ms", o->handshake_timeout_ms, n->handshake_timeout_ms,
-	    WHY_TLS);
-	str(d, "tls.ca_file", o->ca_file, n->ca_file, WHY_TLS);
-}
-
 static void control(struct diff *d, const struct cfg_control *o, const struct cfg_control *n)
 {
 	char a[32], b[32];
@@ -362,7 +350,6 @@ unsigned cfg_restart_diff(const struct cfg *run, const struct cfg *next, unsigne
 		auth(&d, run, next);
 		spool(&d, &run->spool, &next->spool);
 		relay(&d, &run->relay, &next->relay);
-		tls(&d, &run->tls, &next->tls);
 	}
 	if (who & CFG_RESTART_CONTROL) {
 		control(&d, &run->control, &next->control);

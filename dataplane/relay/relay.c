@@ -52,6 +52,8 @@ struct relay {
 	uint64_t log_write_errors;
 	char hostname[HOSTNAME_MAX];
 	struct tls_ctx *tls;	     /* client side only: tls.ca_file, versions, lists */
+	struct tls_ctx *snap_tls;    /* the held snapshot's (snap_tls_of()), or NULL: tls */
+	relay_snap_tls_fn snap_tls_of;
 	struct tls_stats tls_stats;  /* exported with the server's (smtpd.c) */
 	/* the config snapshot whose routes the engine uses, held (snap.h) until the next one's
 	 * are in; NULL: the start-up config's (dp->cfg, which outlives the relay) */
@@ -340,7 +342,8 @@ static int tr_starttls(void *arg, struct relay_conn *c, const char *host, bool v
 
 	if (t == NULL || t->tc == NULL || t->tls != NULL)
 		return -EPIPE;
-	t->tls = tls_client_new(r->tls, &r->tls_stats, host, verify);
+	t->tls = tls_client_new(r->snap_tls != NULL ? r->snap_tls : r->tls, &r->tls_stats, host,
+				verify);
 	if (t->tls == NULL)
 		return -ENOMEM;
 	(void)tls_read(t->tls, NULL, 0); /* writes the ClientHello */
@@ -472,6 +475,7 @@ void relay_free(struct relay *r)
 	relay_sched_free(r->s); /* aborts its connections, drains its reads */
 	dp_snap_drop(r->w, r->snap); /* last: the engine read its routes (the worker has stopped) */
 	r->snap = NULL;
+	r->snap_tls = NULL; /* went with the snapshot */
 	tls_ctx_free(r->tls);
 	r->s = NULL;
 	free(r->tconns);
@@ -526,8 +530,16 @@ static void follow_snapshot(struct relay *r)
 		dp_snap_drop(r->w, s);
 		return;
 	}
+	/* a reload's tls: (versions, ciphers, CA file) for STARTTLS from here on */
+	if (r->snap_tls_of != NULL)
+		r->snap_tls = s->cfg == r->w->dp->cfg ? NULL : r->snap_tls_of(s, r->w->id);
 	r->snap = s;
-	dp_snap_drop(r->w, old);
+	dp_snap_drop(r->w, old); /* its context goes with it: its SSLs hold their own counts */
+}
+
+void relay_set_snap_tls(struct relay *r, relay_snap_tls_fn fn)
+{
+	r->snap_tls_of = fn;
 }
 
 unsigned relay_poll(struct relay *r, uint64_t now_tsc)

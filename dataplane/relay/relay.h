@@ -36,6 +36,19 @@ struct spool_msg;
 struct relay *relay_new(struct dp_worker *w);
 
 /*
+ * Where R finds the client TLS context of a config snapshot it moves to
+ * (STARTTLS to next hops, tls.*): FN(S, W's id) returns the context made
+ * with snapshot S (on the main lcore, never on the worker: loading a CA
+ * bundle takes milliseconds), which lives as long as S; NULL keeps the one
+ * in use. Without FN, R keeps the context relay_new() made. Connections in
+ * flight keep the context they began with (OpenSSL counts its users).
+ */
+struct dp_snap;
+struct tls_ctx;
+typedef struct tls_ctx *(*relay_snap_tls_fn)(const struct dp_snap *s, unsigned worker);
+void relay_set_snap_tls(struct relay *r, relay_snap_tls_fn fn);
+
+/*
  * Tears down R: pooled and active connections are aborted (their messages
  * stay in the spool as they are and are retried after a restart), reads in
  * flight are waited for (spool_poll() until the shard is idle: other

@@ -85,7 +85,6 @@ struct smtpd {
 	struct smtpd_sess *live; /* every session, newest first */
 	uint64_t next_id;
 	struct tls_ctx *tls;	       /* server (and client) TLS, or NULL: no certificate */
-	uint32_t tls_handshake_ms;     /* tls.handshake_timeout_ms */
 	struct tls_stats tls_stats;    /* this worker's TLS counters (dataplane/tls) */
 };
 
@@ -584,7 +583,8 @@ static int sess_tls_new(struct smtpd_sess *ss)
 		d->tls_stats.c[TLS_C_TLS_FAIL_OTHER]++;
 		return -ENOMEM;
 	}
-	ss->tls_deadline = now_ms(d) + d->tls_handshake_ms;
+	/* the session's snapshot's timeout: a reload changes it for handshakes begun later */
+	ss->tls_deadline = now_ms(d) + ss->l->root->tls.handshake_timeout_ms;
 	return 0;
 }
 
@@ -815,6 +815,14 @@ static struct smtpd_listener *snap_listener(struct smtpd *d, const struct dp_sna
 	if (v == NULL || v->l[d->w->id] == NULL)
 		return door;
 	return &v->l[d->w->id][door - d->l];
+}
+
+/* The relay's STARTTLS context for SNAP (relay_set_snap_tls()): the one its view made. */
+static struct tls_ctx *snap_client_tls(const struct dp_snap *snap, unsigned worker)
+{
+	const struct smtpd_view *v = snap->svc;
+
+	return v != NULL ? v->tls[worker] : NULL;
 }
 
 static void on_accepted(struct tcp_conn *c, void *arg)
@@ -1150,6 +1158,7 @@ static int spool_start(struct smtpd *d)
 			e == EINVAL ? "the relay: section is not usable" : strerror(e));
 		return -e;
 	}
+	relay_set_snap_tls(d->relay, snap_client_tls);
 	d->spool_high_water = sc.size_limit / 100 * cfg->spool.high_water_percent;
 	d->slow_commit_tsc = d->tsc_per_ms * cfg->spool.commit_latency_ms;
 	d->spool = spool_shard_open(&sc, &rep);
@@ -1210,7 +1219,6 @@ int smtpd_start(struct dp_worker *w)
 		fprintf(stderr, "mxgate-dp: worker %u: tls: %s\n", w->id, tls_err);
 		return -EINVAL;
 	}
-	d->tls_handshake_ms = cfg->tls.handshake_timeout_ms;
 	d->n_listeners = cfg->n_listeners;
 	bool cut = false;
 

@@ -682,3 +682,87 @@ policy:
         t.sendall(b"QUIT\r\n")
         assert read_reply(t)[0].startswith(b"221")
         t.close()
+
+
+# --- tls: settings changed by a reload (control/config/restart.c: hitless) ----------------
+
+
+def reload_with(dp, old, new):
+    """Rewrites DP's config file, OLD replaced by NEW, and has mxgate-dp reload it."""
+    text = dp.config.read_text()
+    assert old in text, old
+    dp.config.write_text(text.replace(old, new, 1))
+    r = dp.cmd("/mxgate/reload")
+    assert '"applied"' in json.dumps(r), r
+    return r
+
+
+def s_client(dp, certs, *version):
+    return dp.ns.exec("openssl", "s_client", "-starttls", "smtp", *version, "-connect",
+                      f"{DP_ADDR}:25", "-CAfile", certs / "ca.pem", "-verify_hostname",
+                      HOSTNAME, "-verify_return_error", "-brief", "-crlf", "-ign_eof",
+                      input="QUIT\n", check=False, timeout=30)
+
+
+@netns
+def test_a_reload_to_tls13_only_refuses_new_tls12_clients_and_keeps_earlier_sessions(
+        start_dataplane, certs):
+    dp = start_dataplane(extra=sink_config(certs))
+    # a session that negotiated TLS 1.2 before the reload
+    s = connect(dp)
+    _, rest = read_reply(s)
+    s.sendall(b"EHLO client.example.org\r\n")
+    _, rest = read_reply(s, rest)
+    s.sendall(b"STARTTLS\r\n")
+    read_reply(s, rest)
+    ctx = client_context(certs)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    old = ctx.wrap_socket(s, server_hostname=HOSTNAME)
+    assert old.version() == "TLSv1.2"
+    old.sendall(b"EHLO client.example.org\r\n")
+    assert read_reply(old)[0].startswith(b"250")
+    out = s_client(dp, certs, "-tls1_2")
+    assert re.search(r"^221 ", out.stdout + out.stderr, re.M), out.stdout + out.stderr
+
+    reload_with(dp, "  handshake_timeout_ms:", "  min_version: TLSv1.3\n  handshake_timeout_ms:")
+
+    r = s_client(dp, certs, "-tls1_2")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and not re.search(r"^221 ", out, re.M), out
+    assert "Verification: OK" not in out, out
+    r = s_client(dp, certs, "-tls1_3")
+    out = r.stdout + r.stderr
+    assert "Protocol version: TLSv1.3" in out and re.search(r"^221 ", out, re.M), out
+    # the TLS 1.2 session from before the reload goes on
+    old.sendall(b"NOOP\r\n")
+    assert read_reply(old)[0].startswith(b"250")
+    old.sendall(b"QUIT\r\n")
+    assert read_reply(old)[0].startswith(b"221")
+    old.close()
+    assert dp.wait_counter("tls_fail_version", 1) >= 1, "the refused ClientHello is counted"
+
+
+@netns
+def test_the_relay_takes_a_reloaded_tls_section_for_its_encrypt_hop(start_dataplane, certs,
+                                                                     hop_certs, tmp_path):
+    config = encrypt_relay_config(certs, tmp_path / "spool") + "  messages_per_connection: 1\n"
+    dp = start_dataplane(extra=config)
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key")
+    try:
+        send_one(dp, b"Subject: one\r\n\r\nbefore the reload\r\n")
+        assert len(hop.wait(1)) == 1, dp.stdout()[-2000:]
+        # versions changed: STARTTLS to the hop still works, verified, with the new context
+        reload_with(dp, "  handshake_timeout_ms:",
+                    "  min_version: TLSv1.3\n  handshake_timeout_ms:")
+        send_one(dp, b"Subject: two\r\n\r\nafter a tls reload\r\n")
+        got = hop.wait(2)
+        assert len(got) == 2 and all(m["tls"] for m in got), dp.stdout()[-2000:]
+        assert dp.wait_counter("relay_messages_delivered", 2) == 2
+        assert dp.counter("tls_fail_verify") == 0
+        # a CA file that does not vouch for the hop: the relay really took the new context
+        reload_with(dp, f"  ca_file: {certs}/ca.pem", f"  ca_file: {hop_certs}/rogue.pem")
+        send_one(dp, b"Subject: three\r\n\r\nnot under a CA that does not know the hop\r\n")
+        assert dp.wait_counter("tls_fail_verify", 1, timeout=10) >= 1, dp.stdout()[-2000:]
+        assert len(hop.messages()) == 2
+    finally:
+        hop.stop()
