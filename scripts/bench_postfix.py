@@ -50,6 +50,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 NICE = int(os.environ.get("MXGATE_BENCH_NICE", "-20"))
 
 
+def netns(ns, args):
+    """ARGS run in network namespace NS (ip netns exec execs them: the PID is theirs)."""
+    return ["ip", "netns", "exec", ns, *args] if ns else list(args)
+
+
 def prio(args):
     """ARGS run at the benchmark's priority (popen with start_new_session, then autogroup())."""
     return ["nice", "-n", str(NICE), *args] if NICE else list(args)
@@ -117,11 +122,32 @@ def tree_cpu_ticks(master):
     return total, names
 
 
-def wait_listening(port, proc=None, timeout=10.0):
+def listens(pid, port):
+    """PID's network namespace has a TCP socket listening on PORT (/proc/PID/net/tcp)."""
+    try:
+        with open(f"/proc/{pid}/net/tcp") as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    return True
+    except (OSError, StopIteration, IndexError, ValueError):
+        pass
+    return False
+
+
+def wait_listening(port, proc=None, timeout=10.0, ns_pid=None):
+    """Until 127.0.0.1:PORT takes a connection, or (NS_PID) a socket of NS_PID's
+    namespace listens on PORT."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
+        if ns_pid is not None:
+            if listens(ns_pid, port):
+                return True
+            time.sleep(0.05)
+            continue
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return True
@@ -133,21 +159,22 @@ def wait_listening(port, proc=None, timeout=10.0):
 class Sink:
     """smtp-sink -c on loopback; a thread reads its running message count."""
 
-    def __init__(self, port, cpu, backlog=1024):
+    def __init__(self, port, cpu, backlog=1024, ns=None):
         self.count = 0
         self.times = []  # (monotonic time, count) as the count moves
         self.lock = threading.Lock()
         # smtp-sink buffers its counter unless stdout is a terminal: give it a pty
         self.fd, slave = pty.openpty()
-        self.p = subprocess.Popen(prio(["taskset", "-c", str(cpu), "smtp-sink", "-c", "-u",
-                                        "nobody", f"127.0.0.1:{port}", str(backlog)]),
+        self.p = subprocess.Popen(netns(ns, prio(["taskset", "-c", str(cpu), "smtp-sink", "-c",
+                                                  "-u", "nobody", f"127.0.0.1:{port}",
+                                                  str(backlog)])),
                                   stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
                                   start_new_session=True)
         os.close(slave)
         autogroup(self.p.pid)
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
-        if not wait_listening(port, self.p):
+        if not wait_listening(port, self.p, ns_pid=self.p.pid if ns else None):
             self.stop()
             raise BenchError(f"smtp-sink on port {port} did not start: "
                              f"{self.p.stderr.read().decode(errors='replace')}")
@@ -253,9 +280,25 @@ smtputf8_enable = no
 default_process_limit = 200
 """
 
+# With TLS (relay-tls): Postfix in a network namespace of its own, its smtpd on every
+# address there (the kernel's end of mxgate-gen's tap, which appears only once the
+# generator runs), STARTTLS offered with the same ECDSA P-256 certificate mxgate-dp
+# has (TLS 1.2+, Postfix's defaults otherwise, as mxgate's); the relayhost leg in
+# the clear on the namespace's loopback, as mxgate's store listener's is.
+MAIN_CF_TLS = """\
+inet_interfaces = all
+mynetworks = 127.0.0.0/8, {gen_net}
+smtpd_tls_security_level = may
+smtpd_tls_chain_files = {key}, {cert}
+smtpd_tls_protocols = >=TLSv1.2
+smtpd_tls_mandatory_protocols = >=TLSv1.2
+smtpd_tls_loglevel = 0
+"""
 
-def master_cf(port):
-    """Debian's master.cf, chroot off, with our smtpd on 127.0.0.1:PORT and postlogd enabled."""
+
+def master_cf(port, addr="127.0.0.1"):
+    """Debian's master.cf, chroot off, with our smtpd on ADDR:PORT (ADDR None: every
+    address) and postlogd enabled."""
     out = []
     have_postlog = False
     with open("/etc/postfix/master.cf") as f:
@@ -266,7 +309,7 @@ def master_cf(port):
             cols = line.split()
             if len(cols) >= 8:
                 if cols[0] == "smtp" and cols[1] == "inet":
-                    cols[0] = f"127.0.0.1:{port}"
+                    cols[0] = f"{addr}:{port}" if addr else str(port)
                 if cols[0] in ("postlog",):
                     have_postlog = True
                 cols[4] = "n"  # no chroot: the queue is in our folder
@@ -280,8 +323,9 @@ def master_cf(port):
 class Relay:
     """The private instance: made, started, stopped and removed by PID and folder."""
 
-    def __init__(self, port, sink_port, cpu):
-        self.port, self.cpu = port, cpu
+    def __init__(self, port, sink_port, cpu, ns=None, tls=None):
+        """NS: a network namespace to run in; TLS: (cert, key, generator's network)."""
+        self.port, self.cpu, self.ns = port, cpu, ns
         self.dir = tempfile.mkdtemp(prefix="mxgate-bench-postfix-")
         os.chmod(self.dir, 0o755)
         self.cfg = os.path.join(self.dir, "etc")
@@ -291,8 +335,10 @@ class Relay:
         shutil.chown(os.path.join(self.dir, "data"), "postfix")
         with open(os.path.join(self.cfg, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(d=self.dir, libexec=POSTFIX_LIBEXEC, sink_port=sink_port))
+            if tls:  # later lines win in main.cf
+                f.write(MAIN_CF_TLS.format(cert=tls[0], key=tls[1], gen_net=tls[2]))
         with open(os.path.join(self.cfg, "master.cf"), "w") as f:
-            f.write(master_cf(port))
+            f.write(master_cf(port, None if ns else "127.0.0.1"))
         self.master = None
 
     def log(self, lines=30):
@@ -304,8 +350,9 @@ class Relay:
 
     def postfix(self, *args, timeout=60):
         # set-permissions, check and start talk to a terminal or the maillog only
-        r = subprocess.run(prio(["taskset", "-c", str(self.cpu), "postfix", "-c", self.cfg,
-                                 *args]), capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(netns(self.ns, prio(["taskset", "-c", str(self.cpu), "postfix", "-c",
+                                                self.cfg, *args])),
+                           capture_output=True, text=True, timeout=timeout)
         return r.returncode, r.stdout + r.stderr
 
     def start(self):
@@ -328,8 +375,8 @@ class Relay:
             raise BenchError(f"postfix -c {self.cfg} start ({rc}) left no master: {out}\n"
                              f"maillog:\n{self.log()}")
         autogroup(self.master)  # the master leads a session; its processes share it
-        if not wait_listening(self.port):
-            raise BenchError(f"Postfix does not listen on 127.0.0.1:{self.port}\n{self.log()}")
+        if not wait_listening(self.port, ns_pid=self.master if self.ns else None):
+            raise BenchError(f"Postfix does not listen on port {self.port}\n{self.log()}")
 
     def queue_empty(self):
         for q in ("maildrop", "incoming", "active", "deferred", "hold"):
@@ -423,10 +470,163 @@ def run_relay(name, size, per_conn, sessions, seconds, base_port, pf_cpu, client
         sink.stop()
 
 
+# relay-tls: mxgate-gen on a net_tap port in the namespace is the client (smtp-source has
+# no TLS); the kernel's end of its tap is Postfix's address.
+TLS_KERNEL_ADDR = "203.0.113.101"
+TLS_GEN_ADDR = "203.0.113.102"
+GEN_START_S = 6  # what the generator's run gives its start (EAL, link, first mail)
+
+GEN_TAP_YAML = """\
+# mxgate-gen for scripts/bench's Postfix-with-TLS rows: one worker on CPU {cpu},
+# a net_tap port whose kernel end is Postfix's smtpd (namespace {ns}). It naps when
+# idle: smtp-sink shares its CPU, and a generator polling flat out starves it.
+dataplane:
+  main_core: {cpu}
+  worker_cores: [{cpu}]
+  memory: {{mode: hugepages, in_memory: true, file_prefix: {prefix}}}
+  idle_sleep_us: 20
+  ports:
+    - name: tap0
+      device: net_tap0,iface={iface}
+      addresses: [{gen_addr}/24]
+"""
+
+
+def ip(*args, check=True):
+    r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if check and r.returncode != 0:
+        raise BenchError(f"ip {' '.join(args)}: {r.stderr.strip()}")
+    return r
+
+
+def run_relay_tls(name, size, per_conn, sessions, seconds, base_port, pf_cpu, client_cpu,
+                  gen_bin, cert, key, warmup=2.0):
+    """One scenario with STARTTLS: a namespace, a fresh instance offering STARTTLS, and
+    mxgate-gen --tls starttls on a tap into it for WARMUP + SECONDS; the relayed rate and
+    Postfix's CPU over SECONDS. Everything stopped and removed after."""
+    tag = f"{os.getpid()}"
+    ns, iface = f"mxbpf{tag}"[:15], f"mxbpf{tag}"[:15]
+    prefix = f"mxgate-bench-pfgen-{tag}"
+    port = free_port_pair(base_port)
+    ip("netns", "del", ns, check=False)  # what a killed run of this PID left
+    ip("netns", "add", ns)
+    sink = relay = gen = None
+    cfg_dir = tempfile.mkdtemp(prefix="mxgate-bench-pfgen-")
+    try:
+        # The generator's tap made beforehand, with Postfix's address on the kernel's end:
+        # net_tap attaches to an existing (persistent, multi-queue) tap of its name.
+        ip("-n", ns, "link", "set", "dev", "lo", "up")
+        ip("-n", ns, "tuntap", "add", "dev", iface, "mode", "tap", "multi_queue")
+        ip("-n", ns, "addr", "add", f"{TLS_KERNEL_ADDR}/24", "dev", iface)
+        ip("-n", ns, "link", "set", "dev", iface, "up")
+        sink = Sink(port + 1, client_cpu, ns=ns)
+        relay = Relay(port, port + 1, pf_cpu, ns=ns, tls=(cert, key, f"{TLS_GEN_ADDR}/32"))
+        relay.start()
+        gen_yaml = os.path.join(cfg_dir, "gen.yaml")
+        with open(gen_yaml, "w") as f:
+            f.write(GEN_TAP_YAML.format(cpu=client_cpu, ns=ns, prefix=prefix, iface=iface,
+                                        gen_addr=TLS_GEN_ADDR))
+        gen_out = os.path.join(cfg_dir, "gen.out")
+
+        def gen_log(lines=20):
+            try:
+                with open(gen_out, errors="replace") as f:
+                    return "".join(f.readlines()[-lines:])
+            except OSError:
+                return "(no output)"
+
+        # long enough for its start, the warm-up and the window; it ends by itself, with
+        # its report (handshakes, latencies), after the window
+        gen_secs = int(GEN_START_S + warmup + seconds + 1.999)
+        started = time.monotonic()
+        with open(gen_out, "w") as out:
+            gen = subprocess.Popen(
+                netns(ns, prio([gen_bin, "-c", gen_yaml, "--mode", "smtp", "--dst",
+                                TLS_KERNEL_ADDR, "--port", str(port), "--tls", "starttls",
+                                "--size", str(size), "--per-session", str(per_conn),
+                                "--concurrency", str(sessions), "--seconds", str(gen_secs),
+                                "--retries", "20", "--backoff-ms", "1-500"])),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        autogroup(gen.pid)
+
+        # the window starts once mail flows and the warm-up has passed
+        if sink.wait_for(1, 30) is None:
+            raise BenchError(f"no message reached smtp-sink in 30 s\n"
+                             f"mxgate-gen:\n{gen_log()}\nPostfix:\n{relay.log()}")
+        time.sleep(warmup)
+        load = os.getloadavg()[0]
+        t0, n0 = time.monotonic(), sink.count
+        ticks0, _ = tree_cpu_ticks(relay.master)
+        time.sleep(seconds)
+        t1, n1 = time.monotonic(), sink.count
+        ticks1, by_name = tree_cpu_ticks(relay.master)
+        if gen.poll() is not None:
+            raise BenchError(f"mxgate-gen exited ({gen.returncode}) during the window:\n"
+                             f"{gen_log()}")
+        try:
+            gen.wait(timeout=started + gen_secs + 60 - time.monotonic())
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"mxgate-gen did not end:\n{gen_log()}")
+        g = None
+        with open(gen_out, errors="replace") as f:
+            for line in f:
+                if line.startswith("{"):
+                    g = json.loads(line)
+        relayed = n1 - n0
+        if relayed <= 0:
+            raise BenchError(f"Postfix relayed nothing in {seconds} s ({relay.deferred()} "
+                             f"deferred)\n{relay.log()}")
+        tls = (g or {}).get("tls") or {}
+        if not tls.get("handshakes") or tls.get("failures"):
+            raise BenchError(f"mxgate-gen's TLS: {tls or 'no report'}\n{gen_log()}")
+        cpu_s = (ticks1 - ticks0) / CLK_TCK
+        return {
+            "scenario": name, "messages": relayed, "size": size, "per_connection": per_conn,
+            "sessions": sessions, "seconds": t1 - t0, "msgs_per_s": relayed / (t1 - t0),
+            "server_cpu_s": cpu_s, "cpu_ticks_live_by_process": by_name, "clk_tck": CLK_TCK,
+            "deferred_at_end": relay.deferred(), "load_avg": load, "cpu": pf_cpu, "nice": NICE,
+            "tls": {"handshakes": tls["handshakes"], "versions": tls.get("versions"),
+                    "ciphers": tls.get("ciphers"),
+                    "what": "STARTTLS, ECDSA P-256, a full handshake per connection"},
+            "gen": g,
+            "method": "messages smtp-sink received over the window, mxgate-gen --tls starttls "
+                      "on a net_tap port sending throughout; CPU: utime+stime of the master "
+                      "and all its processes",
+        }
+    finally:
+        if gen is not None:
+            stop_pid(gen)
+        if relay is not None:
+            relay.stop()
+        if sink is not None:
+            sink.stop()
+        ip("netns", "del", ns, check=False)
+        shutil.rmtree(cfg_dir, ignore_errors=True)
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
 def main():
+    if len(sys.argv) == 13 and sys.argv[1] == "relay-tls":
+        _, _, outdir, name, size, per, sess, secs, pf_cpu, cl_cpu, gen_bin, cert, key = sys.argv
+        base = 30000 + os.getpid() % 15000
+        try:
+            res = run_relay_tls(name, int(size), int(per), int(sess), float(secs), base, pf_cpu,
+                                cl_cpu, gen_bin, cert, key)
+        except BenchError as e:
+            sys.exit(f"bench: Postfix relay with TLS {name}: {e}")
+        with open(os.path.join(outdir, f"postfix-relay-tls-{name}.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        print(f"Postfix relay, STARTTLS, {name}: {res['msgs_per_s']:,.0f} msg/s relayed "
+              f"({res['messages']} in {res['seconds']:.1f} s), Postfix CPU "
+              f"{res['server_cpu_s']:.2f} s, load average {res['load_avg']:.2f}; "
+              f"{res['tls']['handshakes']} handshakes {res['tls']['versions']}", flush=True)
+        return
     if len(sys.argv) != 10 or sys.argv[1] != "relay":
         sys.exit("usage: bench_postfix.py relay OUTDIR NAME SIZE PER-CONN SESSIONS SECONDS "
-                 "POSTFIX-CPU CLIENT-CPU")
+                 "POSTFIX-CPU CLIENT-CPU\n"
+                 "       bench_postfix.py relay-tls OUTDIR NAME SIZE PER-CONN SESSIONS SECONDS "
+                 "POSTFIX-CPU CLIENT-CPU MXGATE-GEN CERT KEY")
     _, _, outdir, name, size, per, sess, secs, pf_cpu, cl_cpu = sys.argv
     base = 30000 + os.getpid() % 15000
     try:
