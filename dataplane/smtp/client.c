@@ -15,6 +15,7 @@
 
 #include "dataplane/smtp/authparam.h"
 #include "dataplane/smtp/client.h"
+#include "dataplane/smtp/fmt.h"
 
 #define SMTP_CC_NAME_(e, name) name,
 const char *const smtp_client_counter_names[SMTP_CC_MAX] = { SMTP_CLIENT_COUNTERS(SMTP_CC_NAME_) };
@@ -217,18 +218,9 @@ static void wb_str(struct wb *b, const char *s)
 
 static void wb_u64(struct wb *b, uint64_t v)
 {
-	char t[24];
-	size_t n = 0;
-	do {
-		t[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n / 2; i++) {
-		char x = t[i];
-		t[i] = t[n - 1 - i];
-		t[n - 1 - i] = x;
-	}
-	wb_put(b, t, n);
+	char t[SMTP_U64_DIGITS];
+
+	wb_put(b, t, smtp_fmt_u64(t, v));
 }
 
 /* ---- results ------------------------------------------------------------------------------ */

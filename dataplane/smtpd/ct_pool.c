@@ -5,7 +5,7 @@
  * table of next hops (address:port), each with a struct hop_pool; a kept
  * connection is a struct ct_pconn (recycled through a free list) that reads
  * the replies still owed to it, its RSET's, and anything the hop says while
- * it waits.
+ * it waits -- through its TLS when it has one.
  */
 #include "dataplane/smtpd/ct_pool.h"
 
@@ -16,12 +16,15 @@
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 
+#include "control/config/routes.h"
 #include "dataplane/relay/hop_pool.h"
 #include "dataplane/smtp/client_reply.h"
+#include "dataplane/tls/tls.h"
 
 #define CT_POOL_HOPS	 64  /* next hops per worker with kept connections; more: not kept */
 #define CT_POOL_LINE_MAX 512 /* one reply line, CRLF included (RFC 5321 §4.5.3.1.5) */
 #define CT_POOL_T_RSET	 300000 /* ms: RFC 5321 §4.5.3.2.7 (or relay.command_timeout_s) */
+#define CT_POOL_TLS_READ 2048	/* plaintext decrypted at a time */
 
 struct ct_pool;
 
@@ -45,6 +48,9 @@ struct ct_pconn {
 	struct tcp_conn *tc;
 	struct hop_pool_conn hc;
 	unsigned ext;
+	struct tls_conn *tls; /* NULL: in the clear */
+	uint8_t tls_policy;   /* enum cfg_hop_tls it was set up under */
+	char tls_name[CFG_TLS_NAME_MAX]; /* ... and the name it was verified against */
 	bool rset; /* hc.owed (replies still to read) ends with RSET's */
 	struct timer timer;
 	uint16_t line_len;
@@ -113,7 +119,7 @@ static struct ct_phop *hop_of(struct ct_pool *p, uint32_t addr, uint16_t port, b
 	return free_slot;
 }
 
-static int send_str(struct dp_worker *w, struct tcp_conn *tc, const char *s, size_t n)
+static int send_raw(struct dp_worker *w, struct tcp_conn *tc, const void *s, size_t n)
 {
 	struct rte_mbuf *m = dp_mbuf_chain(w->pool, s, n);
 
@@ -126,13 +132,46 @@ static int send_str(struct dp_worker *w, struct tcp_conn *tc, const char *s, siz
 	return rc;
 }
 
-/* QUIT (RFC 5321 §4.1.1.10: it also ends a transaction left open), then a FIN. */
-static void quit_close(struct dp_worker *w, struct tcp_conn *tc)
+/* TLS's records waiting, to TCP. 0 or an error (they stay in TLS then). */
+static int tls_push(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *tls)
+{
+	const uint8_t *p;
+	size_t n = tls_output(tls, &p);
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = send_raw(w, tc, p, n);
+	if (rc == 0)
+		tls_output_done(tls, n);
+	return rc;
+}
+
+/* A command line to the hop: through TLS when TLS is not NULL. */
+static int send_str(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *tls, const char *s,
+		    size_t n)
+{
+	if (tls == NULL)
+		return send_raw(w, tc, s, n);
+	if (tls_write(tls, s, n) != (ssize_t)n)
+		return -EPROTO;
+	return tls_push(w, tc, tls);
+}
+
+/*
+ * QUIT (RFC 5321 §4.1.1.10: it also ends a transaction left open), under
+ * TLS a close_notify after it (RFC 8446 §6.1), then a FIN. TLS is freed.
+ */
+static void quit_close(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *tls)
 {
 	static const char quit[] = "QUIT\r\n";
 
 	tcp_set_arg(tc, NULL);
-	send_str(w, tc, quit, sizeof(quit) - 1);
+	if (send_str(w, tc, tls, quit, sizeof(quit) - 1) == 0 && tls != NULL) {
+		tls_close(tls);
+		(void)tls_push(w, tc, tls);
+	}
+	tls_conn_free(tls);
 	tcp_close(tc);
 }
 
@@ -154,12 +193,15 @@ static void pc_close(struct ct_pconn *pc, bool polite)
 {
 	struct ct_pool *p = pc->pool;
 	struct tcp_conn *tc = pc->tc;
+	struct tls_conn *tls = pc->tls;
 
 	count(p, DP_C_SMTPD_CT_POOL_CLOSED);
+	pc->tls = NULL;
 	pc_free(pc);
 	if (polite) {
-		quit_close(p->w, tc);
+		quit_close(p->w, tc, tls);
 	} else {
+		tls_conn_free(tls);
 		tcp_set_arg(tc, NULL);
 		tcp_close(tc);
 	}
@@ -249,14 +291,55 @@ static void pc_input(struct ct_pconn *pc, const uint8_t *p, size_t n)
 	}
 }
 
+/* What PC's TLS can decrypt now, read; its close_notify or a failure closes PC. */
+static void pc_drain(struct ct_pconn *pc, struct tcp_conn *tc)
+{
+	uint8_t buf[CT_POOL_TLS_READ];
+
+	while (pc->tc == tc) {
+		ssize_t k = tls_read(pc->tls, buf, sizeof(buf));
+
+		if (k > 0) {
+			pc_input(pc, buf, (size_t)k);
+			continue;
+		}
+		if (k < 0)
+			pc_close(pc, false);
+		break;
+	}
+	if (pc->tc == tc)
+		(void)tls_push(pc->pool->w, tc, pc->tls); /* what TLS itself answers, if anything */
+}
+
 void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data, size_t off)
 {
 	struct ct_pconn *pc = arg;
 
 	/* pc->tc: cleared when PC closes (it stays in memory, on the free list) */
+	if (pc->tls != NULL) {
+		for (struct rte_mbuf *m = data; m != NULL && pc->tc == tc; m = m->next, off = 0)
+			if (m->data_len > off &&
+			    tls_input(pc->tls, rte_pktmbuf_mtod(m, const uint8_t *) + off,
+				      m->data_len - off) != 0) {
+				pc_close(pc, false);
+				return;
+			}
+		pc_drain(pc, tc);
+		return;
+	}
 	for (struct rte_mbuf *m = data; m != NULL && pc->tc == tc; m = m->next, off = 0)
 		if (m->data_len > off)
 			pc_input(pc, rte_pktmbuf_mtod(m, const uint8_t *) + off, m->data_len - off);
+}
+
+void ct_pool_input(void *arg, struct tcp_conn *tc, const uint8_t *p, size_t n)
+{
+	struct ct_pconn *pc = arg;
+
+	if (n > 0 && pc->tc == tc)
+		pc_input(pc, p, n);
+	if (pc->tc == tc && pc->tls != NULL)
+		pc_drain(pc, tc);
 }
 
 void ct_pool_peer_closed(void *arg, struct tcp_conn *tc)
@@ -273,11 +356,13 @@ void ct_pool_closed(void *arg, struct tcp_conn *tc)
 
 	tcp_set_arg(tc, NULL);
 	count(pc->pool, DP_C_SMTPD_CT_POOL_CLOSED);
+	tls_conn_free(pc->tls);
+	pc->tls = NULL;
 	pc_free(pc); /* TC is gone: nothing to send or close */
 }
 
-void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16_t port,
-		  unsigned ext, unsigned txs, const struct ct_pool_debt *d)
+void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, const struct cfg_next_hop *nh,
+		  const struct ct_pool_conn *c, const struct ct_pool_debt *d)
 {
 	static const char rset_cmd[] = "RSET\r\n";
 	const struct cfg_relay *rc = &w->dp->cfg->relay;
@@ -286,11 +371,11 @@ void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint1
 	struct ct_pconn *pc;
 
 	if (p != NULL && !p->closing && rc->idle_timeout_s > 0 &&
-	    txs < rc->messages_per_connection)
-		h = hop_of(p, addr, port, true);
+	    c->txs < rc->messages_per_connection)
+		h = hop_of(p, nh->addr, nh->port, true);
 	if (h == NULL || !hop_pool_may_open(&h->hp, rc->connections_per_hop) ||
 	    d->line_len > CT_POOL_LINE_MAX) {
-		quit_close(w, tc);
+		quit_close(w, tc, c->tls);
 		return NULL;
 	}
 	pc = p->free;
@@ -299,7 +384,7 @@ void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint1
 	} else {
 		pc = malloc(sizeof(*pc));
 		if (pc == NULL) {
-			quit_close(w, tc);
+			quit_close(w, tc, c->tls);
 			return NULL;
 		}
 	}
@@ -308,10 +393,13 @@ void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint1
 	pc->pool = p;
 	pc->hop = h;
 	pc->tc = tc;
-	pc->ext = ext;
+	pc->ext = c->ext;
+	pc->tls = c->tls;
+	pc->tls_policy = nh->tls;
+	memcpy(pc->tls_name, nh->tls_name, sizeof(pc->tls_name));
 	timer_init(&pc->timer, on_timer, pc);
 	hop_pool_opened(&h->hp, &pc->hc);
-	pc->hc.txs = txs;
+	pc->hc.txs = c->txs;
 	TAILQ_INSERT_TAIL(&p->live, pc, all);
 	p->nkept++;
 	/* the reply the caller was reading goes on here, where it left off */
@@ -327,7 +415,7 @@ void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint1
 		return pc;
 	}
 	/* RFC 5321 §4.1.1.5: RSET ends the transaction the client gave up on */
-	if (d->rset && send_str(w, tc, rset_cmd, sizeof(rset_cmd) - 1) != 0) {
+	if (d->rset && send_str(w, tc, pc->tls, rset_cmd, sizeof(rset_cmd) - 1) != 0) {
 		pc_close(pc, false);
 		return NULL;
 	}
@@ -340,20 +428,49 @@ void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint1
 	return pc;
 }
 
-struct tcp_conn *ct_pool_take(struct dp_worker *w, uint32_t addr, uint16_t port, unsigned *ext,
-			      unsigned *txs)
+static struct ct_pconn *pc_of(struct hop_pool_conn *hc)
+{
+	return (struct ct_pconn *)((char *)hc - offsetof(struct ct_pconn, hc));
+}
+
+/*
+ * PC may carry a transaction to NH: it was set up under NH's TLS policy
+ * (and an "encrypt" one verified NH's name). One set up in the clear never
+ * serves a hop a reload made "encrypt" (nor "may", which would try TLS).
+ */
+static bool tls_fits(const struct ct_pconn *pc, const struct cfg_next_hop *nh)
+{
+	if (pc->tls_policy != nh->tls)
+		return false;
+	return nh->tls != CFG_HOP_TLS_ENCRYPT || strcmp(pc->tls_name, nh->tls_name) == 0;
+}
+
+struct tcp_conn *ct_pool_take(struct dp_worker *w, const struct cfg_next_hop *nh,
+			      struct ct_pool_conn *c)
 {
 	struct ct_pool *p = pool_of(w, false);
-	struct ct_phop *h = p != NULL && !p->closing ? hop_of(p, addr, port, false) : NULL;
-	struct hop_pool_conn *hc = h != NULL ? hop_pool_take(&h->hp) : NULL;
+	struct ct_phop *h = p != NULL && !p->closing ? hop_of(p, nh->addr, nh->port, false) : NULL;
+	struct hop_pool_conn *hc;
+	struct ct_pconn *pc = NULL;
 
-	if (hc == NULL)
+	if (h == NULL)
 		return NULL;
-	struct ct_pconn *pc = (struct ct_pconn *)((char *)hc - offsetof(struct ct_pconn, hc));
+	/* the most recently used that fits (LIFO); the others wait for their idle timeout */
+	TAILQ_FOREACH(hc, &h->hp.idle, idle_link) {
+		if (tls_fits(pc_of(hc), nh)) {
+			pc = pc_of(hc);
+			break;
+		}
+	}
+	if (pc == NULL)
+		return NULL;
+	hop_pool_unidle(&h->hp, hc);
 	struct tcp_conn *tc = pc->tc;
 
-	*ext = pc->ext;
-	*txs = pc->hc.txs;
+	c->ext = pc->ext;
+	c->txs = pc->hc.txs;
+	c->tls = pc->tls;
+	pc->tls = NULL;
 	pc_free(pc);
 	tcp_set_arg(tc, NULL);
 	count(p, DP_C_SMTPD_CT_POOL_REUSED);
@@ -378,6 +495,8 @@ void ct_pool_drain(struct dp_worker *w)
 	while ((pc = TAILQ_FIRST(&p->live)) != NULL) {
 		struct tcp_conn *tc = pc->tc;
 
+		tls_conn_free(pc->tls);
+		pc->tls = NULL;
 		pc_free(pc);
 		tcp_set_arg(tc, NULL);
 		tcp_abort(tc);
@@ -391,8 +510,11 @@ void ct_pool_free(struct dp_worker *w)
 
 	if (p == NULL)
 		return;
-	while ((pc = TAILQ_FIRST(&p->live)) != NULL)
+	while ((pc = TAILQ_FIRST(&p->live)) != NULL) {
+		tls_conn_free(pc->tls);
+		pc->tls = NULL;
 		pc_free(pc); /* their connections went with the stack */
+	}
 	while ((pc = p->free) != NULL) {
 		p->free = pc->next_free;
 		free(pc);

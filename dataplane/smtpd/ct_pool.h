@@ -20,6 +20,13 @@
  * -- a 421, a reply nobody asked for, a FIN, a reset, command_timeout_s
  * without the replies -- closes it (with QUIT unless the hop is leaving).
  *
+ * A connection under TLS (STARTTLS, RFC 3207) keeps its TLS here: what the
+ * pool reads and says (RSET, QUIT, then a close_notify) goes through it. A
+ * kept connection serves only a hop whose route has the TLS policy it was
+ * set up under (and, for "encrypt", the same tls_name it was verified
+ * against): a reload that changes a hop's policy never lets a connection
+ * made in the clear carry mail the new policy wants encrypted.
+ *
  * Internal to smtpd/: cutthrough.c gives connections back and takes them;
  * its TCP callbacks hand a pooled connection's events here (ct_pool_owns()).
  */
@@ -32,6 +39,9 @@
 
 #include "dataplane/core/dp.h"
 
+struct cfg_next_hop;
+struct tls_conn;
+
 /* The first octet of whatever a cut-through connection's TCP arg points to. */
 #define CT_KIND_SESSION 1 /* struct ct: a client's transaction uses it */
 #define CT_KIND_POOLED	2 /* struct ct_pconn: kept here */
@@ -42,14 +52,22 @@ static inline bool ct_pool_owns(const void *arg)
 	return *(const uint8_t *)arg == CT_KIND_POOLED;
 }
 
+/* What goes with a connection into the pool and out of it again. */
+struct ct_pool_conn {
+	unsigned ext;	      /* the hop's EHLO keywords (SMTP_EXT_*); under TLS the second EHLO's */
+	unsigned txs;	      /* transactions it carried */
+	struct tls_conn *tls; /* its TLS, handshake done, owned by whoever has the connection;
+			       * NULL: in the clear */
+};
+
 /*
- * An idle connection of worker W to ADDR (network order):PORT (host order),
- * taken out of the pool; its TCP arg is NULL until the caller sets its own.
- * *EXT: the hop's EHLO keywords (SMTP_EXT_*), *TXS: the transactions it
- * carried. NULL when none is idle.
+ * An idle connection of worker W to next hop H (address, port, TLS policy
+ * and tls_name), taken out of the pool; its TCP arg is NULL until the
+ * caller sets its own. *C: what it carries, its TLS now the caller's.
+ * NULL when none is idle that was set up under H's TLS policy.
  */
-struct tcp_conn *ct_pool_take(struct dp_worker *w, uint32_t addr, uint16_t port, unsigned *ext,
-			      unsigned *txs);
+struct tcp_conn *ct_pool_take(struct dp_worker *w, const struct cfg_next_hop *h,
+			      struct ct_pool_conn *c);
 
 /*
  * What a connection given back still owes. A connection joins the idle ones
@@ -66,15 +84,16 @@ struct ct_pool_debt {
 };
 
 /*
- * TC (to ADDR:PORT, EHLO keywords EXT, TXS transactions carried; its TCP
- * arg is the caller's until this call) is given back owing D. The pool
- * keeps it, or says QUIT and closes it (limits reached, the worker
- * stopping, no memory). Either way TC is no longer the caller's. Returns
+ * TC (to next hop H, set up under H's TLS policy, carrying C; its TCP arg
+ * is the caller's until this call) is given back owing D. The pool keeps
+ * it, or says QUIT and closes it (limits reached, the worker stopping, no
+ * memory). Either way TC and C->tls are no longer the caller's. Returns
  * TC's new TCP arg when kept (input that came with what the caller read
- * goes to ct_pool_received() with it), NULL when closed.
+ * goes to ct_pool_received(), or decrypted to ct_pool_input(), with it),
+ * NULL when closed.
  */
-void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint16_t port,
-		  unsigned ext, unsigned txs, const struct ct_pool_debt *d);
+void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, const struct cfg_next_hop *h,
+		  const struct ct_pool_conn *c, const struct ct_pool_debt *d);
 
 /*
  * The TCP callbacks of a pooled connection (ARG: its TCP arg). For
@@ -83,6 +102,13 @@ void *ct_pool_put(struct dp_worker *w, struct tcp_conn *tc, uint32_t addr, uint1
  * rest is the pool's (replies owed, in the same packet).
  */
 void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data, size_t off);
+
+/*
+ * N octets of plaintext the caller decrypted from a TLS connection it gave
+ * the pool in the same callback (ARG: ct_pool_put()'s return), after the
+ * reply that gave it back; then whatever its TLS still holds is read.
+ */
+void ct_pool_input(void *arg, struct tcp_conn *tc, const uint8_t *p, size_t n);
 void ct_pool_peer_closed(void *arg, struct tcp_conn *tc);
 void ct_pool_closed(void *arg, struct tcp_conn *tc);
 

@@ -24,10 +24,27 @@
  * else closes it (release()): a FIN without the end of data while content
  * flows (the next hop then drops the partial message), or after a failure.
  * A pooled connection's callbacks go to ct_pool.c (ct_pool_owns()).
+ *
+ * TLS (RFC 3207, client side) by the hop's route: tls: may or encrypt.
+ * After the EHLO reply offers STARTTLS it is sent; on its 220 the handshake
+ * runs over memory BIOs (dataplane/tls), then EHLO again with the first
+ * one's keywords forgotten (§4.2), and from then on every octet either way
+ * goes through TLS. Plaintext after the 220 and before the handshake is
+ * never read as a reply (the client side of CVE-2011-0411): the hop fails.
+ * "encrypt" (certificate verified against tls.ca_file and the hop's
+ * tls_name) never sends mail in the clear: no STARTTLS, a refusal or a
+ * failed handshake fail the hop like a refused connection, and with no
+ * hop left the client hears 451 4.7.4/4.7.5, worded as the store-mode
+ * relay words it (smtp/client.h). "may" goes on in the clear when STARTTLS
+ * is not offered or refused, and after a failed handshake makes a new
+ * connection in the clear for the transaction (as Postfix's opportunistic
+ * level, and relay_sched.c's conn_tls_fallback()). A kept connection keeps
+ * its TLS and serves only a hop with the TLS policy it was set up under.
  */
 #include "dataplane/smtpd/cutthrough.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <rte_byteorder.h>
@@ -38,9 +55,12 @@
 #include "dataplane/port/port.h"
 #include "dataplane/relay/route.h"
 #include "dataplane/smtpd/ct_pool.h"
+#include "dataplane/smtp/client.h"
 #include "dataplane/smtp/client_reply.h"
 #include "dataplane/smtp/client_stuff.h"
+#include "dataplane/smtp/fmt.h"
 #include "dataplane/smtp/received.h"
+#include "dataplane/tls/tls.h"
 
 /* Client input given to the engine at once: content from it must fit the stage, stuffed. */
 #define CT_FEED_MAX  2048
@@ -50,6 +70,7 @@
 #define CT_CMD_MAX   1100 /* MAIL or RCPT line: path (<= 256) and parameters */
 #define CT_PIPE_MAX  8	  /* RCPTs of one client group in flight (the engine's rcpt_pending_max) */
 #define CT_RCPT_LINE 272  /* "RCPT TO:<" mailbox (<= 254, RFC 5321 §4.5.3.1.3) ">" CRLF */
+#define CT_TLS_READ  4096 /* plaintext decrypted at a time from the hop's records */
 
 /* RFC 5321 §4.5.3.2, client side: its minimums, used when the config has none (ms) */
 #define CT_T_COMMAND 300000
@@ -63,6 +84,8 @@ enum ct_state {
 	CT_GREETING,   /* waiting for its 220 */
 	CT_EHLO,       /* EHLO sent */
 	CT_HELO,       /* HELO sent (EHLO refused) */
+	CT_STARTTLS,   /* STARTTLS sent: its 220 awaited */
+	CT_HANDSHAKE,  /* TLS handshake running; EHLO again when it is done */
 	CT_READY,      /* a pooled connection taken: ct_flush() sends MAIL and the RCPTs */
 	CT_MAIL,       /* MAIL sent; out_n RCPTs went along (PIPELINING), the rest wait */
 	CT_RCPT,       /* out_n RCPTs sent: the client's replies to them are pending */
@@ -108,6 +131,14 @@ struct ct {
 	unsigned out_n;	  /* ... of which the first out_n were sent (sent_len octets) */
 	size_t cmd_len, sent_len;
 	unsigned rres_head, rres_n; /* decided RCPT replies in rres[], oldest first */
+
+	/* TLS to the next hop (RFC 3207) */
+	struct tls_ctx *tls_ctx;     /* the session's snapshot's client context (ct_set_tls()) */
+	struct tls_stats *tls_stats; /* the worker's: outlives every connection */
+	uint32_t tls_hs_ms;	     /* the handshake's time limit */
+	struct tls_conn *tls;	     /* the connection's, from the 220 to STARTTLS on */
+	bool tls_plain;		     /* "may": the handshake failed, this hop goes in the clear */
+	uint8_t tls_why;	     /* an "encrypt" hop failed for TLS: SMTP_CR_*, 0: none did */
 
 	int fail;		/* sticky for the transaction: SMTP_R_* every later step gets */
 	bool data_refused;	/* the next hop refused DATA: content is dropped, end() mirrors */
@@ -184,11 +215,57 @@ static uint64_t t_dot(const struct ct *ct)
 	return secs_or(ct->w->dp->cfg->relay.data_end_timeout_s, CT_T_DOT);
 }
 
+/*
+ * TLS records waiting (the handshake's, encrypted commands and content, an
+ * alert) go to TCP as one chain. 0 (nothing waits any more), -EAGAIN (no
+ * room: they wait in TLS for writable()), or another error.
+ */
+static int tls_flush(struct ct *ct)
+{
+	const uint8_t *p;
+	size_t n = tls_output(ct->tls, &p);
+	struct rte_mbuf *m;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (ct->tc == NULL)
+		return -EPIPE;
+	m = dp_mbuf_chain(ct->w->pool, p, n);
+	if (m == NULL)
+		return -ENOMEM;
+	rc = tcp_send(ct->tc, m);
+	if (rc != 0) {
+		rte_pktmbuf_free(m);
+		return rc;
+	}
+	tls_output_done(ct->tls, n);
+	return 0;
+}
+
+/*
+ * The connection's TLS ends with it: a close_notify first (RFC 8446 §6.1)
+ * when the session is sound and one record fits, never waited for.
+ */
+static void tls_end(struct ct *ct)
+{
+	if (ct->tls == NULL)
+		return;
+	if (ct->tc != NULL && tls_handshake_done(ct->tls) && tls_conn_fail(ct->tls) == TLS_OK) {
+		tls_close(ct->tls);
+		(void)tls_flush(ct);
+	}
+	tls_conn_free(ct->tls);
+	ct->tls = NULL;
+}
+
 /* The next hop's connection is no longer ours: its callbacks see NULL from now on. */
 static void release(struct ct *ct)
 {
-	struct tcp_conn *tc = ct->tc;
+	struct tcp_conn *tc;
 
+	tls_end(ct);
+	tc = ct->tc;
 	timer_cancel(&ct->w->timers, &ct->timer);
 	ct->tc = NULL;
 	ct->stage_len = 0;
@@ -223,24 +300,46 @@ static void park(struct ct *ct, unsigned owed, bool rset)
 		.line_len = ct->line_len,
 		.in_code = ct->in_reply ? ct->code : 0,
 	};
+	struct ct_pool_conn pc = {
+		.ext = ct->ext,
+		.txs = ct->txs,
+		.tls = ct->tls, /* the pool's from here on, with what it still holds to read */
+	};
 
 	timer_cancel(&ct->w->timers, &ct->timer);
 	ct->tc = NULL;
+	ct->tls = NULL;
 	ct->stage_len = 0;
 	ct->blocked = false;
 	ct->line_len = 0;
 	ct->in_reply = false;
-	if (tc == NULL)
+	if (tc == NULL) {
+		tls_conn_free(pc.tls);
 		return;
+	}
 	tcp_set_arg(tc, NULL);
-	ct->handoff = ct_pool_put(ct->w, tc, h->addr, h->port, ct->ext, ct->txs, &d);
+	ct->handoff = ct_pool_put(ct->w, tc, h, &pc, &d);
 }
 
-/* Sends P[0..N) to the next hop. 0, -EAGAIN (no room: writable() follows) or another error. */
+/*
+ * Sends P[0..N) to the next hop. 0, -EAGAIN (no room: writable() follows) or another error.
+ * Under TLS the octets are taken once no earlier record waits, and their records may wait
+ * in TLS for writable(): at most one stage's worth is ever held there.
+ */
 static int send_raw(struct ct *ct, const void *p, size_t n)
 {
 	if (ct->tc == NULL)
 		return -EPIPE;
+	if (ct->tls != NULL) {
+		int rc = tls_flush(ct);
+
+		if (rc != 0)
+			return rc;
+		if (tls_write(ct->tls, p, n) != (ssize_t)n) /* before the handshake: nothing */
+			return -EPROTO;
+		rc = tls_flush(ct);
+		return rc == -EAGAIN ? 0 : rc;
+	}
 	struct rte_mbuf *m = dp_mbuf_chain(ct->w->pool, p, n);
 
 	if (m == NULL)
@@ -371,23 +470,21 @@ static int connect_next(struct ct *ct, bool pooled)
 		const struct cfg_next_hop *h = &ct->rt.hops[ct->order[ct->hop]];
 		uint32_t src = net_source_for(&ct->w->net, h->addr);
 
-		if (h->tls == CFG_HOP_TLS_ENCRYPT) {
-			/* cut-through speaks to hops in the clear only: a hop whose route
-			 * requires TLS is never sent mail without it (a store listener
-			 * relays to it); "may" goes in the clear, which it allows */
-			count(ct, DP_C_SMTPD_CT_TLS_SKIPPED);
-			continue;
-		}
 		ct->line_len = 0;
 		ct->in_reply = false;
 		ct->msg_len = 0;
 		ct->code = 0;
 		ct->txs = 0;
 		ct->reused = false;
-		if (pooled) {
-			ct->tc = ct_pool_take(ct->w, h->addr, h->port, &ct->ext, &ct->txs);
+		if (pooled && !ct->tls_plain) { /* one kept under this hop's TLS policy */
+			struct ct_pool_conn pc;
+
+			ct->tc = ct_pool_take(ct->w, h, &pc);
 			if (ct->tc != NULL) {
 				tcp_set_arg(ct->tc, ct);
+				ct->ext = pc.ext;
+				ct->txs = pc.txs;
+				ct->tls = pc.tls;
 				ct->reused = true;
 				return 1;
 			}
@@ -415,6 +512,44 @@ static int connect_next(struct ct *ct, bool pooled)
  */
 static void hop_ready(struct ct *ct);
 
+/* The store-mode relay's words for its own reasons (smtp/client.h), TLS's among them. */
+#define CT_REASON_(e, esc, text) [SMTP_CR_##e] = { esc, text },
+static const struct {
+	const char *esc, *text;
+} reasons[SMTP_CR_MAX] = { SMTP_CLIENT_REASONS(CT_REASON_) };
+#undef CT_REASON_
+
+/* 451 and why an "encrypt" hop could not be used (WHY: SMTP_CR_TLS_FAILED, _NO_STARTTLS). */
+static void tls_result(struct ct_result *r, unsigned why)
+{
+	*r = (struct ct_result){ .ready = true, .text = true, .code = 451 };
+	snprintf(r->esc, sizeof(r->esc), "%s", reasons[why].esc);
+	int n = snprintf(r->msg, sizeof(r->msg), "Error: next hop: %s, try again later",
+			 reasons[why].text);
+
+	r->msg_len = RTE_MIN((size_t)RTE_MAX(n, 0), sizeof(r->msg) - 1);
+}
+
+/*
+ * No hop of the route is left: the RCPTs waiting hear 451 4.4.1 -- or, when
+ * an "encrypt" hop failed for TLS, why (RFC 3207 §4: such mail never goes
+ * in the clear) -- and so does the rest of the transaction.
+ */
+static void no_hop_left(struct ct *ct)
+{
+	count(ct, DP_C_SMTPD_CT_UNREACHABLE);
+	ct->state = CT_IDLE;
+	if (ct->tls_why == 0) {
+		ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
+		fail_waiting(ct, NULL, SMTP_R_NEXTHOP_UNREACHABLE);
+		return;
+	}
+	tls_result(&ct->saved, ct->tls_why);
+	fail_waiting(ct, &ct->saved, 0);
+	ct->saved.ready = false;
+	ct->fail = -1; /* see ct_rcpt(): later RCPTs hear the saved text */
+}
+
 static void hop_failed(struct ct *ct)
 {
 	int rc;
@@ -422,6 +557,7 @@ static void hop_failed(struct ct *ct)
 	count(ct, DP_C_SMTPD_CT_HOP_FAILURES);
 	release(ct);
 	ct->hop++;
+	ct->tls_plain = false;
 	rc = connect_next(ct, true);
 	if (rc == 0)
 		return;
@@ -429,10 +565,7 @@ static void hop_failed(struct ct *ct)
 		hop_ready(ct);
 		return;
 	}
-	count(ct, DP_C_SMTPD_CT_UNREACHABLE);
-	ct->state = CT_IDLE;
-	ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
-	fail_waiting(ct, NULL, SMTP_R_NEXTHOP_UNREACHABLE);
+	no_hop_left(ct);
 }
 
 /*
@@ -458,10 +591,7 @@ static void hop_lost(struct ct *ct, int reply)
 		rc = connect_next(ct, false);
 		if (rc == 0)
 			return;
-		count(ct, DP_C_SMTPD_CT_UNREACHABLE);
-		ct->state = CT_IDLE;
-		ct->fail = SMTP_R_NEXTHOP_UNREACHABLE;
-		fail_waiting(ct, NULL, SMTP_R_NEXTHOP_UNREACHABLE);
+		no_hop_left(ct);
 		return;
 	}
 
@@ -485,16 +615,9 @@ static size_t put(char *b, size_t at, const void *p, size_t n)
 
 static size_t put_u64(char *b, size_t at, uint64_t v)
 {
-	char t[24];
-	size_t n = 0;
+	char t[SMTP_U64_DIGITS];
 
-	do {
-		t[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		at = put(b, at, &t[n - 1 - i], 1);
-	return at;
+	return put(b, at, t, smtp_fmt_u64(t, v));
 }
 
 /* MAIL FROM with what the client declared that the next hop understands. */
@@ -564,6 +687,115 @@ static void hop_ready(struct ct *ct)
 	hop_failed(ct);
 }
 
+/* ---- STARTTLS (RFC 3207, client side) ---- */
+
+static int send_ehlo(struct ct *ct)
+{
+	char b[300];
+	size_t hl = strnlen(ct->helo, 255);
+
+	memcpy(b, "EHLO ", 5);
+	memcpy(b + 5, ct->helo, hl);
+	memcpy(b + 5 + hl, "\r\n", 2);
+	return send_cmd(ct, b, hl + 7, CT_EHLO, t_command(ct));
+}
+
+/* An "encrypt" hop cannot be used for TLS (WHY: SMTP_CR_*): the next one is tried. */
+static void tls_refuse_hop(struct ct *ct, unsigned why)
+{
+	ct->tls_why = (uint8_t)why;
+	hop_failed(ct);
+}
+
+/*
+ * STARTTLS was refused or its handshake failed. "may": the transaction goes
+ * on in the clear -- on this connection after a refusal (RECONNECT false),
+ * on a new one after a failed handshake, whose connection is in an unknown
+ * state -- and the client sees nothing of it. "encrypt": the hop fails.
+ */
+static void tls_failed(struct ct *ct, bool reconnect)
+{
+	count(ct, DP_C_SMTPD_CT_TLS_FAILED);
+	if (cur_hop(ct)->tls != CFG_HOP_TLS_MAY) {
+		tls_refuse_hop(ct, SMTP_CR_TLS_FAILED);
+		return;
+	}
+	count(ct, DP_C_SMTPD_CT_TLS_FALLBACK);
+	if (!reconnect) {
+		hop_ready(ct);
+		return;
+	}
+	release(ct);
+	ct->tls_plain = true; /* until the route's next hop, or the next transaction */
+	if (connect_next(ct, false) == 0)
+		return;
+	no_hop_left(ct);
+}
+
+/*
+ * After the EHLO (or HELO) reply: STARTTLS when the hop's policy asks for TLS
+ * and it is offered; an "encrypt" hop that does not offer it is not used
+ * (RFC 3207 §4); else the transaction begins.
+ */
+static void after_hello(struct ct *ct)
+{
+	static const char starttls[] = "STARTTLS\r\n";
+	const struct cfg_next_hop *h = cur_hop(ct);
+
+	if (ct->tls == NULL && h->tls != CFG_HOP_TLS_NONE && !ct->tls_plain) {
+		if (ct->ext & SMTP_EXT_STARTTLS) {
+			count(ct, DP_C_SMTPD_CT_TLS_STARTED);
+			if (send_cmd(ct, starttls, sizeof(starttls) - 1, CT_STARTTLS,
+				     t_command(ct)) != 0)
+				hop_failed(ct);
+			return;
+		}
+		if (h->tls == CFG_HOP_TLS_ENCRYPT) {
+			count(ct, DP_C_SMTPD_CT_TLS_NOT_OFFERED);
+			tls_refuse_hop(ct, SMTP_CR_NO_STARTTLS);
+			return;
+		}
+	}
+	hop_ready(ct);
+}
+
+/* The 220 to STARTTLS: the ClientHello goes out; under "encrypt" the hop's name is verified. */
+static void tls_begin(struct ct *ct)
+{
+	const struct cfg_next_hop *h = cur_hop(ct);
+	const uint8_t *a = (const uint8_t *)&h->addr;
+	char addr[16];
+
+	snprintf(addr, sizeof(addr), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+	ct->tls = ct->tls_ctx != NULL ? tls_client_new(ct->tls_ctx, ct->tls_stats,
+						       h->tls_name[0] ? h->tls_name : addr,
+						       h->tls == CFG_HOP_TLS_ENCRYPT)
+				      : NULL;
+	if (ct->tls == NULL) {
+		if (ct->tls_stats != NULL)
+			ct->tls_stats->c[TLS_C_TLS_FAIL_OTHER]++;
+		tls_failed(ct, true);
+		return;
+	}
+	ct->state = CT_HANDSHAKE;
+	arm(ct, ct->tls_hs_ms ? ct->tls_hs_ms : t_command(ct));
+	(void)tls_read(ct->tls, NULL, 0); /* writes the ClientHello */
+	if (tls_flush(ct) != 0)
+		tls_failed(ct, true);
+}
+
+/*
+ * The handshake is done: EHLO again, the first one's keywords forgotten
+ * (RFC 3207 §4.2: the server's may differ under TLS).
+ */
+static void tls_up(struct ct *ct)
+{
+	count(ct, DP_C_SMTPD_CT_TLS_OK);
+	ct->ext = 0;
+	if (send_ehlo(ct) != 0)
+		hop_failed(ct);
+}
+
 /* ---- the next hop's replies ---- */
 
 /* A whole reply is in (code, esc, msg): what it means where we are. */
@@ -573,17 +805,15 @@ static void on_reply(struct ct *ct)
 
 	switch (ct->state) {
 	case CT_GREETING:
-		if (k == 2) {
-			char b[300];
-			size_t hl = strnlen(ct->helo, 255);
-
-			memcpy(b, "EHLO ", 5);
-			memcpy(b + 5, ct->helo, hl);
-			memcpy(b + 5 + hl, "\r\n", 2);
-			if (send_cmd(ct, b, hl + 7, CT_EHLO, t_command(ct)) == 0)
-				return;
-		}
+		if (k == 2 && send_ehlo(ct) == 0)
+			return;
 		hop_failed(ct);
+		return;
+	case CT_STARTTLS:
+		if (ct->code == 220)
+			tls_begin(ct);
+		else /* RFC 3207 §4: 454, or 501 */
+			tls_failed(ct, false);
 		return;
 	case CT_EHLO:
 	case CT_HELO:
@@ -598,7 +828,7 @@ static void on_reply(struct ct *ct)
 			if (send_cmd(ct, b, hl + 7, CT_HELO, t_command(ct)) == 0)
 				return;
 		} else if (k == 2) {
-			hop_ready(ct);
+			after_hello(ct);
 			return;
 		}
 		hop_failed(ct);
@@ -749,16 +979,34 @@ static bool on_line(struct ct *ct, const uint8_t *p, size_t n)
 }
 
 /*
- * The next hop's octets: framed into lines of at most CT_LINE_MAX. Returns
- * the octets read: fewer than N when the connection was let go of (parked,
- * lost) by the reply that ended there.
+ * The hop sent plaintext after its 220 to STARTTLS, before the handshake:
+ * never taken for a reply (the client side of CVE-2011-0411, RFC 3207 §5).
+ * It is not a hop to trust with this transaction, under either policy.
  */
-static size_t hop_input(struct ct *ct, const uint8_t *p, size_t n)
+static void tls_injected(struct ct *ct)
+{
+	count(ct, DP_C_SMTPD_CT_TLS_FAILED);
+	if (cur_hop(ct)->tls == CFG_HOP_TLS_ENCRYPT)
+		ct->tls_why = SMTP_CR_TLS_FAILED;
+	hop_failed(ct);
+}
+
+/*
+ * The next hop's octets (CLEAR: as TCP brought them; else decrypted):
+ * framed into lines of at most CT_LINE_MAX. Returns the octets read: fewer
+ * than N when the connection was let go of (parked, lost) by the reply that
+ * ended there.
+ */
+static size_t hop_input(struct ct *ct, const uint8_t *p, size_t n, bool clear)
 {
 	struct tcp_conn *tc = ct->tc;
 	size_t i;
 
 	for (i = 0; i < n && ct->tc == tc; i++) {
+		if (clear && ct->tls != NULL) { /* the 220 to STARTTLS came before these */
+			tls_injected(ct);
+			return i;
+		}
 		if (ct->line_len >= CT_LINE_MAX) {
 			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
 			return i;
@@ -771,7 +1019,7 @@ static size_t hop_input(struct ct *ct, const uint8_t *p, size_t n)
 
 		ct->line_len = 0;
 		if (!on_line(ct, ct->line, len)) {
-			if (ct->state <= CT_HELO)
+			if (ct->state <= CT_HANDSHAKE)
 				hop_failed(ct);
 			else
 				hop_lost(ct, SMTP_R_NEXTHOP_LOST);
@@ -860,6 +1108,75 @@ static void on_connected(struct tcp_conn *tc, int err)
 	arm(ct, t_command(ct));
 }
 
+/* The connection failed or ended (FIN, reset, a TLS error): what that means where CT is. */
+static void hop_gone(struct ct *ct)
+{
+	if (ct->state == CT_HANDSHAKE) {
+		tls_peer_closed(ct->tls); /* counted as the hop leaving mid-handshake */
+		tls_failed(ct, true);
+	} else if (ct->state <= CT_HANDSHAKE && ct->state != CT_IDLE) {
+		hop_failed(ct);
+	} else if (ct->state != CT_IDLE) {
+		hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+	} else {
+		release(ct);
+	}
+}
+
+/*
+ * Ciphertext from the next hop: into TLS, the handshake driven, plaintext
+ * on to hop_input(). A reply that gave the connection to the pool hands it
+ * the plaintext after it too, and TLS with what it has not decrypted yet.
+ */
+static void tls_error(struct ct *ct)
+{
+	if (ct->state == CT_HANDSHAKE)
+		tls_failed(ct, true); /* counted by TLS already, by its reason */
+	else
+		hop_gone(ct);
+}
+
+static void tls_received(struct ct *ct, struct tcp_conn *tc, struct rte_mbuf *data)
+{
+	uint8_t buf[CT_TLS_READ];
+	bool was = tls_handshake_done(ct->tls);
+
+	for (struct rte_mbuf *m = data; m != NULL; m = m->next)
+		if (tls_input(ct->tls, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len) != 0) {
+			tls_error(ct);
+			return;
+		}
+	while (ct->tc == tc) {
+		ssize_t k = tls_read(ct->tls, buf, sizeof(buf));
+
+		if (!was && tls_handshake_done(ct->tls)) {
+			was = true;
+			tls_up(ct);
+			if (ct->tc != tc)
+				return;
+		}
+		if (k > 0) {
+			size_t used = hop_input(ct, buf, (size_t)k, false);
+
+			if (ct->tc != tc && ct->handoff != NULL)
+				ct_pool_input(ct->handoff, tc, buf + used, (size_t)k - used);
+			continue;
+		}
+		if (k == 0)
+			break;
+		/* -EPIPE: its close_notify; -EPROTO: failed (TLS counted it; an alert may wait) */
+		(void)tls_flush(ct);
+		tls_error(ct);
+		return;
+	}
+	if (ct->tc == tc) {
+		int rc = tls_flush(ct); /* the handshake's next records */
+
+		if (rc != 0 && rc != -EAGAIN)
+			tls_error(ct);
+	}
+}
+
 static void on_received(struct tcp_conn *tc, struct rte_mbuf *data)
 {
 	struct ct *ct = tcp_arg(tc);
@@ -877,8 +1194,16 @@ static void on_received(struct tcp_conn *tc, struct rte_mbuf *data)
 		return;
 	}
 	ct->handoff = NULL;
+	if (ct->tls != NULL) {
+		tls_received(ct, tc, data);
+		ct->handoff = NULL;
+		rte_pktmbuf_free(data);
+		push(ct); /* after a 354 */
+		ct_wake(ct);
+		return;
+	}
 	for (m = data; m != NULL && ct->tc == tc; m = m->next) {
-		used = hop_input(ct, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+		used = hop_input(ct, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, true);
 		if (ct->tc != tc)
 			break;
 	}
@@ -902,18 +1227,24 @@ static void on_writable(struct tcp_conn *tc)
 
 	if (ct == NULL || ct_pool_owns(ct))
 		return;
+	if (ct->tls != NULL) { /* records that waited for room go first */
+		int rc = tls_flush(ct);
+
+		if (rc == -EAGAIN)
+			return;
+		if (rc != 0) {
+			hop_gone(ct);
+			ct_wake(ct);
+			return;
+		}
+	}
 	push(ct);
 	ct_wake(ct);
 }
 
 static void gone(struct ct *ct)
 {
-	if (ct->state <= CT_HELO && ct->state != CT_IDLE)
-		hop_failed(ct);
-	else if (ct->state != CT_IDLE)
-		hop_lost(ct, SMTP_R_NEXTHOP_LOST);
-	else
-		release(ct);
+	hop_gone(ct);
 	ct_wake(ct);
 }
 
@@ -963,7 +1294,10 @@ static void on_timer(struct timer *t, void *arg)
 	(void)t;
 	if (ct->state == CT_IDLE)
 		return;
-	if (ct->state <= CT_HELO) {
+	if (ct->state == CT_HANDSHAKE) { /* tls.handshake_timeout_ms */
+		tls_timed_out(ct->tls);
+		tls_failed(ct, true);
+	} else if (ct->state <= CT_HANDSHAKE) {
 		count(ct, DP_C_SMTPD_CT_TIMEOUTS);
 		hop_failed(ct);
 	} else {
@@ -991,6 +1325,13 @@ void ct_init(struct ct *ct, struct dp_worker *w, struct smtp_session *s, const c
 void ct_set_routes(struct ct *ct, const struct cfg_routes *routes)
 {
 	ct->routes = routes;
+}
+
+void ct_set_tls(struct ct *ct, struct tls_ctx *t, struct tls_stats *stats, uint32_t handshake_ms)
+{
+	ct->tls_ctx = t;
+	ct->tls_stats = stats;
+	ct->tls_hs_ms = handshake_ms;
 }
 
 /*
@@ -1035,6 +1376,8 @@ static void tx_reset(struct ct *ct)
 	ct->cmd_n = ct->out_n = 0;
 	ct->cmd_len = ct->sent_len = 0;
 	ct->rres_n = 0;
+	ct->tls_plain = false;
+	ct->tls_why = 0;
 }
 
 void ct_fini(struct ct *ct)
@@ -1089,6 +1432,8 @@ int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcp
 	ct->rt = rt;
 	ct->hop = 0;
 	route_order(&rt, rte_rand(), ct->order);
+	ct->tls_plain = false;
+	ct->tls_why = 0;
 	int rc = connect_next(ct, true);
 	if (rc < 0) {
 		count(ct, DP_C_SMTPD_CT_UNREACHABLE);

@@ -43,6 +43,20 @@ void ct_init(struct ct *ct, struct dp_worker *w, struct smtp_session *s, const c
  */
 void ct_set_routes(struct ct *ct, const struct cfg_routes *routes);
 
+struct tls_ctx;
+struct tls_stats;
+
+/*
+ * The client side of TLS for STARTTLS to next hops whose route says tls:
+ * may or encrypt (RFC 3207): T, the session's snapshot's context (it must
+ * outlive the session; a connection keeps its own reference to what it
+ * uses), STATS, the worker's counters (they must outlive every connection,
+ * kept ones included), and the handshake's time limit (0: the command
+ * timeout). Until called, or with T NULL: such a hop fails its handshake
+ * ("may" then goes on in the clear, "encrypt" is not used).
+ */
+void ct_set_tls(struct ct *ct, struct tls_ctx *t, struct tls_stats *stats, uint32_t handshake_ms);
+
 /* The session ends: the next hop's connection is let go of (its transaction aborted). */
 void ct_fini(struct ct *ct);
 

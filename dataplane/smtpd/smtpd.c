@@ -895,6 +895,9 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 			ss);
 		ct_set_routes(ss->ct, &l->root->routes); /* the session's snapshot's */
 	}
+		/* STARTTLS to next hops: the snapshot's client context, the worker's counters */
+		ct_set_tls(ss->ct, l->tls != NULL ? l->tls : d->tls, &d->tls_stats,
+			   l->root->tls.handshake_timeout_ms);
 	tcp_set_arg(c, ss);
 	sess_after(ss);
 }

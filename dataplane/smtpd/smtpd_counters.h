@@ -40,7 +40,11 @@
 	X(SMTPD_CT_CONNECTS, "smtp_ct_connects")           /* next-hop connections opened */      \
 	X(SMTPD_CT_HOP_FAILURES, "smtp_ct_hop_failures")   /* a hop refused or timed out: next */ \
 	X(SMTPD_CT_UNREACHABLE, "smtp_ct_unreachable")     /* every hop failed: 451 4.4.1 */      \
-	X(SMTPD_CT_TLS_SKIPPED, "smtp_ct_tls_skipped")     /* hop needs TLS cut-through lacks */  \
+	X(SMTPD_CT_TLS_STARTED, "smtp_ct_starttls")        /* STARTTLS sent to a next hop */      \
+	X(SMTPD_CT_TLS_OK, "smtp_ct_tls_ok")               /* its handshake done: TLS from here */ \
+	X(SMTPD_CT_TLS_FAILED, "smtp_ct_tls_failed")       /* refused, handshake failed, injected */ \
+	X(SMTPD_CT_TLS_FALLBACK, "smtp_ct_tls_fallback")   /* "may": on in the clear after that */ \
+	X(SMTPD_CT_TLS_NOT_OFFERED, "smtp_ct_tls_not_offered") /* "encrypt" hop, no STARTTLS */   \
 	X(SMTPD_CT_RCPTS_ACCEPTED, "smtp_ct_rcpts_accepted") /* next hop's 2xx at RCPT, mirrored */ \
 	X(SMTPD_CT_RCPTS_REFUSED, "smtp_ct_rcpts_refused") /* its 4xx/5xx at MAIL/RCPT, mirrored */ \
 	X(SMTPD_CT_OTHER_ROUTE, "smtp_ct_other_route")     /* another next hop: 452 4.5.3 */      \

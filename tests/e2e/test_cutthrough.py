@@ -168,8 +168,8 @@ def test_an_unreachable_next_hop_is_451_4_4_1_and_a_second_hop_is_tried(start_da
 @netns
 def test_a_hop_whose_route_requires_tls_is_never_used_in_the_clear(start_dataplane, tmp_path,
                                                                   next_hops):
-    """Cut-through has no TLS client: a next hop with `tls: encrypt` is skipped (counted),
-    never sent mail in the clear; the route's next hop takes it."""
+    """A next hop with `tls: encrypt` that offers no STARTTLS (RFC 3207 §4) is greeted,
+    never sent MAIL, and counted; the route's next hop takes the message."""
     dp = start_dataplane(extra=cut_config(extra_hops_a=(
         f", {{address: {HOP_B}, port: {HOP_PORT}, priority: 20}}")).replace(
         f"next_hops: [{{address: {HOP_A}, port: {HOP_PORT}}}",
@@ -182,9 +182,10 @@ def test_a_hop_whose_route_requires_tls_is_never_used_in_the_clear(start_datapla
     smtp.quit()
     assert len(b.wait(1)) == 1
     assert a.messages() == []
-    assert not (tmp_path / "a" / "connections.log").exists(), "hop A was never connected to"
-    assert dp.counter("smtp_ct_tls_skipped") == 1
-    assert dp.counter("smtp_ct_connects") == 1, "one connection: to hop B"
+    assert (tmp_path / "a" / "connections.log").exists(), "hop A was asked (EHLO) first"
+    assert dp.counter("smtp_ct_tls_not_offered") == 1
+    assert dp.counter("smtp_ct_hop_failures") == 1
+    assert dp.counter("smtp_ct_connects") == 2, "hop A, then hop B"
 
 
 @netns

@@ -405,7 +405,8 @@ from aiosmtpd.controller import Controller
 
 addr, port, cert, key, folder = sys.argv[1:6]
 # "require": STARTTLS before MAIL; "broken": STARTTLS offered, but only TLS 1.0/1.1,
-# which our client refuses, so every handshake fails; "plain": no STARTTLS at all
+# which our client refuses, so every handshake fails; "plain": no STARTTLS at all;
+# "offer": STARTTLS offered, mail taken with or without it
 mode = sys.argv[6] if len(sys.argv) > 6 else "require"
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)

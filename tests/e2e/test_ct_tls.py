@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Cut-through to next hops over STARTTLS (RFC 3207, client side), by the route's
+`tls:` policy, against an aiosmtpd next hop (test_tls.TlsHop) with a certificate from
+the test CA, a self-signed ("rogue") one, TLS 1.0/1.1 only ("broken"), or no
+STARTTLS at all ("plain"):
+
+- encrypt: the message goes over TLS verified against tls.ca_file and tls_name, and
+  the client gets the hop's own 250; a certificate that does not verify, or no
+  STARTTLS, is 451 4.7.x to the client and nothing reaches the hop;
+- may: a hop whose handshake fails gets the message in the clear, on a new
+  connection, without the client seeing anything of it (counted);
+- kept connections stay TLS (one handshake for two client sessions) and serve
+  only a hop whose TLS policy they were set up under, across a reload."""
+
+import smtplib
+
+import pytest
+
+from conftest import DP_ADDR, KERNEL_ADDR
+from test_relay import HOP_PORT
+from test_tls import HOP_NAME, TlsHop, certs, hop_certs, tls_section  # noqa: F401
+
+netns = pytest.mark.netns
+
+RCPT = "someone@elsewhere.example"  # routed to the smarthost: the TLS hop
+
+
+def ct_tls_config(certs, policy, tls_name=HOP_NAME, relay_extra=""):
+    name = f", tls_name: {tls_name}" if tls_name else ""
+    return tls_section(certs) + f"""\
+  ca_file: {certs}/ca.pem
+listeners:
+  - name: mx
+    port: 25
+    ack: cut-through
+    hostname: mx.example.com
+    tls: none
+policy:
+  relay_domains: [example.com]
+  relay_networks: [198.51.100.0/24]
+routes:
+  smarthost:
+    - {{address: {KERNEL_ADDR}, port: {HOP_PORT}, tls: {policy}{name}}}
+relay:
+  helo_name: mx.example.com
+  connect_timeout_s: 3
+{relay_extra}"""
+
+
+def session(dp):
+    with dp.netns():
+        smtp = smtplib.SMTP(DP_ADDR, 25, timeout=20)
+    smtp.ehlo("client.example.org")
+    return smtp
+
+
+def send(dp, body, rcpt=RCPT):
+    """One transaction on a new session: (RCPT's reply, the final reply or None)."""
+    smtp = session(dp)
+    code, text = smtp.mail("sender@example.org")
+    assert code == 250, (code, text)
+    rcpt_reply = smtp.rcpt(rcpt)
+    final = smtp.data(body) if rcpt_reply[0] == 250 else None
+    smtp.quit()
+    return rcpt_reply, final
+
+
+@pytest.fixture
+def tls_hops():
+    started = []
+    yield started
+    for h in started:
+        h.stop()
+
+
+@netns
+def test_encrypt_delivers_over_verified_starttls_and_mirrors_the_hops_250(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    dp = start_dataplane(extra=ct_tls_config(certs, "encrypt"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: ct over tls\r\n\r\nsecret through\r\n")
+    assert rcpt[0] == 250, rcpt
+    assert final[0] == 250 and b"Ok: kept" in final[1], final  # the hop's own words
+    got = hop.wait(1)
+    assert len(got) == 1, dp.stdout()[-2000:]
+    assert got[0]["tls"], "the hop took it under TLS"
+    assert "secret through" in got[0]["data"]
+    assert dp.wait_counter("smtp_ct_tls_ok", 1) == 1
+    assert dp.counter("smtp_ct_starttls") == 1
+    assert dp.wait_counter("tls_handshakes_client", 1) == 1  # synced every 100 ms
+    assert dp.counter("smtp_ct_tls_failed") == 0
+    assert dp.counter("smtp_ct_messages_accepted") == 1
+
+
+@netns
+def test_encrypt_with_a_certificate_that_does_not_verify_is_451_and_the_hop_gets_nothing(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    dp = start_dataplane(extra=ct_tls_config(certs, "encrypt"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "rogue.pem", hop_certs / "rogue.key")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: not to a stranger\r\n\r\nkeep me\r\n")
+    assert rcpt[0] == 451 and rcpt[1].startswith(b"4.7.5"), rcpt
+    assert b"TLS handshake failed" in rcpt[1], rcpt
+    assert final is None
+    assert dp.wait_counter("tls_fail_verify", 1) == 1
+    assert dp.counter("smtp_ct_tls_failed") == 1
+    assert dp.counter("smtp_ct_tls_fallback") == 0
+    assert dp.counter("smtp_ct_unreachable") == 1
+    assert hop.messages() == []
+
+
+@netns
+def test_encrypt_to_a_hop_without_starttls_is_451_4_7_4_never_clear_text(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    """RFC 3207 §4: a client that requires TLS does not send mail in the clear."""
+    dp = start_dataplane(extra=ct_tls_config(certs, "encrypt"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key",
+                 mode="plain")
+    tls_hops.append(hop)
+    smtp = session(dp)
+    smtp.mail("sender@example.org")
+    code, text = smtp.rcpt(RCPT)
+    assert code == 451 and text.startswith(b"4.7.4"), (code, text)
+    assert b"TLS is required, but was not offered" in text
+    # a later RCPT of the transaction hears the same, without another try
+    code2, text2 = smtp.rcpt("other@elsewhere.example")
+    assert (code2, text2) == (code, text)
+    smtp.quit()
+    assert dp.counter("smtp_ct_tls_not_offered") == 1
+    assert dp.counter("smtp_ct_starttls") == 0
+    assert dp.counter("smtp_ct_connects") == 1
+    assert hop.messages() == []
+
+
+@netns
+def test_may_falls_back_to_a_new_clear_connection_when_the_handshake_fails(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    """The hop offers STARTTLS but speaks only TLS 1.0/1.1: our handshake fails, the
+    connection is closed and a new one carries the message in the clear; the client
+    sees only the hop's 250."""
+    dp = start_dataplane(extra=ct_tls_config(certs, "may"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key",
+                 mode="broken")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: may, broken TLS\r\n\r\nin the clear then\r\n")
+    assert rcpt[0] == 250, rcpt
+    assert final[0] == 250 and b"Ok: kept" in final[1], final
+    got = hop.wait(1)
+    assert len(got) == 1, dp.stdout()[-2000:]
+    assert not got[0]["tls"], "delivered in the clear after the failed handshake"
+    assert "in the clear then" in got[0]["data"]
+    assert dp.counter("smtp_ct_starttls") == 1
+    assert dp.counter("smtp_ct_tls_failed") == 1
+    assert dp.counter("smtp_ct_tls_fallback") == 1
+    assert dp.counter("smtp_ct_tls_ok") == 0
+    assert dp.counter("smtp_ct_connects") == 2, "the failed one, then one in the clear"
+    assert dp.counter("tls_handshakes_client") == 0
+
+
+@netns
+def test_may_uses_starttls_when_offered_without_verifying(start_dataplane, certs, hop_certs,
+                                                          tmp_path, tls_hops):
+    dp = start_dataplane(extra=ct_tls_config(certs, "may"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "rogue.pem", hop_certs / "rogue.key")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: may\r\n\r\nopportunistic\r\n")
+    assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+    got = hop.wait(1)
+    assert len(got) == 1 and got[0]["tls"]
+    assert dp.counter("tls_fail_verify") == 0
+    assert dp.counter("smtp_ct_tls_ok") == 1
+
+
+@netns
+def test_a_kept_connection_stays_tls_one_handshake_for_two_sessions(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    dp = start_dataplane(extra=ct_tls_config(certs, "encrypt"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key")
+    tls_hops.append(hop)
+    big = b"Subject: big\r\n\r\n" + (b"y" * 990 + b"\r\n") * 300  # many TLS records
+    for i, body in enumerate((b"Subject: one\r\n\r\nfirst\r\n", big)):
+        rcpt, final = send(dp, body)
+        assert rcpt[0] == 250 and final[0] == 250, (i, rcpt, final)
+    got = hop.wait(2)
+    assert len(got) == 2 and all(m["tls"] for m in got), got
+    assert got[1]["data"].count("y" * 990) == 300
+    assert dp.wait_counter("tls_handshakes_client", 1) == 1, "one handshake for both"
+    assert dp.counter("smtp_ct_connects") == 1
+    assert dp.counter("smtp_ct_pool_reused") == 1
+    assert dp.counter("smtp_ct_starttls") == 1
+
+
+@netns
+def test_a_clear_kept_connection_never_serves_a_hop_a_reload_made_encrypt(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    dp = start_dataplane(extra=ct_tls_config(certs, "none"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key",
+                 mode="offer")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: clear\r\n\r\nnone\r\n")
+    assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+    assert dp.wait_counter("smtp_ct_pool_kept", 1) == 1, "the clear connection is kept"
+    text = dp.config.read_text()
+    dp.config.write_text(text.replace("tls: none, tls_name", "tls: encrypt, tls_name"))
+    r = dp.cmd("/mxgate/reload")
+    assert "error" not in str(r), r
+    rcpt, final = send(dp, b"Subject: now encrypted\r\n\r\nencrypt\r\n")
+    assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+    got = hop.wait(2)
+    assert [m["tls"] for m in got] == [False, True], got
+    assert dp.counter("smtp_ct_pool_reused") == 0, "the clear one was not taken"
+    assert dp.counter("smtp_ct_connects") == 2
+    assert dp.counter("smtp_ct_tls_ok") == 1
