@@ -416,6 +416,29 @@ def alive(pid):
         return False
 
 
+def measure(name, size, per_conn, sessions, seconds, sink, relay, pf_cpu, check):
+    """The window: smtp-sink's count and the instance's CPU over SECONDS. CHECK() raises
+    when the client stopped meanwhile. Returns the scenario's figures."""
+    load = os.getloadavg()[0]
+    t0, n0 = time.monotonic(), sink.count
+    ticks0, _ = tree_cpu_ticks(relay.master)
+    time.sleep(seconds)
+    t1, n1 = time.monotonic(), sink.count
+    ticks1, by_name = tree_cpu_ticks(relay.master)
+    check()
+    relayed = n1 - n0
+    if relayed <= 0:
+        raise BenchError(f"Postfix relayed nothing in {seconds} s ({relay.deferred()} "
+                         f"deferred)\n{relay.log()}")
+    return {
+        "scenario": name, "messages": relayed, "size": size, "per_connection": per_conn,
+        "sessions": sessions, "seconds": t1 - t0, "msgs_per_s": relayed / (t1 - t0),
+        "server_cpu_s": (ticks1 - ticks0) / CLK_TCK, "cpu_ticks_live_by_process": by_name,
+        "clk_tck": CLK_TCK, "deferred_at_end": relay.deferred(), "load_avg": load,
+        "cpu": pf_cpu, "nice": NICE,
+    }
+
+
 def run_relay(name, size, per_conn, sessions, seconds, base_port, pf_cpu, client_cpu,
               warmup=1.5):
     """One scenario: a fresh instance, smtp-source sending without end, the relayed rate and
@@ -440,28 +463,15 @@ def run_relay(name, size, per_conn, sessions, seconds, base_port, pf_cpu, client
         if src.poll() is not None:
             raise BenchError(f"smtp-source exited ({src.returncode}): "
                              f"{src.stderr.read().decode(errors='replace')}\n{relay.log()}")
-        load = os.getloadavg()[0]
-        t0, n0 = time.monotonic(), sink.count
-        ticks0, _ = tree_cpu_ticks(relay.master)
-        time.sleep(seconds)
-        t1, n1 = time.monotonic(), sink.count
-        ticks1, by_name = tree_cpu_ticks(relay.master)
-        if src.poll() is not None:
-            raise BenchError(f"smtp-source exited ({src.returncode}) during the run: "
-                             f"{src.stderr.read().decode(errors='replace')}\n{relay.log()}")
-        relayed = n1 - n0
-        if relayed <= 0:
-            raise BenchError(f"Postfix relayed nothing in {seconds} s ({relay.deferred()} "
-                             f"deferred)\n{relay.log()}")
-        cpu_s = (ticks1 - ticks0) / CLK_TCK
-        return {
-            "scenario": name, "messages": relayed, "size": size, "per_connection": per_conn,
-            "sessions": sessions, "seconds": t1 - t0, "msgs_per_s": relayed / (t1 - t0),
-            "server_cpu_s": cpu_s, "cpu_ticks_live_by_process": by_name, "clk_tck": CLK_TCK,
-            "deferred_at_end": relay.deferred(), "load_avg": load, "cpu": pf_cpu, "nice": NICE,
-            "method": "messages smtp-sink received over the window, smtp-source sending "
-                      "throughout; CPU: utime+stime of the master and all its processes",
-        }
+        def check():
+            if src.poll() is not None:
+                raise BenchError(f"smtp-source exited ({src.returncode}) during the run: "
+                                 f"{src.stderr.read().decode(errors='replace')}\n{relay.log()}")
+
+        res = measure(name, size, per_conn, sessions, seconds, sink, relay, pf_cpu, check)
+        res["method"] = ("messages smtp-sink received over the window, smtp-source sending "
+                         "throughout; CPU: utime+stime of the master and all its processes")
+        return res
     finally:
         if src is not None:
             stop_pid(src)
@@ -555,15 +565,13 @@ def run_relay_tls(name, size, per_conn, sessions, seconds, base_port, pf_cpu, cl
             raise BenchError(f"no message reached smtp-sink in 30 s\n"
                              f"mxgate-gen:\n{gen_log()}\nPostfix:\n{relay.log()}")
         time.sleep(warmup)
-        load = os.getloadavg()[0]
-        t0, n0 = time.monotonic(), sink.count
-        ticks0, _ = tree_cpu_ticks(relay.master)
-        time.sleep(seconds)
-        t1, n1 = time.monotonic(), sink.count
-        ticks1, by_name = tree_cpu_ticks(relay.master)
-        if gen.poll() is not None:
-            raise BenchError(f"mxgate-gen exited ({gen.returncode}) during the window:\n"
-                             f"{gen_log()}")
+
+        def check():
+            if gen.poll() is not None:
+                raise BenchError(f"mxgate-gen exited ({gen.returncode}) during the window:\n"
+                                 f"{gen_log()}")
+
+        res = measure(name, size, per_conn, sessions, seconds, sink, relay, pf_cpu, check)
         try:
             gen.wait(timeout=started + gen_secs + 60 - time.monotonic())
         except subprocess.TimeoutExpired:
@@ -573,27 +581,17 @@ def run_relay_tls(name, size, per_conn, sessions, seconds, base_port, pf_cpu, cl
             for line in f:
                 if line.startswith("{"):
                     g = json.loads(line)
-        relayed = n1 - n0
-        if relayed <= 0:
-            raise BenchError(f"Postfix relayed nothing in {seconds} s ({relay.deferred()} "
-                             f"deferred)\n{relay.log()}")
         tls = (g or {}).get("tls") or {}
         if not tls.get("handshakes") or tls.get("failures"):
             raise BenchError(f"mxgate-gen's TLS: {tls or 'no report'}\n{gen_log()}")
-        cpu_s = (ticks1 - ticks0) / CLK_TCK
-        return {
-            "scenario": name, "messages": relayed, "size": size, "per_connection": per_conn,
-            "sessions": sessions, "seconds": t1 - t0, "msgs_per_s": relayed / (t1 - t0),
-            "server_cpu_s": cpu_s, "cpu_ticks_live_by_process": by_name, "clk_tck": CLK_TCK,
-            "deferred_at_end": relay.deferred(), "load_avg": load, "cpu": pf_cpu, "nice": NICE,
-            "tls": {"handshakes": tls["handshakes"], "versions": tls.get("versions"),
-                    "ciphers": tls.get("ciphers"),
-                    "what": "STARTTLS, ECDSA P-256, a full handshake per connection"},
-            "gen": g,
-            "method": "messages smtp-sink received over the window, mxgate-gen --tls starttls "
-                      "on a net_tap port sending throughout; CPU: utime+stime of the master "
-                      "and all its processes",
-        }
+        res["tls"] = {"handshakes": tls["handshakes"], "versions": tls.get("versions"),
+                      "ciphers": tls.get("ciphers"),
+                      "what": "STARTTLS, ECDSA P-256, a full handshake per connection"}
+        res["gen"] = g
+        res["method"] = ("messages smtp-sink received over the window, mxgate-gen --tls "
+                         "starttls on a net_tap port sending throughout; CPU: utime+stime of "
+                         "the master and all its processes")
+        return res
     finally:
         if gen is not None:
             stop_pid(gen)
