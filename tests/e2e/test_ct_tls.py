@@ -13,6 +13,7 @@ STARTTLS at all ("plain"):
   only a hop whose TLS policy they were set up under, across a reload."""
 
 import smtplib
+import time
 
 import pytest
 
@@ -212,3 +213,144 @@ def test_a_clear_kept_connection_never_serves_a_hop_a_reload_made_encrypt(
     assert dp.counter("smtp_ct_pool_reused") == 0, "the clear one was not taken"
     assert dp.counter("smtp_ct_connects") == 2
     assert dp.counter("smtp_ct_tls_ok") == 1
+
+
+# --- a next hop that misbehaves around STARTTLS -------------------------------------------
+
+RAW_HOP = r'''
+import asyncio, json, os, signal, sys
+
+addr, port, folder, mode = sys.argv[1:5]
+# "inject": a reply in the clear right behind the 220 to STARTTLS (RFC 3207 §5,
+# CVE-2011-0411 turned round); "stall": the 220, then never a ServerHello.
+# Without STARTTLS it takes mail in the clear.
+n = [0]
+
+
+def log(name, line):
+    with open(os.path.join(folder, name), "a") as f:
+        f.write(line + "\n")
+
+
+async def conn(reader, writer):
+    log("connections.log", "connected")
+    writer.write(b"220 raw.test ESMTP\r\n")
+    await writer.drain()
+    rcpts = []
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        verb = line[:4].upper()
+        if verb == b"EHLO":
+            writer.write(b"250-raw.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+        elif verb == b"STAR":
+            if mode == "inject":
+                writer.write(b"220 2.0.0 Ready to start TLS\r\n250-raw.test\r\n250 8BITMIME\r\n")
+            else:
+                writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+            await writer.drain()
+            while await reader.read(4096):  # the ClientHello, never answered
+                pass
+            return
+        elif verb == b"MAIL":
+            log("mail.log", line.decode("latin-1").strip())
+            writer.write(b"250 2.1.0 Ok\r\n")
+        elif verb == b"RCPT":
+            rcpts.append(line.decode("latin-1").strip())
+            writer.write(b"250 2.1.5 Ok\r\n")
+        elif verb == b"DATA":
+            writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            await writer.drain()
+            data = b""
+            while True:
+                d = await reader.readline()
+                if not d:
+                    return
+                if d == b".\r\n":
+                    break
+                data += d
+            n[0] += 1
+            with open(os.path.join(folder, f"{n[0]}.json"), "w") as f:
+                json.dump({"tls": False, "rcpt_tos": rcpts, "data": data.decode("latin-1")}, f)
+            rcpts = []
+            writer.write(b"250 2.0.0 Ok: kept raw\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 2.0.0 Bye\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        else:
+            writer.write(b"250 2.0.0 Ok\r\n")
+        await writer.drain()
+
+
+async def main():
+    server = await asyncio.start_server(conn, addr, int(port), reuse_address=True)
+    print("ready", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    server.close()
+
+
+asyncio.run(main())
+'''
+
+
+class RawTlsHop(TlsHop):
+    """A bare next hop on KERNEL_ADDR:HOP_PORT that offers STARTTLS and then misbehaves."""
+
+    def __init__(self, dp, folder, mode):
+        import subprocess
+        import sys
+        self.dir = folder
+        folder.mkdir()
+        script = folder.parent / "raw_tls_hop.py"
+        script.write_text(RAW_HOP)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", dp.name, sys.executable, str(script), KERNEL_ADDR,
+             str(HOP_PORT), str(folder), mode],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", f"raw hop did not start: {line!r} {self.proc.stderr.read()}"
+
+
+@netns
+def test_plaintext_injected_after_the_starttls_220_is_never_taken_for_a_reply(
+        start_dataplane, certs, tmp_path, tls_hops):
+    """The hop answers STARTTLS with 220 and, in the same write, an EHLO reply in the
+    clear: that is not read as the hop's word (RFC 3207 §5); under encrypt the client
+    hears 451 4.7.5 and the hop never sees MAIL."""
+    dp = start_dataplane(extra=ct_tls_config(certs, "encrypt"))
+    hop = RawTlsHop(dp, tmp_path / "hop", "inject")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: injected\r\n\r\nx\r\n")
+    assert rcpt[0] == 451 and rcpt[1].startswith(b"4.7.5"), rcpt
+    assert final is None
+    assert dp.counter("smtp_ct_starttls") == 1
+    assert dp.counter("smtp_ct_tls_failed") == 1
+    assert dp.counter("smtp_ct_tls_ok") == 0
+    assert not (tmp_path / "hop" / "mail.log").exists(), "no MAIL went to it"
+    time.sleep(0.3)  # tls_* are synced every 100 ms
+    # caught before TLS read anything: the injected octets were never given to TLS
+    assert dp.counter("tls_fail_protocol") == 0
+
+
+@netns
+def test_may_whose_handshake_stalls_goes_on_in_the_clear_after_the_handshake_timeout(
+        start_dataplane, certs, tmp_path, tls_hops):
+    """No ServerHello ever comes: after tls.handshake_timeout_ms the connection is
+    dropped and a new one in the clear carries the message; the client gets its 250."""
+    dp = start_dataplane(extra=ct_tls_config(certs, "may"))
+    hop = RawTlsHop(dp, tmp_path / "hop", "stall")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: stalled TLS\r\n\r\nclear after all\r\n")
+    assert rcpt[0] == 250, rcpt
+    assert final[0] == 250 and b"Ok: kept raw" in final[1], final
+    got = hop.wait(1)
+    assert len(got) == 1 and "clear after all" in got[0]["data"]
+    assert dp.wait_counter("tls_fail_timeout", 1) == 1
+    assert dp.counter("smtp_ct_tls_fallback") == 1
+    assert dp.counter("smtp_ct_connects") == 2
+    assert (tmp_path / "hop" / "connections.log").read_text().count("connected") == 2
