@@ -256,8 +256,9 @@ static void client_limits(struct diff *d, const struct cfg *o, const struct cfg 
  * max_failures and lockout_s are read from the session's snapshot at each
  * failure (a lockout already running keeps the end it was given), and
  * queue_depth may be lowered (authd_set_depth()): all hitless. What is made
- * at start is the authentication thread with its rings (sized by
- * queue_depth) and the client table the failures are counted in: AUTH
+ * at start is the authentication thread with its rings and each worker's
+ * buffers for long AUTH lines (both sized by queue_depth), and the client
+ * table the failures are counted in: AUTH
  * offered by no listener at start cannot be turned on, and queue_depth
  * cannot grow past the rings.
  */

@@ -89,11 +89,63 @@ struct smtp_session {
 	/* replies not sent yet */
 	uint32_t out_len, out_size;
 
-	uint8_t *line;
+	uint8_t *line;	   /* line_own, or a buffer lent by cfg->auth_lines for a long AUTH line */
+	uint8_t *line_own; /* in the session's memory: own_line_cap() octets */
 	uint8_t *out;
 	char *hdr; /* the Received: field of the current message */
 	struct smtp_tx tx;
 };
+
+/* ---- buffers lent for long AUTH lines (smtp.h) --------------------------------------------- */
+
+struct smtp_line_pool {
+	unsigned n, n_free;
+	uint8_t **free; /* free[0..n_free): buffers not lent */
+};
+
+#define LINE_POOL_BUF (((size_t)SMTP_AUTH_LINE_MAX + 15) & ~(size_t)15)
+#define LINE_POOL_HDR                                                                              \
+	((sizeof(struct smtp_line_pool) + 15) & ~(size_t)15)
+
+size_t smtp_line_pool_size(unsigned n)
+{
+	return LINE_POOL_HDR + (((size_t)n * sizeof(uint8_t *) + 15) & ~(size_t)15) +
+	       (size_t)n * LINE_POOL_BUF;
+}
+
+struct smtp_line_pool *smtp_line_pool_init(void *mem, unsigned n)
+{
+	struct smtp_line_pool *p = mem;
+	uint8_t *m = (uint8_t *)mem + LINE_POOL_HDR;
+
+	p->n = p->n_free = n;
+	p->free = (uint8_t **)m;
+	m += ((size_t)n * sizeof(uint8_t *) + 15) & ~(size_t)15;
+	for (unsigned i = 0; i < n; i++)
+		p->free[i] = m + (size_t)i * LINE_POOL_BUF;
+	return p;
+}
+
+unsigned smtp_line_pool_available(const struct smtp_line_pool *p)
+{
+	return p->n_free;
+}
+
+static uint8_t *line_pool_get(struct smtp_line_pool *p)
+{
+	return p->n_free != 0 ? p->free[--p->n_free] : NULL;
+}
+
+/* S's line is back in its own buffer; call only with nothing held (line_len 0). */
+static void line_return(struct smtp_session *s)
+{
+	struct smtp_line_pool *p = s->cfg->auth_lines;
+
+	if (s->line == s->line_own)
+		return;
+	p->free[p->n_free++] = s->line;
+	s->line = s->line_own;
+}
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -1209,6 +1261,7 @@ static void start_discard(struct smtp_session *s, bool cr, uint64_t already, boo
 	s->discard_cr = cr;
 	s->discarded = already;
 	s->line_len = 0;
+	line_return(s);
 	count(s, SMTP_C_LINE_TOO_LONG);
 	if (auth) {
 		/* RFC 4954 §4: longer than our authentication buffer fails AUTH with 500 5.5.6 */
@@ -1226,12 +1279,58 @@ static void start_discard(struct smtp_session *s, bool cr, uint64_t already, boo
 		s->discarding = false;
 }
 
-/* The line buffer: AUTH lines may be longer than commands (RFC 4954 §4). */
+/* The longest line: AUTH lines may be longer than commands (RFC 4954 §4). */
 static size_t line_cap(const struct smtp_server_config *cfg)
 {
 	bool auth = cfg->hooks && cfg->hooks->auth;
 	return auth && cfg->max_cmd_line < SMTP_AUTH_LINE_MAX ? SMTP_AUTH_LINE_MAX :
 								 cfg->max_cmd_line;
+}
+
+/* The session's own line buffer: a command line, unless no pool lends the AUTH ones. */
+static size_t own_line_cap(const struct smtp_server_config *cfg)
+{
+	return cfg->auth_lines != NULL ? cfg->max_cmd_line : line_cap(cfg);
+}
+
+/*
+ * A line about to need NEED octets of line[]: past the session's own
+ * buffer (only an AUTH line gets there) it moves to a buffer lent by
+ * cfg->auth_lines. false when none is free.
+ */
+static bool line_room(struct smtp_session *s, size_t need)
+{
+	struct smtp_line_pool *p = s->cfg->auth_lines;
+	uint8_t *b;
+
+	if (need <= own_line_cap(s->cfg) || s->line != s->line_own)
+		return true;
+	b = line_pool_get(p);
+	if (b == NULL)
+		return false;
+	memcpy(b, s->line_own, s->line_len);
+	s->line = b;
+	return true;
+}
+
+/*
+ * No buffer for a long AUTH line: 454 4.7.0 now (RFC 4954 §6: a temporary
+ * server failure, try again), the exchange is over and the rest of the
+ * line is discarded unread, as for one too long (start_discard()).
+ */
+static void no_line_buffer(struct smtp_session *s, bool cr, uint64_t already)
+{
+	s->discarding = true;
+	s->discard_cr = cr;
+	s->discarded = already;
+	s->line_len = 0;
+	count(s, SMTP_C_AUTH_NO_LINE_BUFFER);
+	count(s, SMTP_C_AUTH_FAILURE);
+	if (s->state == SMTP_ST_AUTH) {
+		hooks(s)->auth(s->cfg->hooks_arg, s, NULL, NULL, NULL);
+		set_state(s, SMTP_ST_HELO);
+	}
+	reply(s, SMTP_R_AUTH_TEMP);
 }
 
 /*
@@ -1303,6 +1402,10 @@ static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 			start_discard(s, false, 0, auth);
 			return 0;
 		}
+		if (!line_room(s, n)) {
+			no_line_buffer(s, false, 0);
+			return 0;
+		}
 		memcpy(s->line, p, n);
 		s->line_len = (uint32_t)n;
 		return n;
@@ -1318,11 +1421,19 @@ static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 				start_discard(s, s->line[s->line_len - 1] == '\r', s->line_len, auth);
 				return 0;
 			}
+			if (!line_room(s, s->line_len + n)) {
+				no_line_buffer(s, s->line[s->line_len - 1] == '\r', s->line_len);
+				return 0;
+			}
 			memcpy(s->line + s->line_len, p, n);
 			s->line_len += (uint32_t)n;
 			return n;
 		}
 		end = (size_t)k + 2;
+	}
+	if (!line_room(s, s->line_len + end)) {
+		no_line_buffer(s, s->line[s->line_len - 1] == '\r', s->line_len);
+		return 0;
 	}
 	memcpy(s->line + s->line_len, p, end);
 	size_t total = s->line_len + end;
@@ -1330,6 +1441,7 @@ static size_t line_input(struct smtp_session *s, const uint8_t *p, size_t n)
 		return 0; /* line[0..line_len) stays: the same octets complete it again */
 	s->line_len = 0;
 	process_line(s, s->line, total, end < n);
+	line_return(s); /* the hook took what it needed from the line (smtp_auth copies) */
 done:
 	/* A command was answered: the wait for the next one starts now. */
 	if (s->state != SMTP_ST_CLOSED && s->state != SMTP_ST_DATA && s->state != SMTP_ST_BDAT &&
@@ -1352,7 +1464,7 @@ static size_t out_size(const struct smtp_server_config *cfg)
 
 size_t smtp_server_size(const struct smtp_server_config *cfg)
 {
-	return align16(sizeof(struct smtp_session)) + align16(line_cap(cfg)) +
+	return align16(sizeof(struct smtp_session)) + align16(own_line_cap(cfg)) +
 	       align16(out_size(cfg)) + align16(SMTP_RECEIVED_MAX) +
 	       align16((size_t)cfg->max_rcpts * sizeof(struct smtp_rcpt)) +
 	       align16(cfg->envelope_size);
@@ -1427,8 +1539,8 @@ struct smtp_session *smtp_server_init(void *mem, const struct smtp_server_config
 	s->peer = *peer;
 	s->tls = flags & SMTP_SESSION_TLS;
 	format_client(s);
-	s->line = m;
-	m += align16(line_cap(cfg));
+	s->line = s->line_own = m;
+	m += align16(own_line_cap(cfg));
 	s->out = m;
 	s->out_size = (uint32_t)out_size(cfg);
 	m += align16(s->out_size);
@@ -1465,6 +1577,8 @@ void smtp_server_fini(struct smtp_session *s)
 {
 	if (s->state != SMTP_ST_CLOSED)
 		session_close(s);
+	s->line_len = 0;
+	line_return(s); /* a long AUTH line cut short */
 }
 
 void smtp_server_free(struct smtp_session *s)

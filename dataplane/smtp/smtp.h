@@ -74,6 +74,7 @@
 	X(AUTH_BAD_BASE64, "smtp_auth_bad_base64")       /* 501 5.5.2 */                           \
 	X(AUTH_LINE_TOO_LONG, "smtp_auth_line_too_long") /* 500 5.5.6 */                           \
 	X(AUTH_NEEDS_TLS, "smtp_auth_needs_tls")         /* 538 5.7.11 in the clear */             \
+	X(AUTH_NO_LINE_BUFFER, "smtp_auth_no_line_buffer") /* long AUTH line, pool empty: 454 */ \
 	X(INPUT_IGNORED, "smtp_input_ignored")           /* octets after the session ended */
 
 #define SMTP_C_ENUM_(e, name) SMTP_C_##e,
@@ -324,7 +325,29 @@ struct smtp_server_config {
 	void *sink_arg;
 	const struct smtp_hooks *hooks; /* NULL: none */
 	void *hooks_arg;
+	/*
+	 * Where an AUTH line longer than max_cmd_line (up to SMTP_AUTH_LINE_MAX,
+	 * RFC 4954 §4) is framed: a buffer lent by this pool while that line
+	 * is held, so a session reserves only max_cmd_line for its line. None
+	 * free: 454 4.7.0 (RFC 4954 §6). NULL: with an auth hook, every
+	 * session reserves SMTP_AUTH_LINE_MAX itself (smtp_server_size()).
+	 */
+	struct smtp_line_pool *auth_lines;
 };
+
+/*
+ * A worker's buffers for long AUTH lines (smtp_server_config.auth_lines):
+ * N buffers of SMTP_AUTH_LINE_MAX octets in caller's memory of
+ * smtp_line_pool_size(N) octets, 16-byte aligned. Single-threaded, like
+ * the sessions that share it; lent only while such a line is being framed
+ * (a line that arrives whole in one input is parsed where it lies).
+ */
+struct smtp_line_pool;
+size_t smtp_line_pool_size(unsigned n);
+/* Returns MEM as the pool (every buffer free). */
+struct smtp_line_pool *smtp_line_pool_init(void *mem, unsigned n);
+/* Buffers not lent right now. */
+unsigned smtp_line_pool_available(const struct smtp_line_pool *p);
 
 #define SMTP_RCPT_PENDING_MAX 32
 

@@ -66,6 +66,7 @@ struct smtpd_listener {
 struct smtpd {
 	struct dp_worker *w;
 	struct rte_mempool *pool; /* struct smtpd_sess + the engine's session */
+	struct smtp_line_pool *auth_lines; /* long AUTH lines' buffers (smtpd_auth.h), or NULL */
 	struct spool_shard *spool; /* store-mode listeners' spool shard, or NULL */
 	struct relay *relay;	   /* delivers what the spool holds, or NULL */
 	uint64_t spool_high_water; /* octets of spool past which new mail waits (451 4.3.2) */
@@ -1074,6 +1075,7 @@ static void listener_config(struct smtpd *d, struct smtpd_listener *l,
 		l->hooks.connect_check = hook_connect;
 	}
 	smtp_server_config_default(s);
+	s->auth_lines = d->auth_lines; /* sessions reserve a command line, not 12290 octets */
 	s->auth_requires_tls = !c->auth_plaintext;
 	s->hostname = c->hostname != NULL ? c->hostname : d->hostname;
 	s->max_message_size = c->limits.max_message_size;
@@ -1222,6 +1224,9 @@ int smtpd_start(struct dp_worker *w)
 		fprintf(stderr, "mxgate-dp: worker %u: tls: %s\n", w->id, tls_err);
 		return -EINVAL;
 	}
+	rc = smtpd_auth_lines_new(cfg, w->id, socket, &d->auth_lines);
+	if (rc != 0)
+		return rc;
 	d->n_listeners = cfg->n_listeners;
 	bool cut = false;
 
@@ -1427,6 +1432,7 @@ void smtpd_stop(struct dp_worker *w)
 	ct_pool_free(w);
 	tls_ctx_free(d->tls);
 	rte_mempool_free(d->pool);
+	smtpd_auth_lines_free(d->auth_lines); /* after the sessions that borrowed from it */
 	rte_free(d);
 }
 

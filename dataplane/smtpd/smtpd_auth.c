@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_malloc.h>
+
 #include "dataplane/auth/authd.h"
 #include "dataplane/core/dp.h"
 #include "dataplane/policy/clients.h"
@@ -63,6 +65,33 @@ int smtpd_auth_init(const struct cfg *cfg, unsigned n_workers)
 		return -e;
 	}
 	return 0;
+}
+
+int smtpd_auth_lines_new(const struct cfg *cfg, unsigned worker, int socket,
+			 struct smtp_line_pool **out)
+{
+	unsigned n = cfg->auth.queue_depth;
+	void *mem;
+
+	*out = NULL;
+	if (!any_auth(cfg))
+		return 0;
+	mem = rte_malloc_socket("mx_auth_lines", smtp_line_pool_size(n), 64, socket);
+	if (mem == NULL) {
+		fprintf(stderr, "mxgate-dp: worker %u: auth: no memory for %u line buffers\n",
+			worker, n);
+		return -ENOMEM;
+	}
+	*out = smtp_line_pool_init(mem, n);
+	printf("mxgate-dp: worker %u: auth: %u buffers of %u octets for long AUTH lines\n", worker,
+	       n, (unsigned)SMTP_AUTH_LINE_MAX);
+	fflush(stdout);
+	return 0;
+}
+
+void smtpd_auth_lines_free(struct smtp_line_pool *p)
+{
+	rte_free(p);
 }
 
 /* At the end, answers nobody polled for: their sessions are gone. */

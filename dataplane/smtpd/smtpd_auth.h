@@ -45,6 +45,18 @@ void smtpd_auth_fini(unsigned n_workers);
  */
 int smtpd_auth_reload(const struct cfg *cfg, char *err, size_t errlen);
 
+/*
+ * Worker W's buffers for AUTH lines longer than a command line (RFC 4954
+ * §4: up to 12288 octets), lent to a session only while it frames one
+ * (smtp_server_config.auth_lines), so no session reserves that much
+ * itself: as many as auth.queue_depth, the AUTHs a worker may have out at
+ * once, on SOCKET. *OUT stays NULL when no listener of CFG offers AUTH.
+ * 0 or -ENOMEM. Main lcore, before W's listeners are set up.
+ */
+int smtpd_auth_lines_new(const struct cfg *cfg, unsigned worker, int socket,
+			 struct smtp_line_pool **out);
+void smtpd_auth_lines_free(struct smtp_line_pool *p);
+
 /* One session's AUTH state; NULL until its first AUTH command. */
 struct smtpd_auth;
 

@@ -323,3 +323,40 @@ def test_user_added_with_mxgatectl_logs_in_after_a_reload(start_dataplane, certs
         problems = ctl.teardown()
         if problems:
             pytest.fail("\n".join(problems), pytrace=False)
+
+
+# --- long AUTH lines: buffers lent from a worker's pool ---------------------------------
+
+
+@netns
+def test_a_long_auth_line_borrows_the_workers_buffer_and_a_second_at_once_gets_454(
+        start_dataplane, certs, users):
+    """auth.queue_depth 1: one buffer for AUTH lines longer than a command line (RFC
+    4954 §4 allows 12288 octets); sessions themselves reserve only 512. While session A
+    holds it, B's long AUTH line gets 454 4.7.0 (RFC 4954 §6); afterwards B's goes through."""
+    config = auth_config(certs, users).replace(f"  lockout_s: {LOCKOUT_S}\n",
+                                               f"  lockout_s: {LOCKOUT_S}\n  queue_depth: 1\n")
+    dp = start_dataplane(extra=config)
+    assert "auth: 1 buffers of 12290 octets for long AUTH lines" in dp.stdout()
+    line = b"AUTH PLAIN " + b"A" * 12276  # 12287 octets before the CRLF
+    a, b = submission(dp, certs), submission(dp, certs)
+    a.sock.sendall(line[:6000])  # A is halfway through its line
+    deadline = time.monotonic() + 5
+    code, msg = None, None
+    while time.monotonic() < deadline:
+        code, msg = b.docmd(line.decode())
+        if code == 454:
+            break
+        time.sleep(0.1)  # A's octets were not in yet: B took the buffer and gave it back
+    assert (code, msg) == (454, b"4.7.0 Temporary authentication failure"), (code, msg)
+    assert dp.wait_counter("smtp_auth_no_line_buffer", 1) == 1
+    assert b.docmd("NOOP")[0] == 250  # the rest of B's line was dropped unread
+    a.sock.sendall(line[6000:] + b"\r\n")
+    code, msg = a.getreply()
+    assert (code, msg) == (535, b"5.7.8 Error: authentication failed"), (code, msg)
+    # the buffer is back: B's long line is read (a malformed PLAIN message: 535, not 454)
+    assert b.docmd(line.decode())[0] == 535
+    assert login(b, "alice", USERS["alice"][0]) == 235
+    assert dp.counter("smtp_auth_no_line_buffer") == 1
+    for s in (a, b):
+        s.quit()
