@@ -494,3 +494,59 @@ def test_routes_reload_hitlessly_new_mail_goes_to_the_new_next_hop(reload_env, t
     if ack == "store":
         assert dp.wait_counter("relay_rcpts_delivered", 3) == 3
         assert dp.counter("relay_rcpts_deferred") == 0
+
+
+# --- the auth: section (control/config/restart.c classifies it) ---------------------------
+
+
+def auth_yaml(users, max_failures=5, lockout_s=60, queue_depth=8):
+    """A submission listener taking AUTH in the clear (auth_plaintext: no TLS to set up)."""
+    return f"""\
+auth:
+  password_file: {users}
+  max_failures: {max_failures}
+  lockout_s: {lockout_s}
+  queue_depth: {queue_depth}
+listeners:
+  - name: sub
+    port: 587
+    mode: submission
+    ack: sink
+    auth_plaintext: true
+"""
+
+
+@netns
+def test_auth_lockout_settings_reload_hitlessly_but_queue_depth_only_goes_down(
+        reload_env, tmp_path):
+    import base64
+    from test_auth import password_file
+    users = password_file(tmp_path / "users")
+    dp, ctl, write = reload_env(text=auth_yaml(users))
+    wrong = "AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode()
+
+    c = Client(dp, port=587)
+    c.cmd("EHLO client.example.org", 250)
+    c.cmd(wrong, 535, "5.7.8")  # one failure of five
+    # fewer failures allowed, and a lower depth: applied by a reload
+    write(auth_yaml(users, max_failures=2, queue_depth=4))
+    r = ctl.ctl("config", "reload")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert wait_info(dp, "config_generation", 2) == 2
+    c2 = Client(dp, port=587)
+    c2.cmd("EHLO client.example.org", 250)
+    # the second failure of the address is now the last one allowed: 421 and locked out
+    c2.cmd(wrong, 421, "4.7.0")
+    assert dp.wait_counter("smtp_auth_lockouts", 1) == 1
+    assert c2.closed()
+    c.close()
+    # a deeper queue than the rings made at start: named, nothing changed
+    path = write(auth_yaml(users, max_failures=2, queue_depth=64), name="deeper.yaml")
+    out = json.loads(ctl.ctl("--json", "config", "reload", str(path)).stdout)
+    assert out["status"] == "restart_needed", out
+    keys = {k["key"]: k for k in out["restart"]}
+    assert set(keys) == {"auth.queue_depth"}, out
+    # compared with the start's depth, which sized the rings: back up to 8 would be fine
+    assert (keys["auth.queue_depth"]["old"], keys["auth.queue_depth"]["new"]) == ("8", "64")
+    assert "queues are sized at start" in keys["auth.queue_depth"]["why"]
+    assert info(dp)["config_generation"] == 2
