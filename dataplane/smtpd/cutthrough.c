@@ -137,7 +137,8 @@ struct ct {
 	struct tls_stats *tls_stats; /* the worker's: outlives every connection */
 	uint32_t tls_hs_ms;	     /* the handshake's time limit */
 	struct tls_conn *tls;	     /* the connection's, from the 220 to STARTTLS on */
-	bool tls_plain;		     /* "may": the handshake failed, this hop goes in the clear */
+	unsigned tls_plain;	     /* hop + 1 of a "may" hop whose handshake failed: it goes
+				      * in the clear for this transaction; 0: none */
 	uint8_t tls_why;	     /* an "encrypt" hop failed for TLS: SMTP_CR_*, 0: none did */
 
 	int fail;		/* sticky for the transaction: SMTP_R_* every later step gets */
@@ -458,6 +459,17 @@ static bool port_is_ours(void *arg, uint32_t laddr, uint16_t lport, uint32_t rad
 }
 
 /*
+ * The hop being tried is a "may" hop whose handshake failed in this
+ * transaction: it gets a connection in the clear, without STARTTLS. Bound
+ * to that hop, so no other hop -- an "encrypt" one least of all -- is ever
+ * spoken to in the clear because of it.
+ */
+static bool clear_only(const struct ct *ct)
+{
+	return ct->tls_plain == ct->hop + 1 && cur_hop(ct)->tls == CFG_HOP_TLS_MAY;
+}
+
+/*
  * A connection to the next hop not tried yet: a pooled one (POOLED) when the
  * pool has one, else a new one. Returns 1 (pooled: MAIL may go at once),
  * 0 (connecting), or -ENOENT when no hop is left.
@@ -476,7 +488,7 @@ static int connect_next(struct ct *ct, bool pooled)
 		ct->code = 0;
 		ct->txs = 0;
 		ct->reused = false;
-		if (pooled && !ct->tls_plain) { /* one kept under this hop's TLS policy */
+		if (pooled && !clear_only(ct)) { /* one kept under this hop's TLS policy */
 			struct ct_pool_conn pc;
 
 			ct->tc = ct_pool_take(ct->w, h, &pc);
@@ -557,7 +569,6 @@ static void hop_failed(struct ct *ct)
 	count(ct, DP_C_SMTPD_CT_HOP_FAILURES);
 	release(ct);
 	ct->hop++;
-	ct->tls_plain = false;
 	rc = connect_next(ct, true);
 	if (rc == 0)
 		return;
@@ -726,7 +737,7 @@ static void tls_failed(struct ct *ct, bool reconnect)
 		return;
 	}
 	release(ct);
-	ct->tls_plain = true; /* until the route's next hop, or the next transaction */
+	ct->tls_plain = ct->hop + 1; /* this hop, this transaction: never another hop */
 	if (connect_next(ct, false) == 0)
 		return;
 	no_hop_left(ct);
@@ -742,7 +753,7 @@ static void after_hello(struct ct *ct)
 	static const char starttls[] = "STARTTLS\r\n";
 	const struct cfg_next_hop *h = cur_hop(ct);
 
-	if (ct->tls == NULL && h->tls != CFG_HOP_TLS_NONE && !ct->tls_plain) {
+	if (ct->tls == NULL && h->tls != CFG_HOP_TLS_NONE && !clear_only(ct)) {
 		if (ct->ext & SMTP_EXT_STARTTLS) {
 			count(ct, DP_C_SMTPD_CT_TLS_STARTED);
 			if (send_cmd(ct, starttls, sizeof(starttls) - 1, CT_STARTTLS,
@@ -1376,7 +1387,7 @@ static void tx_reset(struct ct *ct)
 	ct->cmd_n = ct->out_n = 0;
 	ct->cmd_len = ct->sent_len = 0;
 	ct->rres_n = 0;
-	ct->tls_plain = false;
+	ct->tls_plain = 0;
 	ct->tls_why = 0;
 }
 
@@ -1432,7 +1443,7 @@ int ct_rcpt(struct ct *ct, const struct smtp_tx *tx, const struct smtp_path *rcp
 	ct->rt = rt;
 	ct->hop = 0;
 	route_order(&rt, rte_rand(), ct->order);
-	ct->tls_plain = false;
+	ct->tls_plain = 0;
 	ct->tls_why = 0;
 	int rc = connect_next(ct, true);
 	if (rc < 0) {

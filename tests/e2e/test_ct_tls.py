@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import DP_ADDR, KERNEL_ADDR
-from test_relay import HOP_PORT
+from test_relay import HOP_A, HOP_PORT, NextHop
 from test_tls import HOP_NAME, TlsHop, certs, hop_certs, tls_section  # noqa: F401
 
 netns = pytest.mark.netns
@@ -109,6 +109,28 @@ def test_encrypt_with_a_certificate_that_does_not_verify_is_451_and_the_hop_gets
     assert dp.counter("smtp_ct_tls_fallback") == 0
     assert dp.counter("smtp_ct_unreachable") == 1
     assert hop.messages() == []
+
+
+@netns
+def test_encrypt_hop_whose_certificate_fails_gives_way_to_the_routes_next_hop(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    """A verification failure fails the hop like a refused connection: the route's
+    next hop (priority 20, in the clear by its own policy) takes the message."""
+    dp = start_dataplane(extra=ct_tls_config(certs, "encrypt").replace(
+        f"tls_name: {HOP_NAME}}}",
+        f"tls_name: {HOP_NAME}}}\n    - {{address: {HOP_A}, port: {HOP_PORT}, priority: 20}}"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "rogue.pem", hop_certs / "rogue.key")
+    tls_hops.append(hop)
+    b = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "b", name="hop-b")
+    tls_hops.append(b)
+    rcpt, final = send(dp, b"Subject: second hop\r\n\r\nvia b\r\n")
+    assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+    assert len(b.wait(1)) == 1
+    assert hop.messages() == []
+    assert dp.wait_counter("tls_fail_verify", 1) == 1
+    assert dp.counter("smtp_ct_tls_failed") == 1
+    assert dp.counter("smtp_ct_hop_failures") == 1
+    assert dp.counter("smtp_ct_connects") == 2
 
 
 @netns
