@@ -823,6 +823,8 @@ static void on_reply(struct ct *ct)
 	case CT_STARTTLS:
 		if (ct->code == 220)
 			tls_begin(ct);
+		else if (ct->code == 421) /* closing (RFC 5321 §3.8): not a TLS matter */
+			hop_failed(ct);
 		else /* RFC 3207 §4: 454, or 501 */
 			tls_failed(ct, false);
 		return;

@@ -6,8 +6,9 @@
  * The client's RCPT replies and final reply are the next hop's, mirrored
  * (smtp_server_cmd_done() / smtp_server_tx_done_text()); content is
  * streamed as it arrives, and the client's input is held (ct_budget()) while
- * the next hop is slow. Internal to smtpd/: smtpd.c owns the session and
- * calls in from its hooks, its sink and its input loop.
+ * the next hop is slow. The route's tls: policy decides STARTTLS to the
+ * next hop (RFC 3207; ct_set_tls()). Internal to smtpd/: smtpd.c owns the
+ * session and calls in from its hooks, its sink and its input loop.
  */
 #ifndef MX_SMTPD_CUTTHROUGH_H
 #define MX_SMTPD_CUTTHROUGH_H

@@ -244,7 +244,8 @@ import asyncio, json, os, signal, sys
 
 addr, port, folder, mode = sys.argv[1:5]
 # "inject": a reply in the clear right behind the 220 to STARTTLS (RFC 3207 §5,
-# CVE-2011-0411 turned round); "stall": the 220, then never a ServerHello.
+# CVE-2011-0411 turned round); "stall": the 220, then never a ServerHello;
+# "refuse": 454 to STARTTLS (RFC 3207 §4), then on in the clear.
 # Without STARTTLS it takes mail in the clear.
 n = [0]
 
@@ -266,6 +267,9 @@ async def conn(reader, writer):
         verb = line[:4].upper()
         if verb == b"EHLO":
             writer.write(b"250-raw.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+        elif verb == b"STAR" and mode == "refuse":
+            log("starttls.log", "refused")
+            writer.write(b"454 4.7.0 TLS not available due to temporary reason\r\n")
         elif verb == b"STAR":
             if mode == "inject":
                 writer.write(b"220 2.0.0 Ready to start TLS\r\n250-raw.test\r\n250 8BITMIME\r\n")
@@ -376,3 +380,27 @@ def test_may_whose_handshake_stalls_goes_on_in_the_clear_after_the_handshake_tim
     assert dp.counter("smtp_ct_tls_fallback") == 1
     assert dp.counter("smtp_ct_connects") == 2
     assert (tmp_path / "hop" / "connections.log").read_text().count("connected") == 2
+
+
+@netns
+@pytest.mark.parametrize("policy", ["may", "encrypt"])
+def test_a_refused_starttls_goes_on_in_the_clear_under_may_only(
+        start_dataplane, certs, tmp_path, tls_hops, policy):
+    """454 to STARTTLS: "may" sends MAIL on the same connection in the clear (RFC 3207 §4
+    leaves it to the client), "encrypt" does not use the hop: 451 4.7.5."""
+    dp = start_dataplane(extra=ct_tls_config(certs, policy))
+    hop = RawTlsHop(dp, tmp_path / "hop", "refuse")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: refused\r\n\r\nstarttls said no\r\n")
+    assert (tmp_path / "hop" / "starttls.log").read_text() == "refused\n"
+    assert dp.counter("smtp_ct_tls_failed") == 1
+    assert dp.counter("smtp_ct_connects") == 1
+    if policy == "may":
+        assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+        assert len(hop.wait(1)) == 1
+        assert dp.counter("smtp_ct_tls_fallback") == 1
+    else:
+        assert rcpt[0] == 451 and rcpt[1].startswith(b"4.7.5"), rcpt
+        assert not (tmp_path / "hop" / "mail.log").exists()
+        assert hop.messages() == []
+        assert dp.counter("smtp_ct_tls_fallback") == 0
