@@ -404,3 +404,27 @@ def test_a_refused_starttls_goes_on_in_the_clear_under_may_only(
         assert not (tmp_path / "hop" / "mail.log").exists()
         assert hop.messages() == []
         assert dp.counter("smtp_ct_tls_fallback") == 0
+
+
+@netns
+def test_a_kept_verified_connection_never_serves_a_hop_a_reload_gave_another_name(
+        start_dataplane, certs, hop_certs, tmp_path, tls_hops):
+    """Verified for hop.example.net and kept; the reload says the hop must be
+    other.example.net: the kept connection proves nothing about that name, so a new
+    one is made -- and fails verification (the certificate names hop.example.net)."""
+    dp = start_dataplane(extra=ct_tls_config(certs, "encrypt"))
+    hop = TlsHop(dp, tmp_path / "hop", hop_certs / "hop.pem", hop_certs / "hop.key")
+    tls_hops.append(hop)
+    rcpt, final = send(dp, b"Subject: first\r\n\r\nverified\r\n")
+    assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+    assert dp.wait_counter("smtp_ct_pool_kept", 1) == 1
+    text = dp.config.read_text()
+    dp.config.write_text(text.replace(f"tls_name: {HOP_NAME}", "tls_name: other.example.net"))
+    r = dp.cmd("/mxgate/reload")
+    assert "error" not in str(r), r
+    rcpt, final = send(dp, b"Subject: second\r\n\r\nnot to the old name\r\n")
+    assert rcpt[0] == 451 and rcpt[1].startswith(b"4.7.5"), rcpt
+    assert dp.counter("smtp_ct_pool_reused") == 0
+    assert dp.counter("smtp_ct_connects") == 2
+    assert dp.wait_counter("tls_fail_verify", 1) == 1
+    assert len(hop.messages()) == 1
