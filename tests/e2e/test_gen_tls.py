@@ -158,14 +158,22 @@ def test_gen_over_tls_acks_what_the_gateway_accepted_with_one_handshake_per_sess
 
 
 def test_gen_verifies_the_gateway_against_the_right_ca_and_name(procs, certs):
+    """--tls-ca and --tls-name verify; --tls-ciphersuites and --tls-groups reach the context:
+    offered ChaCha20 alone, the server has to take it."""
     prefix = start_tls_gateway(procs, certs)
     n = 20
     r = run_client(procs, "--tls", "starttls", "--tls-ca", certs / "ca.pem", "--tls-name",
-                   HOSTNAME, "--messages", str(n), "--concurrency", "4", "--per-session", "5")
+                   HOSTNAME, "--tls-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256",
+                   "--tls-groups", "P-256:X25519", "--messages", str(n), "--concurrency", "4",
+                   "--per-session", "5")
     assert r["tls"]["verify"] is True
     assert_all_over_tls(r, n, True)
+    sessions = r["sessions_opened"]
+    assert r["tls"]["ciphers"]["chacha20_poly1305"] == sessions
     with Telemetry(prefix) as tel:
-        assert tel.stats_row("total")["tls_handshakes_server"] == r["sessions_opened"]
+        gw = tel.stats_row("total")
+    assert gw["tls_handshakes_server"] == sessions
+    assert gw["tls_cipher_chacha20_poly1305"] == sessions
 
 
 def test_a_wrong_ca_fails_every_session_as_a_verify_failure(procs, certs):
@@ -182,6 +190,22 @@ def test_a_wrong_ca_fails_every_session_as_a_verify_failure(procs, certs):
     with Telemetry(prefix) as tel:
         gw = tel.stats_row("total")
     assert gw["tls_handshakes_server"] == 0 and gw["smtp_messages_accepted"] == 0
+
+
+def test_implicit_tls_to_a_clear_text_listener_fails_as_a_protocol_error(procs, certs):
+    """Port 25 greets in the clear: the 220 where a ServerHello belongs is no TLS record."""
+    prefix = start_tls_gateway(procs, certs)
+    r = run_client(procs, "--tls", "implicit", "--port", "25", "--messages", "5",
+                   "--concurrency", "2", "--rate", "40", "--seconds", "2", "--retries", "0")
+    sessions = r["sessions_opened"]
+    t = r["tls"]
+    assert sessions > 0 and r["acked"] == 0 and r["started"] == 0
+    assert r["session_errors"] == sessions and r["sessions_ok"] == 0
+    assert t["started"] == sessions and t["handshakes"] == 0
+    assert t["failed"]["protocol"] == t["failures"] == sessions
+    assert r["replies"] == {}  # nothing read as SMTP: the greeting went to TLS, and failed it
+    with Telemetry(prefix) as tel:
+        assert tel.stats_row("total")["tls_handshakes_server"] == 0
 
 
 # --- usage errors ------------------------------------------------------------------------------
