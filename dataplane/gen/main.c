@@ -111,6 +111,8 @@ static void usage(FILE *f)
 		"      --tls-ciphers LIST   TLS 1.2 cipher list (OpenSSL syntax; default OpenSSL's)\n"
 		"      --tls-ciphersuites L TLS 1.3 cipher suites (default OpenSSL's)\n"
 		"      --tls-groups LIST    key exchange groups, e.g. X25519:P-256 (default OpenSSL's)\n"
+		"      --tls-resume         offer the latest session ticket a worker got on its new\n"
+		"                           sessions: abbreviated handshakes (default: full ones)\n"
 		"  sink:\n"
 		"      --expect N           tokens 0..N-1 are expected: stop once all came, report\n"
 		"                           the missing ones as lost\n"
@@ -171,6 +173,7 @@ enum {
 	OPT_TLS_CIPHERS,
 	OPT_TLS_SUITES,
 	OPT_TLS_GROUPS,
+	OPT_TLS_RESUME,
 };
 
 static const struct option long_opts[] = {
@@ -207,6 +210,7 @@ static const struct option long_opts[] = {
 	{"tls-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
 	{"tls-ciphersuites", required_argument, NULL, OPT_TLS_SUITES},
 	{"tls-groups", required_argument, NULL, OPT_TLS_GROUPS},
+	{"tls-resume", no_argument, NULL, OPT_TLS_RESUME},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -229,6 +233,7 @@ struct opts {
 	const char *acked_out, *acked_from;
 	enum gen_tls tls;
 	char *tls_ca, *tls_name, *tls_ciphers, *tls_suites, *tls_groups; /* optarg's */
+	bool tls_resume;
 	bool conc_set, size_set, seconds_set;
 };
 
@@ -403,6 +408,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				bad = "is not a host name";
 			o->tls_name = optarg;
 			break;
+		case OPT_TLS_RESUME: o->tls_resume = true; break;
 		case OPT_TLS_CIPHERS:
 		case OPT_TLS_SUITES:
 		case OPT_TLS_GROUPS:
@@ -445,11 +451,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	if ((o->tls || o->tls_ca || o->tls_name || o->tls_ciphers || o->tls_suites ||
-	     o->tls_groups) && o->mode != MODE_SMTP) {
+	     o->tls_groups || o->tls_resume) && o->mode != MODE_SMTP) {
 		fprintf(stderr, "mxgate-gen: --tls and --tls-* are for --mode smtp\n");
 		return -1;
 	}
-	if ((o->tls_ca || o->tls_name || o->tls_ciphers || o->tls_suites || o->tls_groups) &&
+	if ((o->tls_ca || o->tls_name || o->tls_ciphers || o->tls_suites || o->tls_groups ||
+	     o->tls_resume) &&
 	    o->tls == GEN_TLS_NONE) {
 		fprintf(stderr, "mxgate-gen: --tls-* options need --tls starttls or implicit\n");
 		return -1;
@@ -1000,12 +1007,13 @@ static void print_smtp_tls_table(const struct opts *o, const struct gen_smtp_sta
 static void print_smtp_tls_json(const struct opts *o, const struct gen_smtp_stats *t,
 				const struct hist *h, double hs_rate)
 {
-	printf(",\"tls\":{\"mode\":\"%s\",\"verify\":%s,\"started\":%" PRIu64
+	printf(",\"tls\":{\"mode\":\"%s\",\"verify\":%s,\"resume\":%s,\"started\":%" PRIu64
 	       ",\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.0f,\"resumed\":%" PRIu64
 	       ",\"failures\":%" PRIu64 ",\"not_offered\":%" PRIu64
 	       ",\"errors_after_handshake\":%" PRIu64 ",\"handshake_cycles\":%" PRIu64
 	       ",\"failed\":",
-	       tls_names[o->tls], o->tls_ca ? "true" : "false", t->tls_started,
+	       tls_names[o->tls], o->tls_ca ? "true" : "false", o->tls_resume ? "true" : "false",
+	       t->tls_started,
 	       t->tls.c[TLS_C_TLS_HANDSHAKES], hs_rate, t->tls.c[TLS_C_TLS_RESUMED],
 	       tls_failures(&t->tls), t->tls_not_offered,
 	       t->tls.c[TLS_C_TLS_ERRORS_AFTER_HANDSHAKE], t->tls.c[TLS_C_TLS_HANDSHAKE_CYCLES]);
@@ -1283,6 +1291,7 @@ static int make_apps(struct dp *dp, const struct opts *o, struct gen_tokens *tk,
 				.tls_cfg = &g_tls_cfg,
 				.tls_name = o->tls_name ? o->tls_name : o->tls_ca ? g_tls_name : NULL,
 				.tls_verify = o->tls_ca != NULL,
+				.tls_resume = o->tls_resume,
 			};
 			apps[i] = gen_smtp_new(&p, dp->workers[i]);
 		} else if (g_mode == MODE_SINK) {

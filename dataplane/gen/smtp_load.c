@@ -56,6 +56,7 @@ struct gs_sess {
 	struct rte_mbuf *pending; /* output tcp_send() had no room for */
 	struct tls_conn *tls;	  /* once the ClientHello went: the engine's octets are plaintext */
 	uint64_t t_tls;		  /* TSC at the ClientHello */
+	bool ticket;		  /* its session was kept for resumption */
 	struct timer timer;
 	struct timer wake; /* the end of a retry's backoff */
 	unsigned msgs;	 /* messages begun on this connection (retries not counted) */
@@ -101,6 +102,7 @@ struct gen_smtp {
 	struct smtp_client_ops cops;
 	struct smtp_client_ctx cctx;
 	struct tls_ctx *tls;	       /* the worker's client context (p.tls != GEN_TLS_NONE) */
+	struct tls_session *resume;    /* p.tls_resume: the latest resumable session */
 	struct smtp_client_rcpt *rcpt; /* p.rcpts recipients, the same for every message */
 	char *rcpt_addr;	       /* their strings, ADDR_MAX each */
 	struct gen_body body;
@@ -448,6 +450,8 @@ static int sess_tls_start(struct gs_sess *s)
 	s->tls = tls_client_new(g->tls, &g->st.tls, g->p.tls_name, g->p.tls_verify);
 	if (s->tls == NULL)
 		return -ENOMEM;
+	if (g->resume != NULL)
+		(void)tls_conn_resume(s->tls, g->resume); /* refused: a full handshake */
 	s->t_tls = rte_rdtsc();
 	stat_add(&g->st.tls_started, 1);
 	(void)tls_read(s->tls, NULL, 0); /* writes the ClientHello */
@@ -667,6 +671,15 @@ static void tls_received(struct gs_sess *s, struct rte_mbuf *data)
 		else
 			smtp_client_lost(s->cli, now_ms(g)); /* close_notify or a bad record */
 		break;
+	}
+	/* TLS 1.3 tickets come after the handshake (RFC 8446 §4.6.1): keep the newest */
+	if (g->p.tls_resume && done && !s->ticket) {
+		struct tls_session *t = tls_conn_session(s->tls);
+		if (t != NULL) {
+			tls_session_free(g->resume);
+			g->resume = t;
+			s->ticket = true;
+		}
 	}
 }
 
@@ -919,6 +932,7 @@ void gen_smtp_free(struct gen_smtp *g)
 	if (!g)
 		return;
 	rte_mempool_free(g->txpool);
+	tls_session_free(g->resume);
 	tls_ctx_free(g->tls);
 	gen_body_free(&g->body);
 	rte_free(g->orphans);

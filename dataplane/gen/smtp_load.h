@@ -69,6 +69,8 @@ struct gen_smtp_params {
 	const struct cfg_tls *tls_cfg;
 	const char *tls_name;
 	bool tls_verify;
+	/* offer the worker's latest session ticket on every new session (RFC 8446 §2.2) */
+	bool tls_resume;
 };
 
 /* Replies counted by code, 200..599 (others in the last slot). */

@@ -525,6 +525,37 @@ bool tls_conn_resumed(const struct tls_conn *c)
 	return c->done && SSL_session_reused(c->ssl);
 }
 
+struct tls_session *tls_conn_session(struct tls_conn *c)
+{
+	SSL_SESSION *s, *d;
+
+	if (c->server || !c->done)
+		return NULL;
+	s = SSL_get1_session(c->ssl);
+	if (s == NULL)
+		return NULL;
+	/* a copy: freeing C without a close_notify marks its own session unresumable */
+	d = SSL_SESSION_is_resumable(s) == 1 ? SSL_SESSION_dup(s) : NULL;
+	SSL_SESSION_free(s);
+	ERR_clear_error();
+	return (struct tls_session *)d;
+}
+
+int tls_conn_resume(struct tls_conn *c, struct tls_session *s)
+{
+	if (c->server || c->done || SSL_in_before(c->ssl) != 1 ||
+	    SSL_set_session(c->ssl, (SSL_SESSION *)s) != 1) {
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void tls_session_free(struct tls_session *s)
+{
+	SSL_SESSION_free((SSL_SESSION *)s);
+}
+
 void *tls_conn_ssl(struct tls_conn *c)
 {
 	return c->ssl;

@@ -134,6 +134,19 @@ const char *tls_conn_cipher(const struct tls_conn *c);
 /* The handshake resumed a session (a ticket). */
 bool tls_conn_resumed(const struct tls_conn *c);
 
+/*
+ * Client side resumption (RFC 8446 §2.2, RFC 5077): a session to offer on a
+ * later connection to the same server. tls_conn_session() returns a copy
+ * of C's session once it can be resumed (a ticket came), which outlives C
+ * and is freed with tls_session_free(); NULL before that. tls_conn_resume()
+ * offers S in C's ClientHello: call it before the first tls_read(); it
+ * takes its own reference. 0, or -EINVAL (not a client, already started).
+ */
+struct tls_session;
+struct tls_session *tls_conn_session(struct tls_conn *c);
+int tls_conn_resume(struct tls_conn *c, struct tls_session *s);
+void tls_session_free(struct tls_session *s);
+
 /* OpenSSL's SSL of C, for tests and logging only. */
 void *tls_conn_ssl(struct tls_conn *c);
 

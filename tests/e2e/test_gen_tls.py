@@ -176,6 +176,24 @@ def test_gen_verifies_the_gateway_against_the_right_ca_and_name(procs, certs):
     assert gw["tls_cipher_chacha20_poly1305"] == sessions
 
 
+def test_tls_resume_offers_the_latest_ticket_and_the_gateway_resumes(procs, certs):
+    """--tls-resume: after the first ticket (RFC 8446 §4.6.1) new sessions resume it; only
+    the sessions opened before any ticket came shake hands in full."""
+    prefix = start_tls_gateway(procs, certs)
+    n, conc = 60, 2
+    r = run_client(procs, "--tls", "starttls", "--tls-resume", "--messages", str(n),
+                   "--concurrency", str(conc), "--per-session", "1")
+    t = r["tls"]
+    sessions = r["sessions_opened"]
+    assert r["acked"] == n and r["errors"] == 0 and t["resume"] is True
+    assert t["handshakes"] == sessions and t["failures"] == 0
+    assert sessions - conc <= t["resumed"] < sessions
+    with Telemetry(prefix) as tel:
+        gw = tel.stats_row("total")
+    assert gw["tls_resumptions"] == t["resumed"]
+    assert gw["tls_handshakes_server"] == sessions
+
+
 def test_a_wrong_ca_fails_every_session_as_a_verify_failure(procs, certs):
     prefix = start_tls_gateway(procs, certs)
     r = run_client(procs, "--tls", "implicit", "--tls-ca", certs / "other-ca.pem",
@@ -231,8 +249,9 @@ def gen_usage(procs, *args):
     (["--tls", "starttls", "--tls-groups", "P-999"], "--tls-groups P-999"),
     (["--tls", "implicit", "--tls-ca", "{certs}/gw.key"], "--tls-ca"),
     (["--mode", "sink", "--tls", "starttls"], "--tls and --tls-* are for --mode smtp"),
+    (["--tls-resume"], "--tls-* options need --tls starttls or implicit"),
 ], ids=["mode", "empty", "ca-missing", "no-tls", "name", "ciphers", "groups", "ca-not-pem",
-        "sink"])
+        "sink", "resume-no-tls"])
 def test_bad_tls_options_are_usage_errors(procs, certs, args, said):
     args = [a.replace("{certs}", str(certs)) for a in args]
     if "--mode" not in args:

@@ -386,6 +386,52 @@ Test(tls, a_ticket_from_one_worker_resumes_on_another)
 	tls_ctx_free(w1);
 }
 
+/* One client connection through our API, offering RESUME; returns its resumable session. */
+static struct tls_session *client_session(struct tls_ctx *t, struct tls_session *resume,
+					  bool *resumed)
+{
+	struct tls_conn *s = tls_server_new(t, &sst);
+	struct tls_conn *c = tls_client_new(t, &cst, "mx.example.test", false);
+	struct tls_session *got;
+	uint8_t buf[64];
+
+	cr_assert_null(tls_conn_session(c), "nothing to resume before the handshake");
+	if (resume != NULL)
+		cr_assert_eq(tls_conn_resume(c, resume), 0);
+	pump(c, s);
+	cr_assert(tls_handshake_done(c));
+	cr_assert_eq(tls_conn_resume(c, resume), -EINVAL, "too late once it started");
+	/* the TLS 1.3 ticket follows the handshake (RFC 8446 §4.6.1): read with the 220 */
+	cr_assert_eq(tls_write(s, "220 ready\r\n", 11), 11);
+	move(s, c);
+	cr_assert_eq(tls_read(c, buf, sizeof(buf)), 11);
+	*resumed = tls_conn_resumed(c);
+	got = tls_conn_session(c);
+	cr_assert_not_null(got, "a ticket came");
+	cr_assert_null(tls_conn_session(s), "the server side has none to give");
+	tls_conn_free(s);
+	tls_conn_free(c);
+	return got;
+}
+
+Test(tls, a_client_resumes_with_the_session_of_its_last_connection)
+{
+	struct tls_ctx *t = ctx_new(NULL);
+	struct tls_session *first, *second;
+	bool resumed;
+
+	first = client_session(t, NULL, &resumed);
+	cr_assert_not(resumed);
+	second = client_session(t, first, &resumed);
+	cr_assert(resumed, "the ticket of the first connection resumed the second");
+	cr_assert_eq(cst.c[TLS_C_TLS_RESUMED], 1);
+	cr_assert_eq(sst.c[TLS_C_TLS_RESUMED], 1);
+	tls_session_free(first);
+	tls_session_free(second);
+	tls_session_free(NULL);
+	tls_ctx_free(t);
+}
+
 Test(tls, without_tickets_nothing_resumes)
 {
 	struct tls_ctx *t;
