@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * RFC 4954 §5: the submitter identity behind MAIL AUTH=, decided once when a
- * message is received and passed on as " AUTH=xtext" or " AUTH=<>".
+ * message is received and passed on as " AUTH=xtext" (nothing when unknown).
  */
 #include <string.h>
 
@@ -71,18 +71,12 @@ ssize_t smtp_authp_format(char *out, size_t cap, struct smtp_str id)
 
 	if (cap < kl + 2)
 		return -1;
+	if (id.len == 0 || id.len > SMTP_AUTHID_MAX)
+		return 0;
 	memcpy(out, kw, kl);
-	ssize_t xl = -1;
-	if (id.len > 0 && id.len <= SMTP_AUTHID_MAX) {
-		size_t room = (cap < SMTP_AUTHP_WIRE_MAX ? cap : SMTP_AUTHP_WIRE_MAX) - kl;
-		xl = smtp_xtext_encode(id.p, id.len, out + kl, room);
-		if (xl < 0 && cap < SMTP_AUTHP_WIRE_MAX)
-			return -1; /* the caller's buffer, not the wire limit, is short */
-	}
-	if (xl < 0) {
-		out[kl] = '<';
-		out[kl + 1] = '>';
-		xl = 2;
-	}
+	size_t room = (cap < SMTP_AUTHP_WIRE_MAX ? cap : SMTP_AUTHP_WIRE_MAX) - kl;
+	ssize_t xl = smtp_xtext_encode(id.p, id.len, out + kl, room);
+	if (xl < 0) /* the caller's buffer is short, or the name would pass the wire limit */
+		return cap < SMTP_AUTHP_WIRE_MAX ? -1 : 0;
 	return (ssize_t)kl + xl;
 }

@@ -48,11 +48,15 @@ size_t smtp_authp_identity(struct smtp_str param, const char *user, const char *
 
 /*
  * Writes the MAIL parameter carrying identity ID into OUT (CAP octets, no
- * NUL): " AUTH=" and ID as xtext (RFC 3461 §4), or " AUTH=<>" when ID is
- * empty or its xtext would pass SMTP_AUTHP_WIRE_MAX (the next hop is then
- * told the submitter is unknown, never a truncated name). Only for a next
- * hop whose EHLO offered AUTH. Returns the octets written, or -1 when CAP
- * is short (SMTP_AUTHP_WIRE_MAX is always enough).
+ * NUL): " AUTH=" and ID as xtext (RFC 3461 §4). Only for a next hop whose
+ * EHLO offered AUTH: RFC 4954 §5 has a relay pass a trusted submitter on to
+ * "any other server which supports the AUTH extension" (SHOULD). Nothing
+ * (0) when ID is empty, or when its xtext would pass SMTP_AUTHP_WIRE_MAX (never
+ * a truncated name): AUTH=<> is owed only to a server we authenticated to,
+ * which we never do, and next hops that offer AUTH but refuse the parameter
+ * (aiosmtpd answers 555) would bounce every unauthenticated message for it --
+ * Postfix, likewise, sends AUTH=<> only after authenticating. Returns the
+ * octets written, or -1 when CAP is short (SMTP_AUTHP_WIRE_MAX is always enough).
  */
 ssize_t smtp_authp_format(char *out, size_t cap, struct smtp_str id);
 

@@ -267,7 +267,7 @@ struct smtp_client_msg {
 	uint8_t ret;   /* enum smtp_ret: DSN RET=; SMTP_RET_NONE: not given */
 	struct smtp_str envid; /* DSN ENVID=, decoded (sent as xtext); empty: none */
 	/* RFC 4954 §5 submitter mailbox (smtp_authp_identity()), decoded; empty: unknown. Sent
-	 * as AUTH=xtext, or AUTH=<> when empty, to a server whose EHLO offers AUTH only */
+	 * as AUTH=xtext to a server whose EHLO offers AUTH only; unknown sends nothing */
 	struct smtp_str auth;
 };
 

@@ -55,6 +55,7 @@
 #include "dataplane/port/port.h"
 #include "dataplane/relay/route.h"
 #include "dataplane/smtpd/ct_pool.h"
+#include "dataplane/smtp/authparam.h"
 #include "dataplane/smtp/client.h"
 #include "dataplane/smtp/client_reply.h"
 #include "dataplane/smtp/client_stuff.h"
@@ -117,6 +118,8 @@ struct ct {
 	struct tcp_conn *tc;
 	struct timer timer;
 	enum ct_state state;
+	uint16_t authid_len;		/* ct_set_authid(): the submitter, or 0 */
+	char authid[SMTP_AUTHID_MAX];
 
 	/* the transaction's route: fixed by its first recipient */
 	bool routed;
@@ -649,6 +652,13 @@ static int send_mail(struct ct *ct)
 		n = put(b, n, " BODY=8BITMIME", 14);
 	if (tx->smtputf8)
 		n = put(b, n, " SMTPUTF8", 9);
+	if (ct->ext & SMTP_EXT_AUTH) { /* RFC 4954 §5, as the relay's client engine */
+		ssize_t al = smtp_authp_format(b + n, SMTP_AUTHP_WIRE_MAX,
+					       (struct smtp_str){ (const uint8_t *)ct->authid,
+								  ct->authid_len });
+		if (al > 0)
+			n += (size_t)al;
+	}
 	n = put(b, n, "\r\n", 2);
 	if (n > CT_CMD_MAX)
 		return -E2BIG;
@@ -1477,6 +1487,12 @@ void ct_flush(struct ct *ct)
 	    ((ct->state == CT_MAIL || ct->state == CT_RCPT) && (ct->ext & SMTP_EXT_PIPELINING)))
 		if (send_rcpts(ct) != 0)
 			hop_lost(ct, SMTP_R_NEXTHOP_LOST);
+}
+
+void ct_set_authid(struct ct *ct, const char *id, size_t len)
+{
+	ct->authid_len = len <= sizeof(ct->authid) ? (uint16_t)len : 0;
+	memcpy(ct->authid, id, ct->authid_len);
 }
 
 int ct_begin(struct ct *ct, struct smtp_tx *tx)

@@ -58,6 +58,14 @@ struct tls_stats;
  */
 void ct_set_tls(struct ct *ct, struct tls_ctx *t, struct tls_stats *stats, uint32_t handshake_ms);
 
+/*
+ * The submitter the transaction's MAIL vouches for (RFC 4954 §5,
+ * smtp_authp_identity(): ID, LEN octets, copied; 0: nobody), sent as AUTH= to
+ * a next hop that offers AUTH, as the relay does. Set before the RCPT that
+ * makes MAIL go out; an identity over SMTP_AUTHID_MAX is taken as nobody.
+ */
+void ct_set_authid(struct ct *ct, const char *id, size_t len);
+
 /* The session ends: the next hop's connection is let go of (its transaction aborted). */
 void ct_fini(struct ct *ct);
 

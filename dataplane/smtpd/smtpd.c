@@ -214,8 +214,15 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 		return SMTP_R_LOCAL_ERROR;
 	}
 	/* cut-through: the next hop answers (or we say why there is none) */
-	if (l->cfg->ack == CFG_ACK_CUT_THROUGH)
-		return ct_rcpt(((struct smtpd_sess *)smtp_server_udata(s))->ct, tx, rcpt);
+	if (l->cfg->ack == CFG_ACK_CUT_THROUGH) {
+		struct smtpd_sess *ss = smtp_server_udata(s);
+		/* RFC 4954 §5: the submitter, for the hop's AUTH= (as the store path spools it) */
+		char authid[SMTP_AUTHID_MAX];
+		ct_set_authid(ss->ct, authid,
+			      smtp_authp_identity(tx->auth, smtpd_auth_user(ss->auth),
+						  l->scfg.hostname, authid, sizeof(authid)));
+		return ct_rcpt(ss->ct, tx, rcpt);
+	}
 	/* mail we keep must have somewhere to go (RFC 3463 5.4.4: unable to route), by the
 	 * session's snapshot's routes: the relay routes by them too once it has seen it */
 	struct route rt;
@@ -895,10 +902,10 @@ static void on_accepted(struct tcp_conn *c, void *arg)
 		ct_init(ss->ct, d->w, engine(ss), helo != NULL ? helo : l->scfg.hostname, sess_wake,
 			ss);
 		ct_set_routes(ss->ct, &l->root->routes); /* the session's snapshot's */
-	}
 		/* STARTTLS to next hops: the snapshot's client context, the worker's counters */
 		ct_set_tls(ss->ct, l->tls != NULL ? l->tls : d->tls, &d->tls_stats,
 			   l->root->tls.handshake_timeout_ms);
+	}
 	tcp_set_arg(c, ss);
 	sess_after(ss);
 }

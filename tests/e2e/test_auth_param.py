@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The MAIL AUTH= parameter end to end (RFC 4954 §5): a message submitted by an
 authenticated client is spooled with its submitter and relayed in store mode
-with AUTH=<mailbox> to a next hop that offers AUTH, a message nobody vouches for
-with AUTH=<>, and to a hop that does not offer AUTH with no AUTH= at all. The
+with AUTH=<mailbox> to a next hop that offers AUTH; a message nobody vouches for
+goes with no AUTH= (AUTH=<> is owed only to a hop we authenticated to, and we
+never do), and a hop that does not offer AUTH never sees AUTH=. The
 identity is on disk: it survives a kill -9 of mxgate-dp while the hop is down.
 Where AUTH is not offered (port 25 here) AUTH= is 555 like any unknown
 parameter; malformed xtext is 501 5.5.4. The relay's log names the submitter."""
@@ -23,9 +24,13 @@ netns = pytest.mark.netns
 TO = "someone@elsewhere.example.org"
 
 
+CUT_SUB_PORT = 2525
+
+
 def config(certs, users, spool):
     """Submission (587, AUTH under TLS, our network may submit without it) and port 25
-    (no AUTH), both store mode; everything goes to the next hop at HOP_A."""
+    (no AUTH), both store mode, and submission in cut-through mode on 2525; everything
+    goes to the next hop at HOP_A."""
     return tls_section(certs) + f"""\
 auth:
   password_file: {users}
@@ -38,6 +43,11 @@ listeners:
   - name: mx
     port: 25
     ack: store
+    hostname: {HOSTNAME}
+  - name: submission-cut
+    port: {CUT_SUB_PORT}
+    mode: submission
+    ack: cut-through
     hostname: {HOSTNAME}
 policy:
   relay_domains: [example.com]
@@ -61,8 +71,8 @@ def auth_store(start_dataplane, certs, tmp_path):
     return start_dataplane(extra=config(certs, users, spool))
 
 
-def send_authenticated(dp, certs, user, subject, mail_options=()):
-    s = submission(dp, certs)
+def send_authenticated(dp, certs, user, subject, mail_options=(), port=SUB_PORT):
+    s = submission(dp, certs, port)
     s.login(user, USERS[user][0])
     s.sendmail(f"{user}@example.com", [TO], f"Subject: {subject}\r\n\r\nbody\r\n".encode(),
                mail_options=list(mail_options))
@@ -81,7 +91,7 @@ def wait_log(dp, pattern, timeout=30.0):
 
 
 @netns
-def test_the_submitter_reaches_a_hop_offering_auth_and_nobody_is_auth_empty(
+def test_the_submitter_reaches_a_hop_offering_auth_and_nobody_goes_without_auth(
         auth_store, certs, tmp_path, next_hops):
     dp = auth_store
     hop = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "hop", "--offer-auth", "--log-reads")
@@ -92,7 +102,7 @@ def test_the_submitter_reaches_a_hop_offering_auth_and_nobody_is_auth_empty(
     # authenticated, AUTH= naming the user's own mailbox: kept
     send_authenticated(dp, certs, "bob", "bob own", [f"AUTH=bob@{HOSTNAME}"])
     # authenticated, AUTH=<>: the submitter is unknown; AUTH= naming someone else: a claim
-    # we do not trust. Both go as AUTH=<>
+    # we do not trust. Neither is vouched for: no AUTH= at all
     send_authenticated(dp, certs, "alice", "alice empty", ["AUTH=<>"])
     send_authenticated(dp, certs, "alice", "alice claims", ["AUTH=carol+40elsewhere.example"])
     # not authenticated (our network may submit): AUTH= says nothing then
@@ -110,7 +120,7 @@ def test_the_submitter_reaches_a_hop_offering_auth_and_nobody_is_auth_empty(
     got = by_subject(hop.wait(6))
     assert len(got) == 6, got.keys()
     want = {"carol plain": f"carol@{HOSTNAME}", "bob own": f"bob@{HOSTNAME}",
-            "alice empty": "<>", "alice claims": "<>", "unauth claim": "<>", "mx plain": "<>"}
+            "alice empty": None, "alice claims": None, "unauth claim": None, "mx plain": None}
     for subject, auth in want.items():
         assert got[subject]["mail_auth"] == auth, (subject, got[subject]["mail_auth"])
     # the MAIL line as the hop read it
@@ -122,6 +132,24 @@ def test_the_submitter_reaches_a_hop_offering_auth_and_nobody_is_auth_empty(
                  rf" to=<{re.escape(TO)}>")
     assert re.search(r"status=delivered from=<eve@example\.org> to=", dp.stdout())
     assert not re.search(r"from=<alice@example\.com> auth=", dp.stdout())
+
+
+@netns
+def test_cut_through_passes_the_submitter_on_as_the_relay_does(auth_store, certs, tmp_path,
+                                                                next_hops):
+    dp = auth_store
+    hop = NextHop(dp, HOP_A, HOP_PORT, tmp_path / "hop", "--offer-auth", "--log-reads")
+    next_hops.append(hop)
+    send_authenticated(dp, certs, "carol", "cut carol", port=CUT_SUB_PORT)
+    send_authenticated(dp, certs, "alice", "cut alice claims",
+                       ["AUTH=carol+40elsewhere.example"], port=CUT_SUB_PORT)
+    got = by_subject(hop.wait(2))
+    assert got["cut carol"]["mail_auth"] == f"carol@{HOSTNAME}"
+    assert got["cut alice claims"]["mail_auth"] is None
+    assert re.search(rf"MAIL FROM:<carol@example\.com>[^\r]* AUTH=carol@{re.escape(HOSTNAME)}"
+                     r"\r\n", "".join(got["cut carol"]["reads"]))
+    assert dp.wait_counter("smtp_messages_accepted", 2) == 2
+    assert dp.counter("spool_messages") == 0  # the hop's 250, nothing spooled
 
 
 @netns

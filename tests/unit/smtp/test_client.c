@@ -2582,14 +2582,15 @@ Test(auth_param, the_submitter_goes_as_xtext_to_a_server_offering_auth)
 	expect_sent("MAIL FROM:<alice@example.org> AUTH=al+2Bce@mx.example.com\r\n");
 }
 
-Test(auth_param, an_unknown_submitter_is_auth_empty_brackets_to_a_server_offering_auth)
+Test(auth_param, an_unknown_submitter_sends_no_auth_even_to_a_server_offering_it)
 {
+	/* RFC 4954 §5: AUTH=<> is owed to a server we authenticated to; we never do */
 	start(0);
 	hello(EHLO_AUTH);
 	msg("");
 	rcpt("user@example.com");
 	cr_assert_eq(begin(), 0);
-	expect_sent("MAIL FROM:<> AUTH=<>\r\n");
+	expect_sent("MAIL FROM:<>\r\n");
 }
 
 Test(auth_param, nothing_is_sent_to_a_server_not_offering_auth)
