@@ -744,7 +744,12 @@ static bool token_seen(const struct gen_tokens *tk, uint64_t t)
 
 static const struct gen_tokens *g_tokens; /* the sink's map */
 
-static void take_sample(const struct dp *dp, void *const *apps, struct sample *s)
+/*
+ * The totals now. SCHED: also the workers' run and wait times from /proc (a
+ * directory walk and two files a thread: for the line each second, not for
+ * the checks in between, which share a CPU with a worker).
+ */
+static void take_sample(const struct dp *dp, void *const *apps, struct sample *s, bool sched)
 {
 	memset(s, 0, sizeof(*s));
 	s->tsc = rte_rdtsc();
@@ -773,7 +778,8 @@ static void take_sample(const struct dp *dp, void *const *apps, struct sample *s
 		s->loop_cycles += w.c[DP_C_LOOP_CYCLES];
 		s->retransmits += w.c[DP_C_TCP_RETRANSMITS];
 	}
-	read_schedstat(&s->run_ns, &s->wait_ns);
+	if (sched)
+		read_schedstat(&s->run_ns, &s->wait_ns);
 }
 
 /* Share of the run the workers spent waiting for a CPU, in percent. */
@@ -843,7 +849,7 @@ static void run(struct dp *dp, void *const *clients, const struct opts *o,
 {
 	struct sample prev, now;
 
-	take_sample(dp, clients, first);
+	take_sample(dp, clients, first, true);
 	for (unsigned i = 0; i < dp->n_workers; i++)
 		gen_client_start(clients[i]);
 	prev = *first;
@@ -851,7 +857,7 @@ static void run(struct dp *dp, void *const *clients, const struct opts *o,
 		uint64_t until = first->tsc + (uint64_t)sec * dp->hz;
 		while (rte_rdtsc() < until && !got_signal)
 			sleep_ms(1);
-		take_sample(dp, clients, &now);
+		take_sample(dp, clients, &now, true);
 		print_live(o, sec, &prev, &now, dp->hz);
 		prev = now;
 	}
@@ -1214,29 +1220,34 @@ static void run_smtp(struct dp *dp, void *const *apps, const struct opts *o,
 	struct sample prev, now;
 	bool done = false;
 
-	take_sample(dp, apps, first);
+	take_sample(dp, apps, first, true);
 	if (g_mode == MODE_SMTP)
 		for (unsigned i = 0; i < dp->n_workers; i++)
 			gen_smtp_start(apps[i]);
 	prev = *first;
+	/* a run bounded by a count checks each millisecond whether it is done */
+	bool bounded = o->acked_from || (g_mode == MODE_SINK ? o->expect != 0 : o->messages != 0);
+
 	for (unsigned sec = 1; sec <= o->seconds && !got_signal && !done; sec++) {
 		uint64_t until = first->tsc + (uint64_t)sec * dp->hz;
 		while (rte_rdtsc() < until && !got_signal) {
 			sleep_ms(1);
-			take_sample(dp, apps, &now);
+			if (!bounded)
+				continue;
+			take_sample(dp, apps, &now, false);
 			if (smtp_finished(dp, apps, o, &now)) {
 				done = true;
 				break;
 			}
 		}
-		take_sample(dp, apps, &now);
+		take_sample(dp, apps, &now, true);
 		print_live_smtp(sec, &prev, &now, dp->hz);
 		prev = now;
 	}
 	*at_stop = prev;
 	if (g_mode == MODE_SINK) {
 		sleep_ms(SINK_SETTLE_MS); /* a duplicate right behind the last one still counts */
-		take_sample(dp, apps, last);
+		take_sample(dp, apps, last, true);
 		return;
 	}
 	for (unsigned i = 0; i < dp->n_workers; i++)
@@ -1249,7 +1260,7 @@ static void run_smtp(struct dp *dp, void *const *apps, const struct opts *o,
 			break;
 		sleep_ms(1);
 	}
-	take_sample(dp, apps, last);
+	take_sample(dp, apps, last, true);
 }
 
 /* Makes every worker's app for the mode; returns 0 or -1 with ERR. */
