@@ -48,6 +48,7 @@
 	X(TCP_SYNCOOKIES_SENT, "tcp_syncookies_sent")                                              \
 	X(TCP_SYNCOOKIES_OK, "tcp_syncookies_ok")                                                  \
 	X(TCP_TIME_WAIT_RECYCLED, "tcp_time_wait_recycled")                                        \
+	X(TCP_TIME_WAIT_REUSED, "tcp_time_wait_reused") /* a newer SYN took it (RFC 6191) */      \
 	SMTPD_COUNTERS(X) /* dataplane/smtpd/smtpd_counters.h */                                     \
 	X(BUSY_CYCLES, "busy_cycles")  /* TSC cycles of loop iterations that did work */           \
 	X(LOOP_CYCLES, "loop_cycles")  /* TSC cycles of every loop iteration */

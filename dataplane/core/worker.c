@@ -7,9 +7,11 @@
 #include "dp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -106,6 +108,58 @@ static void worker_tcp_icmp(void *arg, uint8_t type, uint8_t code, const void *i
 	tcp_icmp_error(w->tcp, type, code, inner, len, now);
 }
 
+/*
+ * The machine's TCP secret for this boot: 32 random octets kept in a root-only
+ * file on /run (a tmpfs, so a boot starts a new one), made by the first
+ * mxgate process that needs it and read by every later one. ISNs (RFC 6528)
+ * and timestamp offsets are F(4-tuple, secret) plus a clock since boot, so
+ * with one secret a process started later sends, on a 4-tuple an earlier one
+ * used, timestamps and sequence numbers that are newer -- what a peer still
+ * in TIME-WAIT on that 4-tuple requires to accept the SYN (RFC 6191 §2,
+ * PAWS). With a secret per process, about half of those SYNs failed PAWS:
+ * a challenge ACK, our RST, and a second SYN a retransmission timeout
+ * (1 s) later, for every reused port (scripts/bench: a generator started
+ * after one that made 300,000 connections met it on most of its own).
+ * Linux keeps its secret per boot too. Returns 0, or -1 when the file cannot
+ * be made or read (the caller then draws a secret of its own).
+ */
+#define TCP_SECRET_FILE "/run/mxgate-tcp-secret"
+
+static int boot_secret(uint8_t *out, size_t n)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		int fd = open(TCP_SECRET_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			ssize_t got = read(fd, out, n);
+			close(fd);
+			if (got == (ssize_t)n)
+				return 0;
+			/* being written by another process (made with O_EXCL just now) */
+			rte_delay_ms(10);
+			continue;
+		}
+		if (errno != ENOENT)
+			return -1;
+		for (size_t i = 0; i < n; i += 8) {
+			uint64_t r = rte_rand();
+			memcpy(out + i, &r, RTE_MIN(n - i, sizeof(r)));
+		}
+		fd = open(TCP_SECRET_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			if (errno == EEXIST)
+				continue; /* another process made it first: read theirs */
+			return -1;
+		}
+		ssize_t put = write(fd, out, n);
+		if (close(fd) != 0 || put != (ssize_t)n) {
+			unlink(TCP_SECRET_FILE);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
 static int worker_tcp_init(struct dp_worker *w)
 {
 	const struct cfg_tcp *c = &w->dp->cfg->dp.tcp;
@@ -128,12 +182,14 @@ static int worker_tcp_init(struct dp_worker *w)
 		mtu = RTE_MIN(mtu, w->dp->ports[i].mtu);
 		p.tx_csum_offload = p.tx_csum_offload && port_tx_csum_offload(&w->dp->ports[i]);
 	}
-	/* Keys ISNs (RFC 6528) and SYN cookies: a flow never leaves its worker, so
-	 * each worker may have its own. */
-	for (unsigned i = 0; i < sizeof(secret); i += 8) {
-		uint64_t r = rte_rand();
-		memcpy(secret + i, &r, 8);
-	}
+	/* Keys ISNs (RFC 6528), timestamp offsets and SYN cookies: the boot's, shared
+	 * by every worker and mxgate process (a flow never leaves its worker, so one
+	 * of its own would do, but not one of its own process: boot_secret()). */
+	if (boot_secret(secret, sizeof(secret)) != 0)
+		for (unsigned i = 0; i < sizeof(secret); i += 8) {
+			uint64_t r = rte_rand();
+			memcpy(secret + i, &r, 8);
+		}
 	w->tcp = tcp_stack_new(&p, &w->timers, w->pool, &w->stats, worker_ip_out, w, mtu, secret);
 	if (!w->tcp)
 		return -ENOMEM;

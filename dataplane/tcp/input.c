@@ -899,6 +899,7 @@ static void input(struct tcp_stack *s, struct rte_mbuf *m)
 
 	struct tcp_conn *c = tcp_conn_lookup(s, g.daddr, g.dport, g.saddr, g.sport);
 	if (c && c->state == TCP_ST_TIME_WAIT && time_wait_reusable(c, &g)) {
+		dp_count(s->stats, DP_C_TCP_TIME_WAIT_REUSED, 1);
 		tcp_conn_destroy(c, TCP_CLOSE_NORMAL);
 		c = NULL;
 	}

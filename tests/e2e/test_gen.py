@@ -222,6 +222,31 @@ def test_acked_messages_equal_the_gateways_accepted_count_in_sink_mode(procs, pi
     assert gw["smtp_message_bytes"] >= r["bytes_acked"]  # plus the gateway's Received: field
 
 
+def test_a_second_generator_reuses_the_first_ones_ports_without_a_stall(procs):
+    """The gateway keeps a client's 4-tuples in TIME-WAIT after its 221; a generator
+    started next begins at the same ephemeral port (both derive it from the boot's TCP
+    secret) and reuses them at once. RFC 6191: a SYN on a TIME-WAIT 4-tuple is taken when
+    its timestamp is newer, which holds across processes only if the timestamp offset is
+    the boot's, not the process's; with one of its own about half the SYNs failed PAWS,
+    drew a challenge ACK and our RST, and waited a retransmission timeout (1 s)."""
+    prefix = start_gateway(procs, "sink")
+    n = 300
+    first = run_client(procs, "--messages", str(n), "--concurrency", "8")
+    assert first["acked"] == n and first["errors"] == 0
+    start_gen(procs, "client2", "c.sock", "02:6d:78:00:00:02", "203.0.113.2",
+              ["--mode", "smtp", "--dst", "203.0.113.1", "--seconds", "60",
+               "--messages", str(n), "--concurrency", "8"])
+    second = result(procs, "client2")
+    assert second["acked"] == n and second["errors"] == 0
+    with Telemetry(prefix) as tel:
+        gw = tel.stats_row("total")
+    # the second run's connections met the first's TIME-WAITs, and each SYN was newer
+    assert gw["tcp_time_wait_reused"] >= n // 2, gw
+    assert gw.get("drop_tcp_paws", 0) == 0, gw
+    assert gw.get("tcp_rsts_in", 0) == 0, gw
+    assert second["latency_us"]["connect"]["max"] < 500_000, second["latency_us"]["connect"]
+
+
 def test_sink_receives_every_message_the_gateway_acked_in_store_mode(procs):
     start_gateway(procs, "store", store=True)
     n = 300

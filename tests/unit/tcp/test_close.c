@@ -279,6 +279,7 @@ TCP_TEST(close, new_syn_with_a_newer_timestamp_reuses_a_time_wait_tuple)
 	fx_peer_ack(&q);
 	cr_expect_eq(fx_n_conns, 2, "a new connection was accepted");
 	STATE_IS(&q, "ESTABLISHED");
+	cr_expect_eq(fx_count(DP_C_TCP_TIME_WAIT_REUSED), 1);
 }
 
 TCP_TEST(close, syn_with_an_old_timestamp_does_not_reopen_a_time_wait_tuple)
@@ -295,6 +296,7 @@ TCP_TEST(close, syn_with_an_old_timestamp_does_not_reopen_a_time_wait_tuple)
 		cr_expect_not(k.flags & F_SYN, "no SYN-ACK for an old incarnation");
 	}
 	cr_expect_eq(fx_n_conns, 1);
+	cr_expect_eq(fx_count(DP_C_TCP_TIME_WAIT_REUSED), 0);
 }
 
 TCP_TEST(close, syn_without_timestamps_reuses_time_wait_above_the_old_sequence)
