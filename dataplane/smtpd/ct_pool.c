@@ -119,7 +119,7 @@ static struct ct_phop *hop_of(struct ct_pool *p, uint32_t addr, uint16_t port, b
 	return free_slot;
 }
 
-static int send_raw(struct dp_worker *w, struct tcp_conn *tc, const void *s, size_t n)
+int ct_pool_send(struct dp_worker *w, struct tcp_conn *tc, const void *s, size_t n)
 {
 	struct rte_mbuf *m = dp_mbuf_chain(w->pool, s, n);
 
@@ -132,8 +132,7 @@ static int send_raw(struct dp_worker *w, struct tcp_conn *tc, const void *s, siz
 	return rc;
 }
 
-/* TLS's records waiting, to TCP. 0 or an error (they stay in TLS then). */
-static int tls_push(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *tls)
+int ct_pool_tls_push(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *tls)
 {
 	const uint8_t *p;
 	size_t n = tls_output(tls, &p);
@@ -141,7 +140,7 @@ static int tls_push(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *t
 
 	if (n == 0)
 		return 0;
-	rc = send_raw(w, tc, p, n);
+	rc = ct_pool_send(w, tc, p, n);
 	if (rc == 0)
 		tls_output_done(tls, n);
 	return rc;
@@ -152,10 +151,10 @@ static int send_str(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *t
 		    size_t n)
 {
 	if (tls == NULL)
-		return send_raw(w, tc, s, n);
+		return ct_pool_send(w, tc, s, n);
 	if (tls_write(tls, s, n) != (ssize_t)n)
 		return -EPROTO;
-	return tls_push(w, tc, tls);
+	return ct_pool_tls_push(w, tc, tls);
 }
 
 /*
@@ -169,7 +168,7 @@ static void quit_close(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn
 	tcp_set_arg(tc, NULL);
 	if (send_str(w, tc, tls, quit, sizeof(quit) - 1) == 0 && tls != NULL) {
 		tls_close(tls);
-		(void)tls_push(w, tc, tls);
+		(void)ct_pool_tls_push(w, tc, tls);
 	}
 	tls_conn_free(tls);
 	tcp_close(tc);
@@ -308,7 +307,7 @@ static void pc_drain(struct ct_pconn *pc, struct tcp_conn *tc)
 		break;
 	}
 	if (pc->tc == tc)
-		(void)tls_push(pc->pool->w, tc, pc->tls); /* what TLS itself answers, if anything */
+		(void)ct_pool_tls_push(pc->pool->w, tc, pc->tls); /* what TLS itself answers, if anything */
 }
 
 void ct_pool_received(void *arg, struct tcp_conn *tc, struct rte_mbuf *data, size_t off)

@@ -124,4 +124,10 @@ void ct_pool_drain(struct dp_worker *w);
 /* Frees W's pool (after its TCP stack is gone). */
 void ct_pool_free(struct dp_worker *w);
 
+/* N octets at P to TC as one chain of W's mbufs: 0, or the error (nothing was taken). */
+int ct_pool_send(struct dp_worker *w, struct tcp_conn *tc, const void *p, size_t n);
+
+/* TLS's records waiting, to TC (ct_pool_send()): 0, or the error (they stay in TLS). */
+int ct_pool_tls_push(struct dp_worker *w, struct tcp_conn *tc, struct tls_conn *tls);
+
 #endif

@@ -227,24 +227,10 @@ static uint64_t t_dot(const struct ct *ct)
 static int tls_flush(struct ct *ct)
 {
 	const uint8_t *p;
-	size_t n = tls_output(ct->tls, &p);
-	struct rte_mbuf *m;
-	int rc;
 
-	if (n == 0)
-		return 0;
 	if (ct->tc == NULL)
-		return -EPIPE;
-	m = dp_mbuf_chain(ct->w->pool, p, n);
-	if (m == NULL)
-		return -ENOMEM;
-	rc = tcp_send(ct->tc, m);
-	if (rc != 0) {
-		rte_pktmbuf_free(m);
-		return rc;
-	}
-	tls_output_done(ct->tls, n);
-	return 0;
+		return tls_output(ct->tls, &p) == 0 ? 0 : -EPIPE;
+	return ct_pool_tls_push(ct->w, ct->tc, ct->tls);
 }
 
 /*
@@ -344,15 +330,7 @@ static int send_raw(struct ct *ct, const void *p, size_t n)
 		rc = tls_flush(ct);
 		return rc == -EAGAIN ? 0 : rc;
 	}
-	struct rte_mbuf *m = dp_mbuf_chain(ct->w->pool, p, n);
-
-	if (m == NULL)
-		return -ENOMEM;
-	int rc = tcp_send(ct->tc, m);
-
-	if (rc != 0)
-		rte_pktmbuf_free(m);
-	return rc;
+	return ct_pool_send(ct->w, ct->tc, p, n);
 }
 
 /* One command line: commands are short and the send buffer is empty when they go. */

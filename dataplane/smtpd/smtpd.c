@@ -167,7 +167,6 @@ static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 	struct smtpd_sess *ss = smtp_server_udata(s);
 	struct client_table *clients = l->d->w->dp->clients;
 
-	(void)tx;
 	(void)sender; /* syntax was checked by the engine; the null sender is fine */
 	/* RFC 6409 §4.3: submission takes mail from authenticated clients (or our networks) */
 	if (l->cfg->auth && l->cfg->mode == CFG_MODE_SUBMISSION && !smtp_server_authenticated(s) &&
@@ -184,6 +183,14 @@ static int hook_mail(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 			       now_ms(l->d)) == CLIENT_MSG_RATE) {
 		count(l->d, DP_C_SMTPD_CLIENT_MSG_RATE);
 		return SMTP_R_CLIENT_MSG_RATE; /* 421: the engine ends the session */
+	}
+	if (l->cfg->ack == CFG_ACK_CUT_THROUGH) {
+		/* RFC 4954 §5: the submitter, for the hop's AUTH= (as the store path spools it);
+		 * once a transaction, before the RCPT that sends MAIL */
+		char authid[SMTP_AUTHID_MAX];
+		ct_set_authid(ss->ct, authid,
+			      smtp_authp_identity(tx->auth, smtpd_auth_user(ss->auth),
+						  l->scfg.hostname, authid, sizeof(authid)));
 	}
 	count(l->d, DP_C_SMTPD_TRANSACTIONS);
 	return SMTP_R_NONE;
@@ -214,15 +221,8 @@ static int hook_rcpt(void *arg, struct smtp_session *s, const struct smtp_tx *tx
 		return SMTP_R_LOCAL_ERROR;
 	}
 	/* cut-through: the next hop answers (or we say why there is none) */
-	if (l->cfg->ack == CFG_ACK_CUT_THROUGH) {
-		struct smtpd_sess *ss = smtp_server_udata(s);
-		/* RFC 4954 §5: the submitter, for the hop's AUTH= (as the store path spools it) */
-		char authid[SMTP_AUTHID_MAX];
-		ct_set_authid(ss->ct, authid,
-			      smtp_authp_identity(tx->auth, smtpd_auth_user(ss->auth),
-						  l->scfg.hostname, authid, sizeof(authid)));
-		return ct_rcpt(ss->ct, tx, rcpt);
-	}
+	if (l->cfg->ack == CFG_ACK_CUT_THROUGH)
+		return ct_rcpt(((struct smtpd_sess *)smtp_server_udata(s))->ct, tx, rcpt);
 	/* mail we keep must have somewhere to go (RFC 3463 5.4.4: unable to route), by the
 	 * session's snapshot's routes: the relay routes by them too once it has seen it */
 	struct route rt;
